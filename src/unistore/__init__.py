@@ -1,0 +1,68 @@
+"""unistore: one read API over data silos, with provenance on every result.
+
+    >>> import unistore
+    >>> table = unistore.read("sqlite:///shop.db", "events", filter=[("amount", ">", 10)])
+    >>> unistore.provenance_of(table).snapshot
+
+See docs/ for the quick start, the provenance record and writing an adapter.
+"""
+
+from ._version import __version__
+from .api import read, scan, source
+from .errors import (
+    AuthenticationError,
+    BadSpecError,
+    DriftError,
+    MissingExtraError,
+    QueryError,
+    ReadOnlyError,
+    SinkError,
+    SnapshotUnavailableError,
+    SourceNotFoundError,
+    SourceUnavailableError,
+    UnistoreError,
+    UnknownSchemeError,
+)
+from .filters import Filter, col
+from .fingerprint import fingerprint
+from .location import redact
+from .provenance import Provenance, provenance_of
+from .registry import known_schemes, register
+from .replay import replay
+from .snapshot import Snapshot
+from .source import Adapter, Capabilities, Scan, Source
+from .spec import ReadSpec
+
+__all__ = [
+    "Adapter",
+    "AuthenticationError",
+    "BadSpecError",
+    "Capabilities",
+    "DriftError",
+    "Filter",
+    "MissingExtraError",
+    "Provenance",
+    "QueryError",
+    "ReadOnlyError",
+    "ReadSpec",
+    "Scan",
+    "SinkError",
+    "Snapshot",
+    "SnapshotUnavailableError",
+    "Source",
+    "SourceNotFoundError",
+    "SourceUnavailableError",
+    "UnistoreError",
+    "UnknownSchemeError",
+    "__version__",
+    "col",
+    "fingerprint",
+    "known_schemes",
+    "provenance_of",
+    "read",
+    "redact",
+    "register",
+    "replay",
+    "scan",
+    "source",
+]

@@ -1,0 +1,41 @@
+"""SQL databases named by SQLAlchemy URLs.
+
+The adapter picks a source per dialect; each dialect module is imported only
+when its scheme is used, so a missing driver fails with the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, ClassVar
+
+from ...errors import MissingExtraError, UnknownSchemeError
+from ...location import Location
+from ...registry import BUILTIN
+from ...source import Adapter
+from .base import Session, SQLSource
+
+#: base scheme -> "module:Class" of its source
+DIALECTS: dict[str, str] = {
+    "sqlite": "unistore.adapters.sql.sqlite:SQLiteSource",
+    "duckdb": "unistore.adapters.sql.duckdb:DuckDBSource",
+}
+
+
+class SQLAdapter(Adapter):
+    open_options: ClassVar[frozenset[str]] = frozenset({"driver", "threads", "connect_timeout", "connect_args", "transport"})
+
+    def open(self, location: Location, **options: Any) -> SQLSource:
+        target = DIALECTS.get(location.base_scheme)
+        if target is None:
+            raise UnknownSchemeError(location.scheme, sorted(DIALECTS))
+        module, _, name = target.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except ImportError as exc:
+            extra = BUILTIN.get(location.base_scheme, (None, None))[1]
+            raise MissingExtraError(f"reading {location.base_scheme} databases", extra, exc.name or module) from exc
+        return cls(location, **options)
+
+
+__all__ = ["DIALECTS", "SQLAdapter", "SQLSource", "Session"]

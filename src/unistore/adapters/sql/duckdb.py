@@ -1,0 +1,128 @@
+"""DuckDB files, opened read-only, read through DuckDB's own Arrow export.
+
+Every read runs in one transaction (DuckDB's MVCC snapshot) with the session
+time zone set to UTC, so TIMESTAMPTZ columns come back as
+``timestamp[us, tz=UTC]`` whatever the machine's zone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine.interfaces import BindTyping
+
+from ...errors import BadSpecError, QueryError, SourceNotFoundError, SourceUnavailableError
+from ...location import Location
+from ...provenance import Dataset
+from ...snapshot import Snapshot
+from .base import Session, SQLSource
+
+
+def _duckdb_path(location: Location) -> str:
+    raw = location.raw
+    path = raw.split("://", 1)[1] if "://" in raw else location.path
+    path = path.split("?", 1)[0]
+    path = path[1:] if path.startswith("/") else path
+    if path in ("", ":memory:"):
+        raise BadSpecError("an in-memory DuckDB database is empty when unistore opens it; name a file")
+    return os.path.abspath(path)
+
+
+class _DuckDBDialect(postgresql.dialect):  # type: ignore[misc,valid-type]
+    """PostgreSQL's SQL compiler with DuckDB's ``?`` placeholders."""
+
+    positional = True
+    paramstyle = "qmark"
+    bind_typing = BindTyping.NONE  # no "?::INTEGER" casts: DuckDB types the parameters itself
+
+    def __init__(self, **kw: Any):
+        super().__init__(paramstyle="qmark", **kw)
+
+
+class DuckDBSource(SQLSource):
+    system = "duckdb"
+    default_schema = "main"
+
+    def __init__(self, location: Location, *, threads: int | None = None):
+        super().__init__(location, _DuckDBDialect())
+        self.path = _duckdb_path(location)
+        if not os.path.isfile(self.path):
+            raise SourceNotFoundError(f"DuckDB database {self.path} does not exist")
+        self.threads = threads
+
+    def session(self) -> "DuckDBSession":
+        return DuckDBSession(self.path, self.threads)
+
+    def dataset(self, parts: tuple[str, ...] | None) -> Dataset:
+        name = self.path if parts is None else f"{self.path}/{'.'.join(parts)}"
+        return Dataset(system="duckdb", uri=self.uri, namespace="file", name=name)
+
+    def tables(self) -> list[str]:
+        with self.session() as s:
+            rows = s.con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_catalog = current_database() ORDER BY 1, 2").fetchall()
+        return [name if schema == "main" else f"{schema}.{name}" for schema, name in rows]
+
+
+class DuckDBSession(Session):
+    def __init__(self, path: str, threads: int | None):
+        self.path = path
+        config: dict[str, Any] = {}
+        if threads:
+            config["threads"] = threads
+        try:
+            self.con = duckdb.connect(path, read_only=True, config=config)
+        except duckdb.IOException as exc:
+            raise SourceUnavailableError(f"cannot open DuckDB database {path} read-only: {exc}") from None
+        except duckdb.Error as exc:
+            raise QueryError(f"cannot open DuckDB database {path}: {exc}") from None
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("BEGIN TRANSACTION")
+
+    def __enter__(self) -> "DuckDBSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def table_schema(self, parts: tuple[str, ...]) -> pa.Schema:
+        quoted = ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+        try:
+            return self.con.sql(f"SELECT * FROM {quoted} LIMIT 0").to_arrow_table().schema
+        except duckdb.CatalogException:
+            raise SourceNotFoundError(f"table {'.'.join(parts)} does not exist in {self.path}") from None
+
+    def execute(self, sql: str, params: Any, batch_size: int,
+                schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        try:
+            reader = self.con.sql(sql, params=params or None).to_arrow_reader(batch_size)
+        except duckdb.Error as exc:
+            raise QueryError(f"DuckDB rejected the query: {exc}") from None
+        return reader.schema, iter(reader)
+
+    def snapshot(self) -> Snapshot:
+        st = os.stat(self.path)
+        pins: dict[str, Any] = {"path": self.path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+        wal = self.path + ".wal"
+        if os.path.exists(wal):
+            wst = os.stat(wal)
+            pins["wal"] = {"size": wst.st_size, "mtime_ns": wst.st_mtime_ns}
+        value = f"{st.st_size}:{st.st_mtime_ns}" + (f":wal{pins['wal']['size']}" if "wal" in pins else "")
+        return Snapshot(kind="duckdb.file", value=value, consistent=True, replayable=False, pins=pins)
+
+    def close(self) -> None:
+        con = getattr(self, "con", None)
+        if con is None:
+            return
+        self.con = None
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        con.close()

@@ -1,0 +1,257 @@
+"""SQLite: read-only file connections, declared types -> Arrow.
+
+The ADBC SQLite driver (extra ``unistore[sqlite]``) fetches straight into
+Arrow; without it the standard library's sqlite3 is used and each batch is
+built column by column. Either way the connection is opened with
+``mode=ro`` so the file cannot be written, and a read transaction pins the
+state. The snapshot is the file's identity: size, mtime, inode and the
+header's change counter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import os
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from ...errors import BadSpecError, QueryError, SourceNotFoundError
+from ...location import Location
+from ...provenance import Dataset
+from ...snapshot import Snapshot
+from .base import Session, SQLSource
+from .types import cast_batch, declared_to_arrow
+
+
+def _sqlite_path(location: Location) -> str:
+    raw = location.raw
+    path = raw.split("://", 1)[1] if "://" in raw else location.path
+    path = path.split("?", 1)[0]
+    path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db, sqlite:////abs.db
+    if path in ("", ":memory:"):
+        raise BadSpecError("an in-memory SQLite database is empty when unistore opens it; name a file")
+    return os.path.abspath(path)
+
+
+class SQLiteSource(SQLSource):
+    system = "sqlite"
+    default_schema = "main"
+
+    def __init__(self, location: Location, *, driver: str | None = None):
+        super().__init__(location, sqlite_dialect.dialect())
+        self.path = _sqlite_path(location)
+        if not os.path.isfile(self.path):
+            raise SourceNotFoundError(f"SQLite database {self.path} does not exist")
+        if driver not in (None, "adbc", "sqlite3"):
+            raise BadSpecError("driver must be 'adbc' or 'sqlite3'")
+        self.driver = driver or ("adbc" if _has_adbc() else "sqlite3")
+
+    def session(self) -> "SQLiteSession":
+        return SQLiteSession(self.path, self.driver)
+
+    def dataset(self, parts: tuple[str, ...] | None) -> Dataset:
+        name = self.path if parts is None else f"{self.path}/{'.'.join(parts)}"
+        return Dataset(system="sqlite", uri=self.uri, namespace="file", name=name)
+
+    def bind_value(self, value: Any) -> Any:
+        # SQLite keeps dates and times as ISO-8601 text, booleans as 0/1, decimals as REAL
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            return value.isoformat(sep=" ")
+        if isinstance(value, (dt.date, dt.time)):
+            return value.isoformat()
+        if isinstance(value, decimal.Decimal):
+            return float(value)
+        if isinstance(value, bool):
+            return int(value)
+        return value
+
+    def tables(self) -> list[str]:
+        with self.session() as s:
+            return s.names()
+
+
+def _has_adbc() -> bool:
+    try:
+        import adbc_driver_sqlite.dbapi  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class SQLiteSession(Session):
+    def __init__(self, path: str, driver: str):
+        self.path = path
+        self.driver = driver
+        self._cursors: list[Any] = []
+        uri = f"file:{quote(path)}?mode=ro"
+        try:
+            if driver == "adbc":
+                import adbc_driver_sqlite.dbapi as adbc
+
+                self.conn = adbc.connect(uri, autocommit=True)
+            else:
+                self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self._run("BEGIN")
+            # the first read takes the shared lock / WAL snapshot the whole read will see
+            self._run("SELECT count(*) FROM sqlite_master")
+        except Exception as exc:
+            self.close()
+            raise QueryError(f"cannot open SQLite database {path}: {exc}") from None
+
+    def _run(self, sql: str, params: Any = None) -> Any:
+        cur = self.conn.cursor()
+        self._cursors.append(cur)  # an ADBC stream dies with its cursor: keep it until close()
+        cur.execute(sql, params or ())
+        return cur
+
+    def __enter__(self) -> "SQLiteSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def names(self) -> list[str]:
+        cur = self._run("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                        "AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        return [r[0] for r in cur.fetchall()]
+
+    def declared(self, parts: tuple[str, ...]) -> list[tuple[str, str]]:
+        if len(parts) > 2:
+            raise BadSpecError("SQLite table names are [schema.]table")
+        schema = parts[0] if len(parts) == 2 else "main"
+        q = lambda s: '"' + s.replace('"', '""') + '"'  # noqa: E731
+        cur = self._run(f"PRAGMA {q(schema)}.table_info({q(parts[-1])})")
+        rows = cur.fetchall()
+        if not rows:
+            raise SourceNotFoundError(f"table {'.'.join(parts)} does not exist in {self.path}")
+        return [(r[1], r[2]) for r in rows]
+
+    def table_schema(self, parts: tuple[str, ...]) -> pa.Schema:
+        declared = self.declared(parts)
+        fields = [pa.field(name, declared_to_arrow(decl) or pa.null()) for name, decl in declared]
+        if any(pa.types.is_null(f.type) for f in fields):  # undeclared types: learn them from the data
+            q = ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+            fetched, _ = self.execute(f"SELECT * FROM {q} LIMIT 1000", None, 1000)
+            fields = [f if not pa.types.is_null(f.type) else fetched.field(f.name) for f in fields]
+        return pa.schema(fields)
+
+    def query_schema(self, sql: str, params: Any) -> pa.Schema:
+        # an empty SQLite result has no types: report names only, the data decides the types
+        try:
+            cur = self._run(sql, params)
+        except Exception as exc:
+            raise QueryError(f"SQLite rejected the query: {exc}") from None
+        return pa.schema([pa.field(d[0], pa.null()) for d in cur.description])
+
+    def execute(self, sql: str, params: Any, batch_size: int,
+                schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        try:
+            cur = self._run(sql, params)
+        except Exception as exc:
+            raise QueryError(f"SQLite rejected the query: {exc}") from None
+        if self.driver == "adbc":
+            reader = cur.fetch_record_batch()
+            fetched = reader.schema
+            batches: Iterator[pa.RecordBatch] = iter(reader)
+        else:
+            fetched, batches = _columnar(cur, batch_size, schema)
+        if schema is None:
+            return fetched, batches
+        target = pa.schema([
+            f if not pa.types.is_null(f.type) else fetched.field(i) for i, f in enumerate(schema)
+        ])
+        return target, (cast_batch(b, target) for b in _rebatch(batches, batch_size))
+
+    def snapshot(self) -> Snapshot:
+        st = os.stat(self.path)
+        with open(self.path, "rb") as f:
+            header = f.read(100)
+        counter = int.from_bytes(header[24:28], "big") if len(header) >= 28 else None
+        pins: dict[str, Any] = {
+            "path": self.path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino,
+            "change_counter": counter,
+        }
+        wal = self.path + "-wal"
+        if os.path.exists(wal):
+            wst = os.stat(wal)
+            pins["wal"] = {"size": wst.st_size, "mtime_ns": wst.st_mtime_ns}
+        value = f"{counter}:{st.st_size}:{st.st_mtime_ns}"
+        if "wal" in pins:
+            value += f":wal{pins['wal']['size']}:{pins['wal']['mtime_ns']}"
+        return Snapshot(kind="sqlite.file", value=value, consistent=True, replayable=False, pins=pins)
+
+    def close(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is None:
+            return
+        self.conn = None
+        for cur in self._cursors:
+            try:
+                cur.close()
+            except Exception:
+                pass
+        self._cursors.clear()
+        try:
+            conn.cursor().execute("ROLLBACK")
+        except Exception:
+            pass
+        try:
+            conn.close()
+        except Exception:
+            pass
+
+
+def _columnar(cur: Any, batch_size: int, schema: pa.Schema | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Build Arrow batches column by column from a DB-API cursor (the fallback path)."""
+    names = [d[0] for d in cur.description]
+    first = cur.fetchmany(batch_size)
+
+    def build(rows: list[tuple]) -> pa.RecordBatch:
+        columns = list(zip(*rows)) if rows else [()] * len(names)
+        arrays = []
+        for i, values in enumerate(columns):
+            want = schema.field(i).type if schema is not None else None
+            raw = _raw_type(want)
+            try:
+                arrays.append(pa.array(values, type=raw))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                arrays.append(pa.array(values))
+        return pa.RecordBatch.from_arrays(arrays, names=names)
+
+    head = build(first)
+
+    def rest() -> Iterator[pa.RecordBatch]:
+        yield head
+        while True:
+            rows = cur.fetchmany(batch_size)
+            if not rows:
+                return
+            yield build(rows)
+
+    return head.schema, rest()
+
+
+def _raw_type(target: pa.DataType | None) -> pa.DataType | None:
+    """The type SQLite hands back for a declared Arrow type (cast afterwards)."""
+    if target is None or pa.types.is_null(target):
+        return None
+    if pa.types.is_boolean(target):
+        return pa.int64()
+    if pa.types.is_decimal(target):
+        return None  # stored as REAL or INTEGER: let Arrow infer, then cast
+    if pa.types.is_temporal(target):
+        return pa.string()
+    return target
+
+
+def _rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
+    """Unify the schema across batches from drivers that infer per batch."""
+    yield from batches

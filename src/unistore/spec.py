@@ -1,0 +1,211 @@
+"""What to read: one validated request that every adapter receives.
+
+The spec is checked for shape here, before any store is touched; adapters
+then check it against the target's schema (:meth:`ReadSpec.check_columns`)
+before sending the data query, so a misspelt column never reaches a server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from .errors import BadSpecError
+from .filters import Filter, FilterLike, as_filter
+from .snapshot import Snapshot
+
+DEFAULT_BATCH_SIZE = 65_536
+
+
+@dataclass(frozen=True)
+class ReadSpec:
+    """A read request. ``table`` or ``query`` names the target; the rest narrows it.
+
+    ``table`` may be a name (``"events"``, ``"shop.public.events"``), a tuple of
+    name parts (never split again, for names containing dots), a file path or
+    glob relative to the source. ``as_of`` pins a version, snapshot id or
+    timestamp where the store supports it.
+    """
+
+    table: str | tuple[str, ...] | None = None
+    query: str | None = None
+    columns: tuple[str, ...] | None = None
+    filter: Filter | None = None
+    limit: int | None = None
+    params: Mapping[str, Any] | Sequence[Any] | None = None
+    as_of: Any = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: set by :func:`unistore.replay`: the recorded snapshot to read again
+    pin: Snapshot | None = None
+
+    @classmethod
+    def build(
+        cls,
+        table: str | Sequence[str] | None = None,
+        *,
+        query: str | None = None,
+        columns: Sequence[str] | None = None,
+        filter: FilterLike = None,
+        limit: int | None = None,
+        params: Mapping[str, Any] | Sequence[Any] | None = None,
+        as_of: Any = None,
+        batch_size: int | None = None,
+        **options: Any,
+    ) -> "ReadSpec":
+        if table is not None and query is not None:
+            raise BadSpecError("pass either table= or query=, not both")
+        if table is not None:
+            if isinstance(table, (list, tuple)):
+                if not table or not all(isinstance(p, str) and p for p in table):
+                    raise BadSpecError("table parts must be non-empty strings")
+                table = tuple(table)
+            elif not isinstance(table, str) or not table.strip():
+                raise BadSpecError(f"table must be a non-empty string, got {table!r}")
+        if query is not None and (not isinstance(query, str) or not query.strip()):
+            raise BadSpecError("query must be a non-empty string")
+        if params is not None and query is None:
+            raise BadSpecError("params= only applies to query=; use filter= for table reads")
+        if params is not None and not isinstance(params, (Mapping, list, tuple)):
+            raise BadSpecError("params must be a mapping (named) or a list (positional)")
+        if columns is not None:
+            if isinstance(columns, str):
+                raise BadSpecError("columns must be a list of names, not a single string")
+            columns = tuple(columns)
+            if not columns or not all(isinstance(c, str) and c for c in columns):
+                raise BadSpecError("columns must be a non-empty list of non-empty strings")
+            if len(set(columns)) != len(columns):
+                raise BadSpecError(f"columns has duplicates: {list(columns)}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise BadSpecError(f"limit must be a non-negative integer, got {limit!r}")
+        if batch_size is None:
+            batch_size = DEFAULT_BATCH_SIZE
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise BadSpecError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if as_of is not None and not isinstance(as_of, (int, str, dt.datetime, dt.date)):
+            raise BadSpecError("as_of must be a version number, a snapshot id or a datetime")
+        return cls(
+            table=table,
+            query=query,
+            columns=columns,
+            filter=None if filter is None else as_filter(filter),
+            limit=limit,
+            params=params,
+            as_of=as_of,
+            batch_size=batch_size,
+            options=dict(options),
+        )
+
+    @property
+    def target(self) -> str | None:
+        """The table name as one string (dotted), for messages and provenance."""
+        if isinstance(self.table, tuple):
+            return ".".join(self.table)
+        return self.table
+
+    @property
+    def needed_columns(self) -> set[str]:
+        """Columns the read touches: the projection plus the filter's columns."""
+        cols = set(self.columns or ())
+        if self.filter is not None:
+            cols |= self.filter.columns
+        return cols
+
+    def check_columns(self, schema: pa.Schema, where: str) -> None:
+        """Raise :class:`BadSpecError` if the projection or filter names a column ``schema`` lacks."""
+        known = set(schema.names)
+        missing = sorted(self.needed_columns - known)
+        if missing:
+            raise BadSpecError(
+                f"unknown column(s) {', '.join(map(repr, missing))} in {where}; "
+                f"available: {', '.join(schema.names)}"
+            )
+
+    def check_unsupported(self, source: str, *, as_of: bool = False) -> None:
+        """Raise for options this source does not understand (typos must not pass silently)."""
+        if self.as_of is not None and not as_of:
+            from .errors import SnapshotUnavailableError
+
+            raise SnapshotUnavailableError(
+                f"{source} cannot pin reads with as_of=; it records a snapshot for "
+                "verification instead (see unistore.replay)"
+            )
+        if self.options:
+            raise BadSpecError(f"unknown read option(s) for {source}: {', '.join(sorted(self.options))}")
+
+    # -- recording the request, so a replay can issue it again -------------
+    def to_record(self) -> dict[str, Any]:
+        """The request as JSON-safe data with typed values (see :func:`encode_value`)."""
+        return {
+            "table": list(self.table) if isinstance(self.table, tuple) else self.table,
+            "query": self.query,
+            "columns": list(self.columns) if self.columns else None,
+            "filter": None if self.filter is None else [
+                [[c, op, encode_value(v)] for c, op, v in clause] for clause in self.filter.to_dnf()],
+            "limit": self.limit,
+            "params": encode_value(self.params),
+            "as_of": encode_value(self.as_of),
+            "options": encode_value(dict(self.options)),
+        }
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> "ReadSpec":
+        table = data.get("table")
+        filt = data.get("filter")
+        return cls.build(
+            tuple(table) if isinstance(table, list) else table,
+            query=data.get("query"),
+            columns=data.get("columns"),
+            filter=None if filt is None else [
+                [tuple([c, op] + ([] if op in ("is null", "is not null") else [decode_value(v)])) for c, op, v in clause]
+                for clause in filt],
+            limit=data.get("limit"),
+            params=decode_value(data.get("params")),
+            as_of=decode_value(data.get("as_of")),
+            **(decode_value(data.get("options")) or {}),
+        )
+
+
+_TYPED = {
+    "date": (dt.date, dt.date.isoformat, dt.date.fromisoformat),
+    "datetime": (dt.datetime, dt.datetime.isoformat, dt.datetime.fromisoformat),
+    "time": (dt.time, dt.time.isoformat, dt.time.fromisoformat),
+    "timedelta": (dt.timedelta, lambda v: v.total_seconds(), lambda s: dt.timedelta(seconds=s)),
+    "decimal": (decimal.Decimal, str, decimal.Decimal),
+    "bytes": (bytes, bytes.hex, bytes.fromhex),
+}
+
+
+def encode_value(value: Any) -> Any:
+    """JSON-safe, lossless form of a filter value or parameter."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {"$map": {str(k): encode_value(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return [encode_value(v) for v in value]
+    # datetime before date: datetime is a subclass of date
+    for name in ("datetime", "date", "time", "timedelta", "decimal", "bytes"):
+        typ, enc, _ = _TYPED[name]
+        if isinstance(value, typ):
+            return {"$" + name: enc(value)}
+    return {"$str": str(value)}
+
+
+def decode_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return [decode_value(v) for v in value]
+    if isinstance(value, dict) and len(value) == 1:
+        (key, inner), = value.items()
+        if key == "$map":
+            return {k: decode_value(v) for k, v in inner.items()}
+        if key == "$str":
+            return inner
+        if key.startswith("$") and key[1:] in _TYPED:
+            return _TYPED[key[1:]][2](inner)
+    return value
