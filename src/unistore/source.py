@@ -189,7 +189,7 @@ def start_read(source: Source, spec: ReadSpec, *, owned: bool = False) -> pa.Rec
         query=dataclasses.replace(scan.query, request=spec.to_record()),
     )
     out_schema = scan.schema
-    if spec.columns and scan.residual is not None:
+    if spec.columns and list(scan.schema.names) != list(spec.columns):
         out_schema = pa.schema([scan.schema.field(c) for c in spec.columns], metadata=scan.schema.metadata)
     record.result.schema_fingerprint = schema_fingerprint(out_schema)
     tagged = tag_schema(out_schema, record)
@@ -208,16 +208,21 @@ def _batches(source: Source, spec: ReadSpec, scan: Scan, record: Provenance, sch
     error: BaseException | None = None
     try:
         if remaining != 0:
+            project = list(schema.names) if batch_names_differ(scan.schema, schema) else None
             for batch in scan.batches:
                 if residual is not None:
-                    batch = _apply_residual(batch, residual, spec.columns)
+                    batch = _apply_residual(batch, residual)
+                if project is not None:
+                    batch = batch.select(project)
                 if remaining is not None and batch.num_rows > remaining:
                     batch = batch.slice(0, remaining)
                 if batch.num_rows == 0:
                     continue
                 batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-                fp.update(batch)
-                yield batch
+                for offset in range(0, batch.num_rows, spec.batch_size):  # zero-copy: at most batch_size rows
+                    piece = batch.slice(offset, spec.batch_size) if batch.num_rows > spec.batch_size else batch
+                    fp.update(piece)
+                    yield piece
                 if remaining is not None:
                     remaining -= batch.num_rows
                     if remaining <= 0:
@@ -245,10 +250,13 @@ def _batches(source: Source, spec: ReadSpec, scan: Scan, record: Provenance, sch
         span.finish(record, error, time.perf_counter() - started)
 
 
-def _apply_residual(batch: pa.RecordBatch, residual: Any, columns: tuple[str, ...] | None) -> pa.RecordBatch:
+def batch_names_differ(scanned: pa.Schema, wanted: pa.Schema) -> bool:
+    return list(scanned.names) != list(wanted.names)
+
+
+def _apply_residual(batch: pa.RecordBatch, residual: Any) -> pa.RecordBatch:
+    """Rows of ``batch`` that satisfy the part of the filter the store could not evaluate."""
     filtered = pa.Table.from_batches([batch]).filter(residual)
-    if columns:
-        filtered = filtered.select(list(columns))
     if filtered.num_rows == 0:
         return pa.RecordBatch.from_pylist([], schema=filtered.schema)
     return filtered.combine_chunks().to_batches()[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from ...errors import BadSpecError
@@ -40,16 +41,33 @@ def infer_format(paths: list[str]) -> str:
     return found.pop()
 
 
-def dataset_format(name: str, path_hint: str = "") -> ds.FileFormat:
+def json_storage_schema(schema: pa.Schema) -> pa.Schema:
+    """What the JSON reader can parse for ``schema``: dates, times, decimals and binary as text."""
+    def storage(t: pa.DataType) -> pa.DataType:
+        if (pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_decimal(t)
+                or pa.types.is_binary(t) or pa.types.is_large_binary(t)):
+            return pa.string()
+        return t
+    return pa.schema([f.with_type(storage(f.type)) for f in schema], metadata=schema.metadata)
+
+
+def dataset_format(name: str, path_hint: str = "", schema: pa.Schema | None = None) -> ds.FileFormat:
+    """The pyarrow.dataset format; with ``schema``, text formats convert to its types."""
     if name == "parquet":
         return ds.ParquetFileFormat()
     if name == "csv":
-        if path_hint.lower().endswith((".tsv", ".tsv.gz")):
-            import pyarrow.csv as pacsv
+        import pyarrow.csv as pacsv
 
-            return ds.CsvFileFormat(parse_options=pacsv.ParseOptions(delimiter="\t"))
-        return ds.CsvFileFormat()
+        tsv = path_hint.lower().endswith((".tsv", ".tsv.gz"))
+        parse = pacsv.ParseOptions(delimiter="\t") if tsv else pacsv.ParseOptions()
+        convert = pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True,
+                                       quoted_strings_can_be_null=False) if schema is not None else None
+        return ds.CsvFileFormat(parse_options=parse, convert_options=convert)
     if name == "json":
+        import pyarrow.json as pajson
+
+        if schema is not None:
+            return ds.JsonFileFormat(parse_options=pajson.ParseOptions(explicit_schema=json_storage_schema(schema)))
         return ds.JsonFileFormat()
     if name == "ipc":
         return ds.IpcFileFormat()

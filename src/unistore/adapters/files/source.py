@@ -19,14 +19,14 @@ from ...provenance import Dataset, Query
 from ...snapshot import Snapshot
 from ...source import Adapter, Capabilities, Scan, Source
 from ...spec import ReadSpec
-from .formats import dataset_format, format_name, infer_format
+from .formats import dataset_format, format_name, infer_format, json_storage_schema
 
 GLOB_CHARS = set("*?[")
 IGNORED_PREFIXES = (".", "_")
 
 
 class FilesAdapter(Adapter):
-    open_options: ClassVar[frozenset[str]] = frozenset({"storage_options", "format", "partitioning", "filesystem"})
+    open_options: ClassVar[frozenset[str]] = frozenset({"storage_options", "format", "partitioning", "filesystem", "schema"})
 
     def open(self, location: Location, **options: Any) -> "FileSource":
         return FileSource(location, **options)
@@ -40,8 +40,11 @@ class FileSource(Source):
 
     def __init__(self, location: Location, *, storage_options: dict[str, Any] | None = None,
                  format: str | None = None, partitioning: str | None = "hive",
-                 filesystem: fsspec.AbstractFileSystem | None = None):
+                 filesystem: fsspec.AbstractFileSystem | None = None, schema: pa.Schema | None = None):
         super().__init__(location)
+        if schema is not None and not isinstance(schema, pa.Schema):
+            raise BadSpecError("schema must be a pyarrow.Schema")
+        self.declared_schema = schema
         self.format = format_name(format) if format else None
         if partitioning not in (None, "hive"):
             raise BadSpecError("partitioning must be 'hive' or None")
@@ -112,7 +115,7 @@ class FileSource(Source):
     def schema(self, table: str | tuple[str, ...] | None = None) -> pa.Schema:
         path = self._path(table)
         dataset, _, _ = self._dataset(path, self.objects(path), None)
-        return dataset.schema
+        return self.declared_schema if self.declared_schema is not None else dataset.schema
 
     # -- reading -----------------------------------------------------------
     def _dataset(self, path: str, objects: list[dict[str, Any]], fmt: str | None):
@@ -122,8 +125,12 @@ class FileSource(Source):
         base = _base_dir(path) if GLOB_CHARS & set(path) else path
         if self.partitioning == "hive" and (len(paths) > 1 or paths[0] != path):
             partitioning = ds.HivePartitioning.discover(infer_dictionary=False)
+        schema = self.declared_schema
+        file_format = dataset_format(fmt, paths[0], schema)
+        if schema is not None and fmt == "json":
+            schema = json_storage_schema(schema)
         try:
-            dataset = ds.dataset(paths, format=dataset_format(fmt, paths[0]), filesystem=self.arrow_fs,
+            dataset = ds.dataset(paths, format=file_format, filesystem=self.arrow_fs, schema=schema,
                                  partitioning=partitioning, partition_base_dir=base if partitioning else None)
         except (pa.ArrowInvalid, OSError) as exc:
             raise BadSpecError(f"cannot read {self._shown(path)} as {fmt}: {scrub(str(exc), self.location.secrets)}") from None
@@ -139,11 +146,21 @@ class FileSource(Source):
         else:
             objects = self.objects(path)
         dataset, fmt, base = self._dataset(path, objects, spec.options.get("format"))
-        spec.check_columns(dataset.schema, self._shown(path))
-        expr = spec.filter.to_arrow() if spec.filter is not None else None
+        declared = self.declared_schema
+        casting = declared is not None and not dataset.schema.equals(declared)
+        spec.check_columns(declared if casting else dataset.schema, self._shown(path))
         columns = list(spec.columns) if spec.columns else None
-        scanner = dataset.scanner(columns=columns, filter=expr, batch_size=spec.batch_size, use_threads=True)
-        schema = scanner.projected_schema
+        if casting:
+            # JSON keeps dates/decimals/binary as text: read text, cast, filter afterwards
+            wanted = sorted(spec.needed_columns, key=dataset.schema.names.index) if columns else None
+            scanner = dataset.scanner(columns=wanted, batch_size=spec.batch_size, use_threads=True)
+            target = pa.schema([declared.field(n) for n in scanner.projected_schema.names])
+            batches = (b.cast(target) for b in scanner.to_batches())
+            schema, residual, expr = target, spec.filter, None
+        else:
+            expr = spec.filter.to_arrow() if spec.filter is not None else None
+            scanner = dataset.scanner(columns=columns, filter=expr, batch_size=spec.batch_size, use_threads=True)
+            schema, residual, batches = scanner.projected_schema, None, scanner.to_batches()
         text = f"scan {fmt} {len(objects)} file(s) under {self._shown(base)}"
         if columns:
             text += f" columns {', '.join(columns)}"
@@ -151,7 +168,8 @@ class FileSource(Source):
             text += f" where {expr}"
         return Scan(
             schema=schema,
-            batches=_guard(scanner.to_batches(), self),
+            batches=_guard(batches, self),
+            residual=residual,
             snapshot=_snapshot(objects),
             dataset=self._dataset_ref(path),
             query=Query(
@@ -159,7 +177,8 @@ class FileSource(Source):
                 text=text,
                 columns=columns,
                 filter=str(spec.filter) if spec.filter is not None else None,
-                pushed_down={"columns": True, "filter": spec.filter is not None, "limit": False, "format": fmt},
+                pushed_down={"columns": not casting, "filter": spec.filter is not None and not casting,
+                             "limit": False, "format": fmt},
             ),
         )
 

@@ -106,9 +106,11 @@ class SQLiteSession(Session):
             self.close()
             raise QueryError(f"cannot open SQLite database {path}: {exc}") from None
 
-    def _run(self, sql: str, params: Any = None) -> Any:
+    def _run(self, sql: str, params: Any = None, batch_size: int | None = None) -> Any:
         cur = self.conn.cursor()
         self._cursors.append(cur)  # an ADBC stream dies with its cursor: keep it until close()
+        if batch_size and self.driver == "adbc":
+            cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_size)})
         cur.execute(sql, params or ())
         return cur
 
@@ -154,7 +156,7 @@ class SQLiteSession(Session):
     def execute(self, sql: str, params: Any, batch_size: int,
                 schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         try:
-            cur = self._run(sql, params)
+            cur = self._run(sql, params, batch_size)
         except Exception as exc:
             raise QueryError(f"SQLite rejected the query: {exc}") from None
         if self.driver == "adbc":
@@ -168,7 +170,7 @@ class SQLiteSession(Session):
         target = pa.schema([
             f if not pa.types.is_null(f.type) else fetched.field(i) for i, f in enumerate(schema)
         ])
-        return target, (cast_batch(b, target) for b in _rebatch(batches, batch_size))
+        return target, (cast_batch(b, target) for b in batches)
 
     def snapshot(self) -> Snapshot:
         st = os.stat(self.path)
@@ -250,8 +252,3 @@ def _raw_type(target: pa.DataType | None) -> pa.DataType | None:
     if pa.types.is_temporal(target):
         return pa.string()
     return target
-
-
-def _rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
-    """Unify the schema across batches from drivers that infer per batch."""
-    yield from batches

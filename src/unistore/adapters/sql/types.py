@@ -57,6 +57,9 @@ def cast_column(arr: pa.Array, target: pa.DataType, column: str) -> pa.Array:
         if pa.types.is_decimal(target) and pa.types.is_floating(arr.type):
             # values were stored as binary floats: round to the declared scale first
             return pc.cast(pc.round(arr, target.scale), target, safe=False)
+        if pa.types.is_decimal(target) and pa.types.is_integer(arr.type):
+            # NUMERIC affinity stores whole numbers as INTEGER: widen, then narrow (checks each value fits)
+            return pc.cast(pc.cast(arr, pa.decimal128(38, target.scale)), target)
         if pa.types.is_null(arr.type):
             return pa.nulls(len(arr), target)
         return pc.cast(arr, target)

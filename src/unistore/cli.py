@@ -1,0 +1,155 @@
+"""The ``unistore`` command: read a location, preview it with its provenance, run the demo.
+
+Subcommands are small functions registered in ``COMMANDS``; each module that
+adds one (``replay`` for manifests, say) registers it there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from . import __version__
+
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, configure: Callable[[argparse.ArgumentParser], None]):
+    """Register ``unistore NAME``: ``configure`` adds its arguments, the function runs it."""
+    def register(run: Callable[[argparse.Namespace], int]):
+        COMMANDS[name] = (configure, run)
+        return run
+    return register
+
+
+def _parse_filter(text: str) -> Any:
+    """``--filter`` takes DNF tuples as JSON: ``'[["amount", ">", 10]]'``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"--filter must be JSON like '[[\"amount\", \">\", 10]]': {exc}") from None
+    if data and isinstance(data[0], list) and data[0] and isinstance(data[0][0], list):
+        return [[tuple(p) for p in clause] for clause in data]
+    return [tuple(p) for p in data]
+
+
+def _read_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("uri", help="location: a path, file://, memory://, sqlite:///..., duckdb:///..., postgresql://...")
+    p.add_argument("--table", "-t", help="table, view or relative path to read")
+    p.add_argument("--query", "-q", help="a read-only query in the store's language")
+    p.add_argument("--columns", "-c", help="comma-separated column names")
+    p.add_argument("--filter", "-f", type=_parse_filter, help='DNF filter as JSON, e.g. \'[["amount", ">", 10]]\'')
+    p.add_argument("--limit", "-n", type=int)
+    p.add_argument("--output", "-o", help="write the result to FILE.parquet, .csv, .json(l) or .arrow")
+    p.add_argument("--rows", type=int, default=10, help="rows to preview (default 10)")
+
+
+@command("read", _read_args)
+def _read(args: argparse.Namespace) -> int:
+    from .api import read
+    from .provenance import provenance_of
+
+    table = read(args.uri, args.table, query=args.query,
+                 columns=args.columns.split(",") if args.columns else None,
+                 filter=args.filter, limit=args.limit)
+    print(preview(table, args.rows))
+    if args.output:
+        write_output(table, args.output)
+        print(f"\nwrote {table.num_rows} rows to {args.output}")
+    print("\nprovenance:")
+    print(json.dumps(provenance_of(table).to_dict(), indent=2, default=str))
+    return 0
+
+
+def preview(table: pa.Table, rows: int = 10) -> str:
+    """A plain-text preview: column names, types and the first rows."""
+    shown = table.slice(0, rows).to_pylist()
+    names = table.column_names
+    cells = [[_cell(r[n]) for n in names] for r in shown]
+    types = [str(f.type) for f in table.schema]
+    widths = [min(30, max([len(n), len(t)] + [len(c[i]) for c in cells])) for i, (n, t) in enumerate(zip(names, types))]
+    line = lambda vals: "  ".join(v[:w].ljust(w) for v, w in zip(vals, widths))  # noqa: E731
+    out = [line(names), line(types), line(["-" * w for w in widths])] + [line(c) for c in cells]
+    out.append(f"({table.num_rows} rows{', showing ' + str(len(shown)) if table.num_rows > len(shown) else ''})")
+    return "\n".join(out)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return str(value)
+
+
+def write_output(table: pa.Table, path: str) -> None:
+    lower = path.lower()
+    if lower.endswith((".parquet", ".pq")):
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    elif lower.endswith(".csv"):
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, path)
+    elif lower.endswith((".json", ".jsonl")):
+        from .provenance import jsonable
+
+        with open(path, "w") as f:
+            for row in table.to_pylist():
+                f.write(json.dumps(row, default=jsonable) + "\n")
+    elif lower.endswith((".arrow", ".feather", ".ipc")):
+        import pyarrow.feather as feather
+
+        feather.write_feather(table, path)
+    else:
+        raise SystemExit(f"--output must end in .parquet, .csv, .json, .jsonl or .arrow: {path}")
+
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", default="unistore-demo", help="where to build the demo data (default ./unistore-demo)")
+
+
+@command("demo", _demo_args)
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    run(args.dir)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="unistore", description="Read any silo into Arrow, with provenance.")
+    parser.add_argument("--version", action="version", version=f"unistore {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _load_plugins()
+    for name, (configure, _) in COMMANDS.items():
+        configure(sub.add_parser(name))
+    args = parser.parse_args(argv)
+    from .errors import UnistoreError
+
+    try:
+        return COMMANDS[args.command][1](args)
+    except UnistoreError as exc:
+        print(f"unistore: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _load_plugins() -> None:
+    """Modules that add subcommands (kept lazy: importing them costs nothing until the CLI runs)."""
+    import importlib
+
+    for module in ("unistore.runs",):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

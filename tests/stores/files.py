@@ -1,0 +1,153 @@
+"""File formats on local disk and in fsspec's memory file system."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import fsspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+import pyarrow.feather as feather
+import pyarrow.orc as orc
+import pyarrow.parquet as pq
+import pytest
+
+from reference import SCHEMA
+from stores import Loader, StoreCase
+
+_EXACT = frozenset({"ordered", "exact_types", "mutable"})
+STORES = {
+    "parquet": _EXACT,
+    "parquet-hive": frozenset({"ordered", "mutable"}),  # adds the partition column
+    "csv": frozenset({"ordered", "mutable"}),           # no binary column in CSV
+    "jsonl": frozenset({"ordered", "mutable"}),
+    "ipc": _EXACT,
+    "orc": frozenset({"ordered", "mutable"}),           # timestamps in nanoseconds
+    "memory-parquet": _EXACT,
+}
+
+
+def _bump_first_amount(table: pa.Table) -> pa.Table:
+    amount = table.column("amount").to_pylist()
+    amount[1] = (amount[1] or 0) + 1000.0
+    return table.set_column(table.schema.get_field_index("amount"), "amount", pa.array(amount, pa.float64()))
+
+
+class FileLoader(Loader):
+    """Writes the table as one file (or a directory) per case."""
+
+    def __init__(self, name: str, root: str, fmt: str):
+        self.name, self.root, self.fmt = name, root, fmt
+
+    def write(self, path: str, table: pa.Table) -> None:
+        if self.fmt == "parquet":
+            pq.write_table(table, path, row_group_size=17)
+        elif self.fmt == "ipc":
+            feather.write_feather(table, path, chunksize=13)
+        elif self.fmt == "orc":
+            orc.write_table(table, path)
+        elif self.fmt == "csv":
+            pacsv.write_csv(table, path)
+        elif self.fmt == "jsonl":
+            with open(path, "w") as f:
+                for row in table.to_pylist():
+                    f.write(json.dumps(row, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)) + "\n")
+
+    def expected(self, table: pa.Table) -> pa.Table:
+        if self.fmt in ("csv", "jsonl"):
+            return table.drop_columns(["payload"])
+        if self.fmt == "orc":  # ORC keeps timestamps in nanoseconds
+            schema = pa.schema([f.with_type(pa.timestamp("ns", f.type.tz)) if pa.types.is_timestamp(f.type) else f
+                                for f in table.schema])
+            return table.cast(schema)
+        return table
+
+    def load(self, name: str, table: pa.Table) -> StoreCase:
+        data = self.expected(table) if self.fmt in ("csv", "jsonl") else table
+        ext = {"parquet": "parquet", "ipc": "feather", "orc": "orc", "csv": "csv", "jsonl": "jsonl"}[self.fmt]
+        path = os.path.join(self.root, f"{name}.{ext}")
+        self.write(path, data)
+        options = {"schema": data.schema} if self.fmt in ("csv", "jsonl") else {}
+        return StoreCase(uri=path, table=None, expected=self.expected(table), options=options,
+                         mutate=lambda: self.write(path, _bump_first_amount(data)))
+
+
+class HiveLoader(Loader):
+    """A directory of Parquet files, hive-partitioned on a derived column."""
+
+    name = "parquet-hive"
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def _write(self, path: str, table: pa.Table) -> None:
+        with_part = table.append_column("part", pc.cast(pc.divide(pc.subtract(table["id"], 1), 20), pa.int32()))
+        ds.write_dataset(with_part, path, format="parquet", partitioning=["part"], partitioning_flavor="hive",
+                         existing_data_behavior="delete_matching")
+
+    def load(self, name: str, table: pa.Table) -> StoreCase:
+        path = os.path.join(self.root, name)
+        self._write(path, table)
+        expected = table.append_column("part", pc.cast(pc.divide(pc.subtract(table["id"], 1), 20), pa.int32()))
+        return StoreCase(uri=path, table=None, expected=expected,
+                         mutate=lambda: self._write(path, _bump_first_amount(table)))
+
+
+class MemoryLoader(Loader):
+    name = "memory-parquet"
+
+    def load(self, name: str, table: pa.Table) -> StoreCase:
+        fs = fsspec.filesystem("memory")
+        prefix = f"/unistore-tests/{uuid.uuid4().hex}"
+        path = f"{prefix}/{name}.parquet"
+
+        def write(t: pa.Table) -> None:
+            with fs.open(path, "wb") as f:
+                pq.write_table(t, f, row_group_size=17)
+
+        write(table)
+        # a source rooted at the prefix, reading the file by relative name
+        return StoreCase(uri=f"memory://{prefix}", table=f"{name}.parquet", expected=table,
+                         mutate=lambda: write(_bump_first_amount(table)))
+
+
+@pytest.fixture(scope="session")
+def loader_parquet(tmp_path_factory):
+    return FileLoader("parquet", str(tmp_path_factory.mktemp("parquet")), "parquet")
+
+
+@pytest.fixture(scope="session")
+def loader_csv(tmp_path_factory):
+    return FileLoader("csv", str(tmp_path_factory.mktemp("csv")), "csv")
+
+
+@pytest.fixture(scope="session")
+def loader_jsonl(tmp_path_factory):
+    return FileLoader("jsonl", str(tmp_path_factory.mktemp("jsonl")), "jsonl")
+
+
+@pytest.fixture(scope="session")
+def loader_ipc(tmp_path_factory):
+    return FileLoader("ipc", str(tmp_path_factory.mktemp("ipc")), "ipc")
+
+
+@pytest.fixture(scope="session")
+def loader_orc(tmp_path_factory):
+    return FileLoader("orc", str(tmp_path_factory.mktemp("orc")), "orc")
+
+
+@pytest.fixture(scope="session")
+def loader_parquet_hive(tmp_path_factory):
+    return HiveLoader(str(tmp_path_factory.mktemp("hive")))
+
+
+@pytest.fixture(scope="session")
+def loader_memory_parquet():
+    return MemoryLoader()
+
+
+assert SCHEMA  # the reference schema is what every loader writes
