@@ -179,8 +179,9 @@ class Filter:
                 return c.in_(list(p.value)) if p.value else sa.false()
             if p.op == "not in":
                 return c.not_in(list(p.value)) if p.value else c.is_not(None)
+            # sa.literal() is a bound parameter even for True/False, which SQLAlchemy would inline
             return {"==": c.__eq__, "!=": c.__ne__, "<": c.__lt__, "<=": c.__le__,
-                    ">": c.__gt__, ">=": c.__ge__}[p.op](p.value)
+                    ">": c.__gt__, ">=": c.__ge__}[p.op](sa.literal(p.value))
 
         return sa.or_(*(sa.and_(*(one(p) for p in clause)) for clause in self.clauses))
 
