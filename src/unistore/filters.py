@@ -150,10 +150,10 @@ class Filter:
                 return f.is_null()
             if p.op == "is not null":
                 return f.is_valid()
-            if p.op == "in":
-                return f.isin(list(p.value))
+            if p.op == "in":  # an empty value set has no type to match: constant false
+                return f.isin(list(p.value)) if p.value else pc.scalar(False)
             if p.op == "not in":
-                return ~f.isin(list(p.value)) & f.is_valid()
+                return (~f.isin(list(p.value)) & f.is_valid()) if p.value else f.is_valid()
             return {"==": f.__eq__, "!=": f.__ne__, "<": f.__lt__, "<=": f.__le__,
                     ">": f.__gt__, ">=": f.__ge__}[p.op](_arrow_value(p.value))
 

@@ -81,7 +81,14 @@ class _ColumnHasher:
             self._var_width(arr, 8 if wide else 4)
         elif _byte_width(typ):
             self.values.update(_fixed_bytes(arr, _byte_width(typ)))
-        elif pat.is_list(typ) or pat.is_large_list(typ) or pat.is_map(typ) or pat.is_fixed_size_list(typ):
+        elif pat.is_map(typ):  # no length kernel for maps: lengths from offsets, entries as one struct child
+            offsets = arr.offsets
+            lengths = pc.cast(pc.subtract(offsets.slice(1), offsets.slice(0, len(arr))), pa.int64())
+            self.lengths.update(_fixed_bytes(lengths, 8))
+            start, stop = offsets[0].as_py(), offsets[len(arr)].as_py()  # keys/items ignore the slice
+            entries = [arr.keys.slice(start, stop - start), arr.items.slice(start, stop - start)]
+            self._child(0).update(pa.StructArray.from_arrays(entries, names=["key", "value"]))
+        elif pat.is_list(typ) or pat.is_large_list(typ) or pat.is_fixed_size_list(typ):
             lengths = pc.cast(pc.list_value_length(arr), pa.int64())
             self.lengths.update(_fixed_bytes(lengths, 8))
             self._child(0).update(arr.flatten())
