@@ -5,62 +5,75 @@ from __future__ import annotations
 import datetime as dt
 import json
 import posixpath
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import fsspec
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 import xxhash
 
-from ...errors import BadSpecError, DriftError, SourceNotFoundError, SourceUnavailableError
+from ...errors import (AuthenticationError, BadSpecError, QueryError, SnapshotUnavailableError,
+                       SourceNotFoundError, SourceUnavailableError, UnistoreError)
 from ...location import Location, scrub
 from ...provenance import Dataset, Query
 from ...snapshot import Snapshot
 from ...source import Adapter, Capabilities, Scan, Source
 from ...spec import ReadSpec
+from .filesystems import SecretLocation, open_filesystems
 from .formats import dataset_format, format_name, infer_format, json_storage_schema
 
 GLOB_CHARS = set("*?[")
 IGNORED_PREFIXES = (".", "_")
+LOCAL_SCHEMES = ("file", "local")
 
 
 class FilesAdapter(Adapter):
-    open_options: ClassVar[frozenset[str]] = frozenset({"storage_options", "format", "partitioning", "filesystem", "schema"})
+    open_options: ClassVar[frozenset[str]] = frozenset(
+        {"storage_options", "format", "partitioning", "filesystem", "schema", "data_path"})
 
     def open(self, location: Location, **options: Any) -> "FileSource":
         return FileSource(location, **options)
 
 
 class FileSource(Source):
-    """Files under one root: a file, a directory, a glob, or a bucket prefix."""
+    """Files under one root: a file, a directory, a glob, or a bucket prefix.
+
+    ``data_path`` picks the file system that reads the bytes: ``"auto"`` uses
+    pyarrow's native one where it can honour the storage options (local disk,
+    S3), ``"native"`` insists on it, ``"fsspec"`` always goes through fsspec.
+    """
 
     capabilities: ClassVar[Capabilities] = Capabilities(queries=False, listing=True)
     read_options: ClassVar[frozenset[str]] = frozenset({"format"})
 
     def __init__(self, location: Location, *, storage_options: dict[str, Any] | None = None,
                  format: str | None = None, partitioning: str | None = "hive",
-                 filesystem: fsspec.AbstractFileSystem | None = None, schema: pa.Schema | None = None):
-        super().__init__(location)
+                 filesystem: fsspec.AbstractFileSystem | None = None, schema: pa.Schema | None = None,
+                 data_path: str = "auto"):
         if schema is not None and not isinstance(schema, pa.Schema):
             raise BadSpecError("schema must be a pyarrow.Schema")
+        if storage_options is not None and not isinstance(storage_options, dict):
+            raise BadSpecError("storage_options must be a dict")
         self.declared_schema = schema
         self.format = format_name(format) if format else None
         if partitioning not in (None, "hive"):
             raise BadSpecError("partitioning must be 'hive' or None")
         self.partitioning = partitioning
-        try:
-            if filesystem is not None:
-                self.fs, self.root = filesystem, filesystem._strip_protocol(location.raw)
-            else:
-                self.fs, self.root = fsspec.core.url_to_fs(location.raw, **(storage_options or {}))
-        except ImportError as exc:
-            from ...errors import MissingExtraError
-
-            raise MissingExtraError(f"reading {location.scheme}:// locations", _extra_for(location.scheme),
-                                    exc.name or "fsspec backend") from exc
-        self.root = self.root.rstrip("/") or "/"
-        self.arrow_fs = _arrow_filesystem(self.fs)
+        systems = open_filesystems(location, storage_options, filesystem, data_path)
+        super().__init__(SecretLocation.wrap(location, systems.secrets) if systems.secrets else location)
+        self.systems = systems
+        self.fs, self.arrow_fs = systems.fs, systems.arrow_fs
+        self.remote = location.scheme not in LOCAL_SCHEMES
+        self.http = location.scheme in ("http", "https")
+        root = systems.root
+        self._query_suffix = ""
+        if self.http:  # a query string (a token, a signature) goes on every request, never into a record
+            parts = urlsplit(root)
+            root = parts._replace(query="", fragment="").geturl()
+            self._query_suffix = f"?{parts.query}" if parts.query else ""
+        self.root = root.rstrip("/") or "/"
 
     # -- listing -----------------------------------------------------------
     def _path(self, table: str | tuple[str, ...] | None) -> str:
@@ -73,43 +86,74 @@ class FileSource(Source):
             raise BadSpecError(f"table {rel!r} must stay under {self.uri}")
         return posixpath.join(self.root, rel)
 
+    def _request(self, path: str) -> str:
+        """The path as sent to the store (with the location's query string for HTTP)."""
+        return path + self._query_suffix
+
     def objects(self, path: str) -> list[dict[str, Any]]:
         """The data objects at ``path`` (file, directory or glob), sorted, with their pins."""
         try:
-            if GLOB_CHARS & set(path):
+            if GLOB_CHARS & set(path) and not self.http:
                 found = self.fs.glob(path, detail=True)
                 infos = {p: i for p, i in found.items() if i.get("type") != "directory"}
                 if not infos:
                     raise SourceNotFoundError(f"no files match {self._shown(path)}")
+            elif self.http:
+                infos = self._http_objects(path)
             elif self.fs.isdir(path):
                 infos = self.fs.find(path, detail=True)
                 if not infos:
                     raise SourceNotFoundError(f"directory {self._shown(path)} holds no files")
             else:
-                try:
-                    info = self.fs.info(path)
-                except FileNotFoundError:
-                    raise SourceNotFoundError(f"no such file or directory: {self._shown(path)}") from None
+                info = self.fs.info(path)
                 infos = {info["name"]: info}
-        except (PermissionError, OSError) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise SourceNotFoundError(f"not found: {self._shown(path)}") from None
-            raise SourceUnavailableError(
-                f"cannot list {self._shown(path)}: {scrub(str(exc), self.location.secrets)}") from None
+        except UnistoreError:
+            raise
+        except Exception as exc:
+            raise self._store_error(exc, path) from None
         base = _base_dir(path) if GLOB_CHARS & set(path) else path
         objects = [
-            _pin(self.fs, name, info) for name, info in sorted(infos.items())
+            _pin(name, info) for name, info in sorted(infos.items())
             if not _hidden(name, base) and info.get("type", "file") != "directory"
         ]
         if not objects:
             raise SourceNotFoundError(f"no data files at {self._shown(path)}")
         return objects
 
+    def _http_objects(self, path: str) -> dict[str, dict[str, Any]]:
+        """A URL is one file, unless the server answers with an HTML index of links."""
+        info = self.fs.info(self._request(path))
+        if info.get("mimetype") != "text/html":
+            return {path: info}
+        listed = self.fs.ls(self._request(path), detail=True)
+        return {urlsplit(i["name"])._replace(query="").geturl(): self.fs.info(self._request(i["name"].split("?")[0]))
+                for i in listed if i.get("type") == "file" and not i["name"].rstrip("/").endswith(("..", ""))}
+
+    def _store_error(self, exc: BaseException, path: str) -> UnistoreError:
+        """The most specific unistore error for a store's exception, with secrets scrubbed."""
+        shown = self._shown(path)
+        text = scrub(str(exc), self.location.secrets)
+        status = getattr(exc.__cause__, "status", None)
+        if isinstance(exc, PermissionError) or status in (401, 403) or "ACCESS_DENIED" in text:
+            return AuthenticationError(f"access denied to {shown} (check the credentials; they are not shown): "
+                                       f"{text or type(exc).__name__}")
+        if isinstance(exc, FileNotFoundError):
+            if "bucket" in text.lower() and "not exist" in text.lower():
+                bucket = path.lstrip("/").split("/", 1)[0]
+                return SourceNotFoundError(f"bucket {bucket!r} does not exist ({shown})")
+            return SourceNotFoundError(f"no such file or directory: {shown}")
+        if isinstance(exc, (OSError, TimeoutError)):
+            return SourceUnavailableError(f"cannot reach {shown}: {text or type(exc).__name__}")
+        return QueryError(f"{type(exc).__name__} while listing {shown}: {text}")
+
     def tables(self) -> list[str]:
-        if not self.fs.isdir(self.root):
-            return [posixpath.basename(self.root)]
-        entries = self.fs.ls(self.root, detail=False)
-        names = [posixpath.relpath(e, self.root) for e in entries]
+        try:
+            if self.http or not self.fs.isdir(self.root):
+                return [posixpath.basename(self.root)]
+            entries = self.fs.ls(self.root, detail=False)
+        except Exception as exc:
+            raise self._store_error(exc, self.root) from None
+        names = [posixpath.relpath(e, self.root.lstrip("/") if not e.startswith("/") else self.root) for e in entries]
         return sorted(n for n in names if not n.startswith(IGNORED_PREFIXES))
 
     def schema(self, table: str | tuple[str, ...] | None = None) -> pa.Schema:
@@ -118,7 +162,7 @@ class FileSource(Source):
         return self.declared_schema if self.declared_schema is not None else dataset.schema
 
     # -- reading -----------------------------------------------------------
-    def _dataset(self, path: str, objects: list[dict[str, Any]], fmt: str | None):
+    def _dataset(self, path: str, objects: list[dict[str, Any]], fmt: str | None, *, pinned: bool = False):
         paths = [o["path"] for o in objects]
         fmt = fmt or self.format or infer_format(paths)
         partitioning = None
@@ -129,10 +173,23 @@ class FileSource(Source):
         file_format = dataset_format(fmt, paths[0], schema)
         if schema is not None and fmt == "json":
             schema = json_storage_schema(schema)
+        filesystem = self.arrow_fs
+        if pinned and any("version_id" in o for o in objects):
+            # exact replay: read the recorded versions, whatever is current now
+            filesystem = self.systems.pinned_fs
+            paths = [self.systems.versioned(o["path"], o["version_id"]) for o in objects]
+        elif self.http:
+            paths = [self._request(p) for p in paths]
         try:
-            dataset = ds.dataset(paths, format=file_format, filesystem=self.arrow_fs, schema=schema,
+            dataset = ds.dataset(paths, format=file_format, filesystem=filesystem, schema=schema,
                                  partitioning=partitioning, partition_base_dir=base if partitioning else None)
+        except FileNotFoundError as exc:
+            raise self._store_error(exc, path) from None
+        except PermissionError as exc:
+            raise self._store_error(exc, path) from None
         except (pa.ArrowInvalid, OSError) as exc:
+            if "ACCESS_DENIED" in str(exc):
+                raise self._store_error(exc, path) from None
             raise BadSpecError(f"cannot read {self._shown(path)} as {fmt}: {scrub(str(exc), self.location.secrets)}") from None
         return dataset, fmt, base
 
@@ -141,11 +198,10 @@ class FileSource(Source):
             raise BadSpecError(f"{self.uri} holds files; read a path with table=, not query=")
         spec.check_unsupported(self.uri) if spec.as_of is not None else None
         path = self._path(spec.table)
-        if spec.pin is not None and spec.pin.kind == "files.objects":
-            objects = self._pinned_objects(spec.pin)
-        else:
-            objects = self.objects(path)
-        dataset, fmt, base = self._dataset(path, objects, spec.options.get("format"))
+        pinned = spec.pin is not None and spec.pin.kind == "files.objects"
+        objects = self._pinned_objects(spec.pin) if pinned else self.objects(path)
+        exact = pinned and bool(objects) and all("version_id" in o for o in objects)
+        dataset, fmt, base = self._dataset(path, objects, spec.options.get("format"), pinned=exact)
         declared = self.declared_schema
         casting = declared is not None and not dataset.schema.equals(declared)
         spec.check_columns(declared if casting else dataset.schema, self._shown(path))
@@ -155,20 +211,24 @@ class FileSource(Source):
             wanted = sorted(spec.needed_columns, key=dataset.schema.names.index) if columns else None
             scanner = dataset.scanner(columns=wanted, batch_size=spec.batch_size, use_threads=True)
             target = pa.schema([declared.field(n) for n in scanner.projected_schema.names])
-            batches = (b.cast(target) for b in scanner.to_batches())
+            batches: Iterable[pa.RecordBatch] = (b.cast(target) for b in scanner.to_batches())
             schema, residual, expr = target, spec.filter, None
         else:
             expr = spec.filter.to_arrow() if spec.filter is not None else None
             scanner = dataset.scanner(columns=columns, filter=expr, batch_size=spec.batch_size, use_threads=True)
             schema, residual, batches = scanner.projected_schema, None, scanner.to_batches()
         text = f"scan {fmt} {len(objects)} file(s) under {self._shown(base)}"
+        if exact:
+            text += " at the recorded object versions"
         if columns:
             text += f" columns {', '.join(columns)}"
         if expr is not None:
             text += f" where {expr}"
+        # objects read by their current name may change under the read: check them again at the end
+        recheck = path if self.remote and not exact else None
         return Scan(
             schema=schema,
-            batches=_guard(batches, self),
+            batches=_guard(batches, self, path, objects, recheck),
             residual=residual,
             snapshot=_snapshot(objects),
             dataset=self._dataset_ref(path),
@@ -183,65 +243,109 @@ class FileSource(Source):
         )
 
     def _pinned_objects(self, pin: Snapshot) -> list[dict[str, Any]]:
-        """The recorded objects, checked to still be there as they were."""
+        """The recorded objects: their recorded versions where the store keeps versions,
+        else their current state (the replay then compares fingerprints and names what changed)."""
         recorded = pin.pins.get("objects", [])
-        changed: dict[str, Any] = {}
         current = []
+        missing: list[str] = []
         for obj in recorded:
-            try:
-                now = _pin(self.fs, obj["path"], self.fs.info(obj["path"]))
-            except FileNotFoundError:
-                changed[obj["path"]] = {"recorded": obj, "now": "missing"}
+            path = obj["path"]
+            if "version_id" in obj and self.systems.pinned_fs is not None:
+                try:
+                    self.fs.info(self.systems.versioned(path, obj["version_id"]))
+                except FileNotFoundError:
+                    raise SnapshotUnavailableError(
+                        f"version {obj['version_id']} of {self._shown(path)} no longer exists") from None
+                except Exception as exc:
+                    raise self._store_error(exc, path) from None
+                current.append(obj)
                 continue
-            current.append(now)
-        if changed:
-            raise DriftError(self.uri, {"objects": changed})
+            try:
+                current.append(_pin(path, self.fs.info(self._request(path))))
+            except FileNotFoundError:
+                missing.append(path)
+            except Exception as exc:
+                raise self._store_error(exc, path) from None
+        if missing:
+            from ...errors import DriftError
+
+            raise DriftError(self.uri, {"objects": {p: {"recorded": "present", "now": "missing"} for p in missing}})
         return current
 
     def _dataset_ref(self, path: str) -> Dataset:
         scheme = self.location.scheme if self.location.scheme not in ("local",) else "file"
         if scheme == "file":
             return Dataset(system="files", uri=self.uri, namespace="file", name=path)
-        bucket, _, key = path.partition("/")
-        if scheme in ("memory",):
+        if scheme == "memory":
             return Dataset(system="files", uri=self.uri, namespace="memory", name=path)
+        if self.http:
+            parts = urlsplit(path)
+            host = parts.hostname or ""
+            netloc = host + (f":{parts.port}" if parts.port else "")
+            return Dataset(system="files", uri=self.uri, namespace=f"{parts.scheme}://{netloc}", name=parts.path)
+        bucket, _, key = path.lstrip("/").partition("/")
         return Dataset(system="files", uri=self.uri, namespace=f"{scheme}://{bucket}", name=key)
 
     def _shown(self, path: str) -> str:
         """A path as it may appear in messages and records (never with credentials)."""
-        if self.location.scheme in ("file", "local"):
+        if self.location.scheme in LOCAL_SCHEMES:
             return path
+        if self.http:
+            return Location.parse(path).redacted()
         return f"{self.location.scheme}://{path.lstrip('/')}"
 
     def _close(self) -> None:
         pass
 
 
-def _guard(batches, source: FileSource):
-    """Map pyarrow's read errors (a file vanished mid-read, corrupt data) to unistore errors."""
+def _guard(batches: Iterable[pa.RecordBatch], source: FileSource, path: str, objects: list[dict[str, Any]],
+           recheck: str | None) -> Iterator[pa.RecordBatch]:
+    """Map pyarrow's read errors to unistore errors; check that no object changed under the read."""
+    secrets = source.location.secrets
     try:
         yield from batches
     except FileNotFoundError as exc:
-        raise SourceNotFoundError(f"a file vanished during the read of {source.uri}: {scrub(str(exc), source.location.secrets)}") from None
+        raise SourceNotFoundError(f"a file vanished during the read of {source.uri}: {scrub(str(exc), secrets)}") from None
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        from ...errors import QueryError
+        raise QueryError(f"cannot read {source.uri}: {scrub(str(exc), secrets)}") from None
+    except OSError as exc:
+        raise source._store_error(exc, path) from None
+    if recheck is None:
+        return
+    before = {o["path"]: _identity(o) for o in objects}
+    try:
+        after = {o["path"]: _identity(o) for o in source.objects(recheck) if o["path"] in before}
+    except SourceNotFoundError:
+        after = {}
+    changed = sorted(p for p in before if after.get(p) != before[p])
+    if changed:
+        shown = ", ".join(source._shown(p) for p in changed[:10])
+        raise QueryError(f"{len(changed)} object(s) changed during the read of {source.uri} ({shown}); "
+                         "the result may mix versions: read again")
 
-        raise QueryError(f"cannot read {source.uri}: {scrub(str(exc), source.location.secrets)}") from None
+
+def _identity(pin: dict[str, Any]) -> tuple[Any, ...]:
+    return (pin.get("size"), pin.get("etag"), pin.get("version_id"), pin.get("mtime"))
 
 
-def _pin(fs: fsspec.AbstractFileSystem, name: str, info: dict[str, Any]) -> dict[str, Any]:
+def _pin(name: str, info: dict[str, Any]) -> dict[str, Any]:
     """Path, size, mtime and whatever checksum/version the file system reports."""
     pin: dict[str, Any] = {"path": name, "size": info.get("size")}
     mtime = info.get("mtime", info.get("LastModified", info.get("last_modified", info.get("created"))))
     if isinstance(mtime, (int, float)):
         mtime = dt.datetime.fromtimestamp(mtime, dt.timezone.utc)
     if isinstance(mtime, dt.datetime):
+        if mtime.tzinfo is not None:
+            mtime = mtime.astimezone(dt.timezone.utc)
         pin["mtime"] = mtime.isoformat()
+    elif isinstance(info.get("Last-Modified"), str):
+        pin["mtime"] = info["Last-Modified"]
     for key, out in (("ETag", "etag"), ("etag", "etag"), ("md5Hash", "md5"), ("content_md5", "md5"),
-                     ("crc32c", "crc32c"), ("checksum", "checksum")):
+                     ("crc32c", "crc32c"), ("checksum", "checksum"), ("generation", "generation")):
         if info.get(key):
-            pin[out] = str(info[key]).strip('"')
-    version = info.get("VersionId") or info.get("version_id") or info.get("generation")
+            value = info[key]
+            pin[out] = value.hex() if isinstance(value, (bytes, bytearray)) else str(value).strip('"')
+    version = info.get("VersionId")
     if version and version != "null":
         pin["version_id"] = str(version)
     return pin
@@ -259,14 +363,6 @@ def _snapshot(objects: list[dict[str, Any]]) -> Snapshot:
     )
 
 
-def _arrow_filesystem(fs: fsspec.AbstractFileSystem) -> pafs.FileSystem:
-    """pyarrow's native local file system where possible; fsspec wrapped otherwise."""
-    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
-    if "file" in protocols or "local" in protocols:
-        return pafs.LocalFileSystem()
-    return pafs.PyFileSystem(pafs.FSSpecHandler(fs))
-
-
 def _base_dir(pattern: str) -> str:
     parts = pattern.split("/")
     keep = []
@@ -280,9 +376,3 @@ def _base_dir(pattern: str) -> str:
 def _hidden(name: str, base: str) -> bool:
     rel = posixpath.relpath(name, base) if name.startswith(base) else posixpath.basename(name)
     return any(part.startswith(IGNORED_PREFIXES) for part in rel.split("/") if part not in ("", "."))
-
-
-def _extra_for(scheme: str) -> str | None:
-    from ...registry import BUILTIN
-
-    return BUILTIN.get(scheme, (None, None))[1]

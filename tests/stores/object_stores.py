@@ -1,0 +1,209 @@
+"""Object stores: S3 (moto's server, versioned and unversioned buckets), HTTP, Delta Lake, Iceberg.
+
+The S3 server is ``moto_server`` from the moto[server] package, started on a
+free loopback port for the session; the endpoint and credentials reach
+unistore only through the usual AWS environment variables, as they would in
+production. The HTTP server is Python's own, serving a temporary directory
+and refusing requests that carry a wrong ``token``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import dataclass
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from stores import Loader, StoreCase, free_port, missing_store, wait_for_port
+
+_EXACT = frozenset({"ordered", "exact_types", "mutable"})
+STORES = {
+    "s3-parquet": _EXACT | {"replay_exact"},   # versioned bucket: replay reads the recorded VersionIds
+    "s3-unversioned": _EXACT,                  # no versions: replay verifies and reports drift
+    "http-parquet": _EXACT | {"secret"},       # the secret is a ?token= the server checks
+}
+
+#: credentials of the test S3 server (moto accepts any unless told to check them)
+S3_KEY, S3_SECRET = "unistore-test-key", "unistore-S3-secret-value"
+HTTP_TOKEN = "unistore-Http-token-value"
+ROWS_PER_PART = 30
+
+
+def bump_second_amount(table: pa.Table) -> pa.Table:
+    """Change the content of row id 2 (in the first part) without changing anything else."""
+    amount = table.column("amount").to_pylist()
+    amount[1] = (amount[1] or 0) + 1000.0
+    return table.set_column(table.schema.get_field_index("amount"), "amount", pa.array(amount, pa.float64()))
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=17)
+    return sink.getvalue()
+
+
+@dataclass
+class MotoServer:
+    """A running moto S3 server on loopback and a boto3 client for setting it up."""
+
+    endpoint: str
+    process: subprocess.Popen
+
+    def client(self, **kwargs):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=kwargs.pop("key", S3_KEY),
+                            aws_secret_access_key=kwargs.pop("secret", S3_SECRET), **kwargs)
+
+    def bucket(self, name: str, *, versioned: bool) -> str:
+        client = self.client()
+        client.create_bucket(Bucket=name)
+        if versioned:
+            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        return name
+
+
+def start_moto(env: dict[str, str] | None = None) -> MotoServer:
+    exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which("moto_server")
+    if exe is None:
+        missing_store("moto_server (pip install 'moto[server]')")
+    port = free_port()
+    process = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    if not wait_for_port("127.0.0.1", port, timeout=30):
+        process.kill()
+        missing_store(f"moto_server on 127.0.0.1:{port}")
+    return MotoServer(f"http://127.0.0.1:{port}", process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def moto_s3():
+    """moto's S3 server for the session, reachable through the AWS environment variables."""
+    server = start_moto()
+    wanted = {"AWS_ENDPOINT_URL": server.endpoint, "AWS_ACCESS_KEY_ID": S3_KEY,
+              "AWS_SECRET_ACCESS_KEY": S3_SECRET, "AWS_REGION": "us-east-1"}
+    saved = {k: os.environ.get(k) for k in [*wanted, "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN"]}
+    for k in ("AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
+        os.environ.pop(k, None)
+    os.environ.update(wanted)
+    try:
+        yield server
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        stop(server.process)
+
+
+class S3Loader(Loader):
+    """The table as two Parquet objects under a fresh prefix of one bucket."""
+
+    def __init__(self, name: str, server: MotoServer, bucket: str):
+        self.name, self.server, self.bucket = name, server, bucket
+
+    def put(self, key: str, table: pa.Table) -> None:
+        self.server.client().put_object(Bucket=self.bucket, Key=key, Body=parquet_bytes(table))
+
+    def load(self, name: str, table: pa.Table) -> StoreCase:
+        prefix = f"{name}-{uuid.uuid4().hex[:8]}"
+        first = f"{prefix}/part-000.parquet"
+        self.put(first, table.slice(0, ROWS_PER_PART))
+        self.put(f"{prefix}/part-001.parquet", table.slice(ROWS_PER_PART))
+        return StoreCase(uri=f"s3://{self.bucket}/{prefix}", table=None, expected=table,
+                         mutate=lambda: self.put(first, bump_second_amount(table).slice(0, ROWS_PER_PART)))
+
+
+@pytest.fixture(scope="session")
+def loader_s3_parquet(moto_s3):
+    return S3Loader("s3-parquet", moto_s3, moto_s3.bucket("unistore-versioned", versioned=True))
+
+
+@pytest.fixture(scope="session")
+def loader_s3_unversioned(moto_s3):
+    return S3Loader("s3-unversioned", moto_s3, moto_s3.bucket("unistore-plain", versioned=False))
+
+
+# -- HTTP -------------------------------------------------------------------------
+
+class TokenCheckingHandler(SimpleHTTPRequestHandler):
+    """Serves files; a request with a ``token`` parameter must carry the right one."""
+
+    def _token_ok(self) -> bool:
+        tokens = parse_qs(urlsplit(self.path).query).get("token")
+        return tokens is None or tokens == [HTTP_TOKEN]
+
+    def do_GET(self):
+        if not self._token_ok():
+            return self.send_error(403, "bad token")
+        return super().do_GET()
+
+    def do_HEAD(self):
+        if not self._token_ok():
+            return self.send_error(403, "bad token")
+        return super().do_HEAD()
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+
+@dataclass
+class HttpServer:
+    root: str
+    url: str
+    server: ThreadingHTTPServer
+
+
+@pytest.fixture(scope="session")
+def http_files(tmp_path_factory):
+    """A loopback HTTP server over a temporary directory, stopped at the end of the session."""
+    root = str(tmp_path_factory.mktemp("http"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(TokenCheckingHandler, directory=root))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield HttpServer(root, f"http://127.0.0.1:{server.server_address[1]}", server)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class HttpLoader(Loader):
+    name = "http-parquet"
+
+    def __init__(self, server: HttpServer):
+        self.server = server
+
+    def load(self, name: str, table: pa.Table) -> StoreCase:
+        path = os.path.join(self.server.root, f"{name}.parquet")
+        pq.write_table(table, path, row_group_size=17)
+        url = f"{self.server.url}/{name}.parquet"
+        return StoreCase(uri=url, table=None, expected=table,
+                         mutate=lambda: pq.write_table(bump_second_amount(table), path, row_group_size=17),
+                         secret_uri=f"{url}?token={HTTP_TOKEN}", secret=HTTP_TOKEN)
+
+
+@pytest.fixture(scope="session")
+def loader_http_parquet(http_files):
+    return HttpLoader(http_files)
