@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, ClassVar
 
-from ...errors import MissingExtraError, UnknownSchemeError
+from ...errors import MissingExtraError
 from ...location import Location
 from ...registry import BUILTIN
 from ...source import Adapter
@@ -19,16 +19,23 @@ from .base import Session, SQLSource
 DIALECTS: dict[str, str] = {
     "sqlite": "unistore.adapters.sql.sqlite:SQLiteSource",
     "duckdb": "unistore.adapters.sql.duckdb:DuckDBSource",
+    "postgresql": "unistore.adapters.sql.postgresql:PostgreSQLSource",
+    "postgres": "unistore.adapters.sql.postgresql:PostgreSQLSource",
+    "mysql": "unistore.adapters.sql.mysql:MySQLSource",
+    "mariadb": "unistore.adapters.sql.mysql:MySQLSource",
 }
+#: any other SQLAlchemy dialect with a DB-API driver
+GENERIC = "unistore.adapters.sql.dbapi:DBAPISource"
 
 
 class SQLAdapter(Adapter):
     open_options: ClassVar[frozenset[str]] = frozenset({"driver", "threads", "connect_timeout", "connect_args", "transport"})
 
     def open(self, location: Location, **options: Any) -> SQLSource:
-        target = DIALECTS.get(location.base_scheme)
-        if target is None:
-            raise UnknownSchemeError(location.scheme, sorted(DIALECTS))
+        target = DIALECTS.get(location.base_scheme, GENERIC)
+        if options.get("driver") == "dbapi" and location.base_scheme not in ("sqlite", "duckdb"):
+            target = GENERIC  # the generic path through SQLAlchemy's own driver, on request
+            options = {k: v for k, v in options.items() if k != "driver"}
         module, _, name = target.partition(":")
         try:
             cls = getattr(importlib.import_module(module), name)

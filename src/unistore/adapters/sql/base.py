@@ -9,6 +9,7 @@ with SQLAlchemy Core: identifiers always quoted, values always bound.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -91,7 +92,8 @@ class SQLSource(Source):
 
     # -- the read ------------------------------------------------------------
     def _scan(self, spec: ReadSpec) -> Scan:
-        spec.check_unsupported(self.uri)
+        # read options were checked against ``read_options`` by Source.spec; dialects that declare some use them
+        dataclasses.replace(spec, options={}).check_unsupported(self.uri)
         if spec.query is not None:
             check_read_only(spec.query)
             if spec.params is not None and not isinstance(spec.params, Mapping):
@@ -110,8 +112,7 @@ class SQLSource(Source):
             else:
                 parts = None
                 stmt, wanted = self._query_select(session, spec)
-            sql, params = self.compile(stmt)
-            schema, batches = session.execute(sql, params, spec.batch_size, wanted)
+            sql, params, schema, batches, pushed = self._execute(session, stmt, spec, parts, wanted)
         except BaseException:
             session.close()
             raise
@@ -126,10 +127,22 @@ class SQLSource(Source):
                 params=_json_params(params),
                 columns=list(spec.columns) if spec.columns else None,
                 filter=str(spec.filter) if spec.filter is not None else None,
-                pushed_down={"columns": True, "filter": spec.filter is not None, "limit": spec.limit is not None},
+                pushed_down={"columns": True, "filter": spec.filter is not None, "limit": spec.limit is not None,
+                             **pushed},
             ),
             close=session.close,
         )
+
+    def _execute(self, session: Session, stmt: Any, spec: ReadSpec, parts: tuple[str, ...] | None,
+                 wanted: pa.Schema | None) -> tuple[str, Any, pa.Schema, Iterator[pa.RecordBatch], dict[str, Any]]:
+        """Send the data query: (SQL text, params, schema, batches, extra ``pushed_down`` entries).
+
+        Dialects override this to run a read differently (PostgreSQL splits it
+        into partitions read under one exported snapshot).
+        """
+        sql, params = self.compile(stmt)
+        schema, batches = session.execute(sql, params, spec.batch_size, wanted)
+        return sql, params, schema, batches, {}
 
     def _table_select(self, parts: tuple[str, ...], spec: ReadSpec) -> sa.Select:
         columns = _columns(spec.columns) if spec.columns else [sa.literal_column("*")]

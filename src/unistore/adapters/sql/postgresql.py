@@ -1,0 +1,497 @@
+"""PostgreSQL through the ADBC driver: binary COPY straight into Arrow.
+
+Every read is one ``REPEATABLE READ, READ ONLY`` transaction: the snapshot
+(``pg_current_snapshot()``, WAL LSN) is captured by the transaction's first
+statement, so it is exactly the state the data query sees, and the server
+itself refuses any write. Batches stream from ``COPY ... TO STDOUT (FORMAT
+binary)`` as the caller consumes them (ADBC's reader holds about one batch).
+
+``partitions=N`` splits a table read into key ranges read by N connections
+that all import the reading transaction's exported snapshot
+(``pg_export_snapshot()`` / ``SET TRANSACTION SNAPSHOT``), so their union is
+one consistent read however busy the table is. Batches come back partition
+by partition (a stable order, so the fingerprint is stable too); each worker
+buffers at most a few batches ahead.
+
+Credentials go to libpq in the connection URI and nowhere else: messages
+are scrubbed of the password and name the source in redacted form.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any, ClassVar
+from urllib.parse import quote, urlencode
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.engine.interfaces import BindTyping
+from sqlalchemy.sql import quoted_name
+
+from ...errors import (AuthenticationError, BadSpecError, QueryError, SourceNotFoundError,
+                       SourceUnavailableError, UnistoreError)
+from ...location import Location, scrub
+from ...provenance import Dataset
+from ...registry import require
+from ...snapshot import Snapshot
+from ...spec import ReadSpec
+from .base import Session, SQLSource
+
+DEFAULT_PORT = 5432
+DEFAULT_CONNECT_TIMEOUT = 10
+#: batches a partition worker may read ahead of the consumer
+PREFETCH_BATCHES = 2
+_SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]+$")
+
+
+class _Dialect(pg_dialect.dialect):  # type: ignore[misc,valid-type]
+    """PostgreSQL SQL with libpq's ``$1`` placeholders and no rendered casts.
+
+    ADBC binds each parameter with its Arrow type (int64 -> bigint, Decimal ->
+    numeric, aware datetime -> timestamptz), so ``$1::INTEGER`` casts, which
+    would overflow for large integers, are not wanted.
+    """
+
+    bind_typing = BindTyping.NONE
+
+    def __init__(self, **kw: Any):
+        super().__init__(paramstyle="numeric_dollar", **kw)
+
+
+def _adbc() -> Any:
+    return require("adbc_driver_postgresql.dbapi", extra="postgresql", what="reading PostgreSQL")
+
+
+class PostgreSQLSource(SQLSource):
+    """A PostgreSQL database; connections are reused across reads of one source."""
+
+    system = "postgresql"
+    default_schema = "public"
+    read_options: ClassVar[frozenset[str]] = frozenset({"partitions", "partition_on"})
+
+    def __init__(self, location: Location, *, connect_timeout: float | int | None = None,
+                 connect_args: dict[str, Any] | None = None, driver: str | None = None):
+        super().__init__(location, _Dialect())
+        if driver not in (None, "adbc"):
+            raise BadSpecError("PostgreSQL is read through ADBC; driver must be 'adbc'")
+        _adbc()
+        self.host = location.netloc_host or "127.0.0.1"
+        self.port = location.port or DEFAULT_PORT
+        self.database = location.path.strip("/") or (location.username or "postgres")
+        timeout = DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise BadSpecError(f"connect_timeout must be a positive number of seconds, got {timeout!r}")
+        params = dict(location.query)
+        params.update({k: str(v) for k, v in (connect_args or {}).items()})
+        params["connect_timeout"] = str(max(1, int(round(timeout))))
+        params.setdefault("application_name", "unistore")
+        self._libpq_uri = _libpq_uri(location, self.host, self.port, self.database, params)
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        # fail early (wrong password, unknown database, server down): the connection is kept for the first read
+        self._release(self._connect())
+
+    # -- connections -----------------------------------------------------------
+    def _connect(self) -> Any:
+        try:
+            return _adbc().connect(self._libpq_uri, autocommit=True)
+        except Exception as exc:
+            raise self._connect_error(exc) from None
+
+    def _connect_error(self, exc: Exception) -> UnistoreError:
+        text = scrub(str(exc), self.location.secrets).replace(self._libpq_uri, self.uri)
+        where = f"PostgreSQL at {self.host}:{self.port}"
+        if "password authentication failed" in text or "no password supplied" in text or "authentication failed" in text:
+            return AuthenticationError(f"{where} refused the credentials of user {self.location.username!r}")
+        if re.search(r'database ".*" does not exist', text):
+            return SourceNotFoundError(f"database {self.database!r} does not exist on {where}")
+        if re.search(r'role ".*" does not exist', text):
+            return AuthenticationError(f"{where}: role {self.location.username!r} does not exist")
+        return SourceUnavailableError(f"cannot connect to {where} ({self.uri}): {_first_line(text)}")
+
+    def _acquire(self) -> Any:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _release(self, conn: Any) -> None:
+        """Keep one healthy idle connection for the next read; close the rest."""
+        with self._lock:
+            if not self._closed and not self._idle:
+                self._idle.append(conn)
+                return
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def _close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def session(self, snapshot_id: str | None = None) -> "PostgreSQLSession":
+        return PostgreSQLSession(self, snapshot_id)
+
+    # -- naming ---------------------------------------------------------------------
+    def dataset(self, parts: tuple[str, ...] | None) -> Dataset:
+        namespace = f"postgres://{self.host}:{self.port}"
+        name = self.database if parts is None else ".".join(parts)
+        return Dataset(system="postgresql", uri=self.uri, namespace=namespace, name=name)
+
+    def tables(self) -> list[str]:
+        """Tables, views, materialized views and foreign tables; ``schema.name`` outside ``public``."""
+        with self.session() as s:
+            rows = s.rows(
+                "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+                "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') "
+                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
+                "AND has_table_privilege(c.oid, 'SELECT') ORDER BY 1, 2")
+        return [name if schema == "public" else f"{schema}.{name}" for schema, name in rows]
+
+    def schemas(self) -> list[str]:
+        """Schemas the user can see (system schemas left out)."""
+        with self.session() as s:
+            rows = s.rows("SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname NOT IN "
+                          "('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg_toast%' "
+                          "AND nspname NOT LIKE 'pg_temp%' ORDER BY 1")
+        return [r[0] for r in rows]
+
+    # -- the read ---------------------------------------------------------------------
+    def _scan(self, spec: ReadSpec):  # type: ignore[override]
+        partitions = spec.options.get("partitions")
+        partition_on = spec.options.get("partition_on")
+        if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1):
+            raise BadSpecError(f"partitions must be a positive integer, got {partitions!r}")
+        if partition_on is not None:
+            if not isinstance(partition_on, str) or not partition_on:
+                raise BadSpecError("partition_on must be a column name")
+            if partitions is None:
+                raise BadSpecError("partition_on= needs partitions=N")
+        if partitions is not None and partitions > 1 and spec.table is None:
+            raise BadSpecError("partitions= applies to table reads; a query= is read by one connection")
+        return super()._scan(spec)
+
+    def _execute(self, session: Session, stmt: Any, spec: ReadSpec, parts: tuple[str, ...] | None,
+                 wanted: pa.Schema | None) -> tuple[str, Any, pa.Schema, Iterator[pa.RecordBatch], dict[str, Any]]:
+        partitions = spec.options.get("partitions") or 1
+        if partitions <= 1 or parts is None:
+            return super()._execute(session, stmt, spec, parts, wanted)
+        assert isinstance(session, PostgreSQLSession) and wanted is not None
+        column = spec.options.get("partition_on") or session.primary_key(parts)
+        if column is None:
+            raise BadSpecError(f"table {'.'.join(parts)} has no single-column integer primary key; "
+                               "name the column to split on with partition_on=")
+        table_schema = session.table_schema(parts)
+        if column not in table_schema.names:
+            raise BadSpecError(f"partition_on column {column!r} is not in table {'.'.join(parts)}")
+        if not pa.types.is_integer(table_schema.field(column).type):
+            raise BadSpecError(f"partition_on column {column!r} must be an integer column")
+        key = sa.column(quoted_name(column, quote=True))
+        bounds = session.key_range(self.quote(parts), column, stmt, self)
+        ranges = _split(bounds, partitions)
+        selects = [stmt.where(cond) for cond in _range_conditions(key, ranges)]
+        union_sql, union_params = self.compile(sa.union_all(*selects))
+        compiled = [self.compile(s) for s in selects]
+        snapshot_id = session.export_snapshot()
+        partitioning = {"on": column, "count": len(selects), "ranges": [[lo, hi] for lo, hi in ranges],
+                        "snapshot": "exported"}
+        batches = _partitioned(self, snapshot_id, compiled, spec.batch_size, wanted)
+        return union_sql, union_params, wanted, batches, {"partitions": partitioning}
+
+
+def _libpq_uri(location: Location, host: str, port: int, database: str, params: dict[str, str]) -> str:
+    user = quote(location.username, safe="") if location.username else ""
+    password = quote(location.password, safe="") if location.password else ""
+    userinfo = user + (f":{password}" if password else "") + ("@" if user else "")
+    hostpart = f"[{host}]" if ":" in host else host
+    return f"postgresql://{userinfo}{hostpart}:{port}/{quote(database, safe='')}?{urlencode(params)}"
+
+
+def _first_line(text: str) -> str:
+    text = text.replace("IO: [libpq] ", "").strip()
+    return " ".join(text.split("\n")[:2]).strip()
+
+
+# -- one read-only transaction -----------------------------------------------------
+
+class PostgreSQLSession(Session):
+    """One connection in one ``REPEATABLE READ, READ ONLY`` transaction."""
+
+    def __init__(self, source: PostgreSQLSource, snapshot_id: str | None = None):
+        self.source = source
+        self._cursors: list[Any] = []
+        self.conn = source._acquire()
+        try:
+            self._run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            if snapshot_id is not None:
+                if not _SNAPSHOT_ID.match(snapshot_id):
+                    raise BadSpecError(f"not a PostgreSQL snapshot id: {snapshot_id!r}")
+                self._run(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
+            # a synchronized scan may start mid-table: without it, rows come back in heap order every time
+            self._run("SET LOCAL synchronize_seqscans = off")
+        except BaseException:
+            self.close(reuse=False)
+            raise
+
+    def __enter__(self) -> "PostgreSQLSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, sql: str, params: Any = None) -> Any:
+        cur = self.conn.cursor()
+        self._cursors.append(cur)  # an ADBC stream dies with its cursor: keep it until close()
+        try:
+            cur.execute(sql, parameters=params or None)
+        except Exception as exc:
+            raise self._error(exc) from None
+        return cur
+
+    def _error(self, exc: Exception) -> UnistoreError:
+        text = scrub(str(exc), self.source.location.secrets)
+        state = getattr(exc, "sqlstate", None) or ""
+        if state == "25006" or "read-only transaction" in text:
+            from ...errors import ReadOnlyError
+            return ReadOnlyError(f"PostgreSQL refused a write in the read-only transaction: {_first_line(text)}")
+        if state.startswith("08") or "server closed the connection" in text or "connection" in text.lower() and "lost" in text.lower():
+            return SourceUnavailableError(f"lost the connection to {self.source.uri}: {_first_line(text)}")
+        return QueryError(f"PostgreSQL rejected the query: {_first_line(text)}")
+
+    def rows(self, sql: str, params: Any = None) -> list[tuple]:
+        return self._run(sql, params).fetchall()
+
+    # -- catalog --------------------------------------------------------------------
+    def resolve(self, parts: tuple[str, ...]) -> tuple[str, str, int]:
+        """(schema, name, oid) of a relation; one-part names follow the search_path."""
+        if len(parts) == 3:
+            if parts[0] != self.source.database:
+                raise SourceNotFoundError(
+                    f"table {'.'.join(parts)}: this source reads database {self.source.database!r}")
+            parts = parts[1:]
+        quoted = ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+        found = self.rows(
+            "SELECT n.nspname, c.relname, c.oid::int8 FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)", [quoted])
+        if not found:
+            raise SourceNotFoundError(f"table {'.'.join(parts)} does not exist in {self.source.uri}")
+        return found[0]
+
+    def table_schema(self, parts: tuple[str, ...]) -> pa.Schema:
+        schema, name, _ = self.resolve(parts)
+        quoted = f'"{schema.replace(chr(34), chr(34) * 2)}"."{name.replace(chr(34), chr(34) * 2)}"'
+        reader = self._run(f"SELECT * FROM {quoted} LIMIT 0").fetch_record_batch()
+        return arrow_schema(reader.schema)
+
+    def primary_key(self, parts: tuple[str, ...]) -> str | None:
+        _, _, oid = self.resolve(parts)
+        rows = self.rows(
+            "SELECT a.attname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = $1::int8::oid AND i.indisprimary", [oid])
+        return rows[0][0] if len(rows) == 1 else None
+
+    def key_range(self, table_sql: str, column: str, stmt: sa.Select, source: PostgreSQLSource) -> tuple[Any, Any]:
+        """min and max of the key among the rows the read selects (in this snapshot)."""
+        key = sa.column(quoted_name(column, quote=True))
+        bounded = sa.select(sa.func.min(key), sa.func.max(key)).select_from(
+            stmt.with_only_columns(key).limit(None).subquery("unistore_keys"))
+        sql, params = source.compile(bounded)
+        return tuple(self.rows(sql, params)[0])  # type: ignore[return-value]
+
+    def export_snapshot(self) -> str:
+        return self.rows("SELECT pg_export_snapshot()")[0][0]
+
+    # -- the read -------------------------------------------------------------------------
+    def execute(self, sql: str, params: Any, batch_size: int,
+                schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        reader = self._run(sql, params).fetch_record_batch()
+        target = arrow_schema(reader.schema)
+        return target, _converted(reader, target, self._error)
+
+    def query_schema(self, sql: str, params: Any) -> pa.Schema:
+        return arrow_schema(self._run(sql, params).fetch_record_batch().schema)
+
+    def snapshot(self) -> Snapshot:
+        xid, lsn, database, in_recovery = self.rows(
+            "SELECT pg_current_snapshot()::text, "
+            "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text, "
+            "current_database(), pg_is_in_recovery()")[0]
+        return Snapshot(kind="postgresql.xid_snapshot", value=xid, consistent=True, replayable=False,
+                        pins={"wal_lsn": lsn, "database": database, "isolation": "repeatable read",
+                              "standby": bool(in_recovery)})
+
+    def close(self, reuse: bool = True) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is None:
+            return
+        self.conn = None
+        for cur in self._cursors:
+            with contextlib.suppress(Exception):
+                cur.close()
+        self._cursors.clear()
+        try:
+            cur = conn.cursor()
+            cur.execute("ROLLBACK")
+            cur.close()
+        except Exception:
+            reuse = False
+        if reuse:
+            self.source._release(conn)
+        else:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+# -- types --------------------------------------------------------------------------
+
+def arrow_schema(fetched: pa.Schema) -> pa.Schema:
+    """The schema unistore returns for what the driver sends: driver metadata dropped,
+    ``numeric(p,s)`` as ``decimal128(p,s)`` and other opaque types as their storage type."""
+    return pa.schema([pa.field(f.name, _arrow_type(f)) for f in fetched])  # nullability: as other stores, always nullable
+
+
+def _arrow_type(f: pa.Field) -> pa.DataType:
+    typ = f.type
+    if isinstance(typ, pa.BaseExtensionType) and typ.extension_name == "arrow.opaque":
+        meta = f.metadata or {}
+        if meta.get(b"POSTGRESQL:type") == b"numeric":
+            typmod = int(meta.get(b"POSTGRESQL:typmod", b"-1"))
+            if typmod >= 4:
+                precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
+                if 0 <= scale <= precision:
+                    return pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+        return typ.storage_type
+    return typ
+
+
+def _converted(reader: pa.RecordBatchReader, target: pa.Schema, error: Any) -> Iterator[pa.RecordBatch]:
+    fetched = reader.schema
+    plain = all(f.type == t.type for f, t in zip(fetched, target))
+    try:
+        for batch in reader:
+            if plain:
+                yield pa.RecordBatch.from_arrays(batch.columns, schema=target)
+            else:
+                yield pa.RecordBatch.from_arrays(
+                    [_cast(c, t.type, t.name) for c, t in zip(batch.columns, target)], schema=target)
+    except UnistoreError:
+        raise
+    except Exception as exc:
+        raise error(exc) from None
+    finally:
+        with contextlib.suppress(Exception):
+            reader.close()
+
+
+def _cast(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
+    if arr.type == target:
+        return arr
+    storage = arr.storage if isinstance(arr, pa.ExtensionArray) else arr
+    if storage.type == target:
+        return storage
+    try:
+        return pc.cast(storage, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise QueryError(f"column {name!r} holds values that are not {target} (NaN or infinity in a numeric?): {exc}") from None
+
+
+# -- partitioned reads ---------------------------------------------------------------------
+
+def _split(bounds: tuple[Any, Any], n: int) -> list[tuple[int | None, int | None]]:
+    """``n`` contiguous ranges [lo, hi) over [min, max]; the first and last are open-ended."""
+    lo, hi = bounds
+    if lo is None:  # no rows (or only NULL keys): one partition reads whatever there is
+        return [(None, None)]
+    lo, hi = int(lo), int(hi)
+    n = max(1, min(n, hi - lo + 1))
+    step = (hi - lo + 1) / n
+    cuts = [lo + int(round(step * i)) for i in range(1, n)]
+    edges: list[int | None] = [None, *cuts, None]
+    return [(edges[i], edges[i + 1]) for i in range(n)]
+
+
+def _range_conditions(key: sa.ColumnClause, ranges: list[tuple[int | None, int | None]]) -> list[Any]:
+    conds = []
+    for i, (lo, hi) in enumerate(ranges):
+        parts = []
+        if lo is not None:
+            parts.append(key >= lo)
+        if hi is not None:
+            parts.append(key < hi)
+        cond = sa.and_(*parts) if parts else sa.true()
+        if i == 0 and parts:  # rows with a NULL key belong to the first partition
+            cond = sa.or_(cond, key.is_(None))
+        conds.append(cond)
+    return conds
+
+
+_DONE = object()
+
+
+def _partitioned(source: PostgreSQLSource, snapshot_id: str, statements: list[tuple[str, Any]],
+                 batch_size: int, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Batches of every partition, in partition order, read in parallel under one snapshot.
+
+    Workers start when the first batch is asked for and each holds at most
+    :data:`PREFETCH_BATCHES` batches ahead, so memory stays bounded.
+    """
+    stop = threading.Event()
+    queues: list[queue.Queue] = [queue.Queue(maxsize=PREFETCH_BATCHES) for _ in statements]
+
+    def put(q: queue.Queue, item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work(i: int) -> None:
+        sql, params = statements[i]
+        session = None
+        try:
+            session = source.session(snapshot_id)
+            _, batches = session.execute(sql, params, batch_size, schema)
+            for batch in batches:
+                if not put(queues[i], batch.cast(schema) if batch.schema != schema else batch):
+                    return
+            put(queues[i], _DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(queues[i], exc)
+        finally:
+            if session is not None:
+                session.close()
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True, name=f"unistore-pg-partition-{i}")
+               for i in range(len(statements))]
+    try:
+        for t in threads:
+            t.start()
+        for q in queues:
+            while True:
+                item = q.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+    finally:
+        stop.set()
+        for q in queues:  # unblock workers waiting to put
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    q.get_nowait()
+        for t in threads:
+            if t.is_alive():
+                t.join(timeout=30)
