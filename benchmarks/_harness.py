@@ -1,0 +1,72 @@
+"""Shared benchmark plumbing: run each variant in a fresh process, report time and peak memory.
+
+A variant is a Python snippet that sets up (untimed) and then runs a timed body;
+the child prints its wall time and peak RSS as JSON. Variants are interleaved
+over the repetitions so slow drift of the machine hits them all alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+
+# Peak memory is VmHWM from /proc (reset when the process image is replaced), not ru_maxrss,
+# which Linux carries over from the forking parent across exec.
+CHILD = """
+import json, time, sys, gc
+def _hwm_mb():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+{setup}
+gc.collect()
+base = _hwm_mb()
+t0 = time.perf_counter()
+{body}
+elapsed = time.perf_counter() - t0
+print("__RESULT__" + json.dumps({{"seconds": elapsed, "peak_mb": _hwm_mb(), "base_mb": base}}))
+"""
+
+
+@dataclass
+class Variant:
+    name: str
+    body: str
+    setup: str = ""
+    reference: bool = False  # a direct path the others are compared with
+
+
+def run_variant(v: Variant) -> dict:
+    code = CHILD.format(setup=textwrap.dedent(v.setup), body=textwrap.indent(textwrap.dedent(v.body), ""))
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"{v.name} failed:\n{out.stderr[-3000:]}")
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("__RESULT__")][-1]
+    return json.loads(line[len("__RESULT__"):])
+
+
+def compare(title: str, variants: list[Variant], repeat: int = 3) -> list[dict]:
+    """Run every variant ``repeat`` times (interleaved); print medians and ratios to the fastest reference."""
+    runs: dict[str, list[dict]] = {v.name: [] for v in variants}
+    for _ in range(repeat):
+        for v in variants:
+            runs[v.name].append(run_variant(v))
+    rows = []
+    for v in variants:
+        secs = statistics.median(r["seconds"] for r in runs[v.name])
+        peak = max(r["peak_mb"] for r in runs[v.name])
+        rows.append({"variant": v.name, "seconds": secs, "peak_mb": peak, "reference": v.reference})
+    refs = [r for r in rows if r["reference"]] or rows
+    fastest = min(refs, key=lambda r: r["seconds"])
+    print(f"\n## {title}  (median of {repeat}; ratio = time / {fastest['variant']})")
+    print(f"{'variant':<44} {'seconds':>9} {'ratio':>7} {'peak MB':>9} {'mem ratio':>9}")
+    for r in rows:
+        r["ratio"] = r["seconds"] / fastest["seconds"]
+        r["mem_ratio"] = r["peak_mb"] / fastest["peak_mb"]
+        print(f"{r['variant']:<44} {r['seconds']:>9.3f} {r['ratio']:>7.2f} {r['peak_mb']:>9.0f} {r['mem_ratio']:>9.2f}")
+    return rows

@@ -1,0 +1,155 @@
+"""Issue 2 benchmarks: unistore vs the fastest direct path on embedded stores, side by side.
+
+- Parquet data set (>= 500 MB on disk): unistore.read (provenance and fingerprint on)
+  vs pyarrow.dataset(...).to_table().
+- SQLite table (>= 2 million rows, 6 mixed columns): unistore.read (ADBC driver, and the
+  sqlite3 fallback) vs the ADBC SQLite driver's fetch_arrow_table() vs pandas.read_sql.
+- Fingerprint throughput on an in-memory table.
+
+    python benchmarks/bench_embedded.py [--parquet-rows N] [--sqlite-rows N] [--repeat R]
+
+Data is generated once under benchmarks/data/ (git-ignored) and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _harness import Variant, compare  # noqa: E402
+
+DATA = os.path.join(HERE, "data")
+
+
+def make_parquet(rows: int) -> str:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    path = os.path.join(DATA, f"events_{rows}")
+    if os.path.isdir(path):
+        return path
+    rng = np.random.default_rng(42)
+    categories = pa.array([f"category-{i:04d}" for i in range(1000)])
+    tmp = path + ".tmp"
+    chunk = 2_000_000
+    batches = []
+    for start in range(0, rows, chunk):
+        n = min(chunk, rows - start)
+        batches.append(pa.record_batch({
+            "id": pa.array(np.arange(start, start + n, dtype=np.int64)),
+            "user_id": pa.array(rng.integers(0, 5_000_000, n, dtype=np.int64)),
+            "amount": pa.array(rng.normal(100, 30, n)),
+            "score": pa.array(rng.random(n)),
+            "category": categories.take(pa.array(rng.integers(0, 1000, n))),
+            "ts": pa.array(np.datetime64("2026-01-01") + rng.integers(0, 10**13, n).astype("timedelta64[us]")),
+            "flag": pa.array(rng.random(n) > 0.5),
+        }))
+    table = pa.Table.from_batches(batches)
+    ds.write_dataset(table, tmp, format="parquet", max_rows_per_file=5_000_000, max_rows_per_group=1_000_000)
+    os.rename(tmp, path)
+    return path
+
+
+def make_sqlite(rows: int) -> str:
+    path = os.path.join(DATA, f"shop_{rows}.db")
+    if os.path.exists(path):
+        return path
+    import random
+
+    rng = random.Random(7)
+    tmp = path + ".tmp"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    with sqlite3.connect(tmp) as con:
+        con.execute("PRAGMA journal_mode=OFF")
+        con.execute("CREATE TABLE orders (id INTEGER, customer TEXT, amount REAL, qty INTEGER, "
+                    "placed DATETIME, paid BOOLEAN)")
+        batch = 200_000
+        for start in range(0, rows, batch):
+            con.executemany("INSERT INTO orders VALUES (?,?,?,?,?,?)", [
+                (i, f"customer-{rng.randrange(100_000):06d}", round(rng.uniform(1, 1000), 2), rng.randrange(1, 20),
+                 f"2026-{1 + i % 12:02d}-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}",
+                 i % 3 != 0)
+                for i in range(start, min(rows, start + batch))])
+    os.rename(tmp, path)
+    return path
+
+
+def dir_size(path: str) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parquet-rows", type=int, default=36_000_000)
+    parser.add_argument("--sqlite-rows", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+    os.makedirs(DATA, exist_ok=True)
+
+    t0 = time.perf_counter()
+    parquet = make_parquet(args.parquet_rows)
+    db = make_sqlite(args.sqlite_rows)
+    print(f"data: {parquet} ({dir_size(parquet) / 1e6:.0f} MB on disk, {args.parquet_rows:,} rows), "
+          f"{db} ({os.path.getsize(db) / 1e6:.0f} MB, {args.sqlite_rows:,} rows); ready in {time.perf_counter() - t0:.0f}s")
+
+    results = {}
+    results["parquet"] = compare("Parquet data set, whole read", [
+        Variant("pyarrow.dataset(...).to_table()", reference=True,
+                setup="import pyarrow.dataset as ds",
+                body=f"t = ds.dataset({parquet!r}, format='parquet').to_table()"),
+        Variant("unistore.read (provenance + fingerprint)",
+                setup="import unistore",
+                body=f"t = unistore.read({parquet!r})"),
+        Variant("pyarrow.dataset, 2 columns + filter", reference=False,
+                setup="import pyarrow.dataset as ds",
+                body=f"t = ds.dataset({parquet!r}, format='parquet').to_table(columns=['id', 'amount'], "
+                     f"filter=ds.field('amount') > 150)"),
+        Variant("unistore.read, 2 columns + filter",
+                setup="import unistore",
+                body=f"t = unistore.read({parquet!r}, columns=['id', 'amount'], filter=[('amount', '>', 150)])"),
+    ], args.repeat)
+
+    uri = f"sqlite:///{db}"
+    results["sqlite"] = compare(f"SQLite table, {args.sqlite_rows:,} rows x 6 columns", [
+        Variant("ADBC SQLite fetch_arrow_table()", reference=True,
+                setup="import adbc_driver_sqlite.dbapi as adbc",
+                body=f"con = adbc.connect('file:{db}?mode=ro')\ncur = con.cursor()\n"
+                     "cur.execute('SELECT * FROM orders')\nt = cur.fetch_arrow_table()\ncur.close(); con.close()"),
+        Variant("unistore.read (ADBC driver)", setup="import unistore",
+                body=f"t = unistore.read({uri!r}, 'orders')"),
+        Variant("unistore.read (sqlite3 fallback)", setup="import unistore",
+                body=f"t = unistore.read({uri!r}, 'orders', driver='sqlite3')"),
+        Variant("pandas.read_sql + Table.from_pandas",
+                setup="import sqlite3, pandas as pd, pyarrow as pa",
+                body=f"con = sqlite3.connect({db!r})\n"
+                     "t = pa.Table.from_pandas(pd.read_sql('SELECT * FROM orders', con))\ncon.close()"),
+    ], args.repeat)
+
+    results["fingerprint"] = compare("Fingerprint of the in-memory Parquet table", [
+        Variant("unistore.fingerprint(table)", reference=True,
+                setup=f"import pyarrow.dataset as ds, unistore\nt = ds.dataset({parquet!r}, format='parquet').to_table()\n"
+                      "nbytes = t.nbytes",
+                body="fp = unistore.fingerprint(t)\nprint('__GBPS__', nbytes / 1e9)"),
+    ], args.repeat)
+    import pyarrow.dataset as ds
+
+    nbytes = ds.dataset(parquet, format="parquet").to_table().nbytes
+    secs = results["fingerprint"][0]["seconds"]
+    print(f"fingerprint throughput: {nbytes / 1e9:.2f} GB in {secs:.3f}s = {nbytes / 1e9 / secs:.1f} GB/s")
+    results["fingerprint_gbps"] = nbytes / 1e9 / secs
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
