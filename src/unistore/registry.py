@@ -39,6 +39,8 @@ BUILTIN: dict[str, tuple[str, str | None]] = {
     "abfss": (_FILES, "azure"),
     "http": (_FILES, "http"),
     "https": (_FILES, "http"),
+    "delta": ("unistore.adapters.files.delta:DeltaAdapter", "delta"),
+    "iceberg": ("unistore.adapters.files.iceberg:IcebergAdapter", "iceberg"),
     "sqlite": (_SQL, None),
     "duckdb": (_SQL, None),
     "postgresql": (_SQL, "postgresql"),

@@ -32,6 +32,10 @@ STORES = {
     "s3-parquet": _EXACT | {"replay_exact"},   # versioned bucket: replay reads the recorded VersionIds
     "s3-unversioned": _EXACT,                  # no versions: replay verifies and reports drift
     "http-parquet": _EXACT | {"secret"},       # the secret is a ?token= the server checks
+    "delta": _EXACT | {"replay_exact"},         # table versions: replay is time travel
+    "delta-s3": _EXACT | {"replay_exact"},
+    "iceberg": _EXACT | {"replay_exact"},       # snapshot ids: replay is time travel
+    "iceberg-s3": _EXACT | {"replay_exact"},
 }
 
 #: credentials of the test S3 server (moto accepts any unless told to check them)
@@ -207,3 +211,78 @@ class HttpLoader(Loader):
 @pytest.fixture(scope="session")
 def loader_http_parquet(http_files):
     return HttpLoader(http_files)
+
+
+# -- Delta Lake and Iceberg ---------------------------------------------------------
+
+class DeltaLoader(Loader):
+    """One Delta table per case; a change is an overwrite, i.e. a new table version."""
+
+    def __init__(self, name: str, root: str):
+        self.name, self.root = name, root  # a local directory or s3://bucket/prefix
+
+    def load(self, name: str, table: pa.Table) -> StoreCase:
+        from deltalake import write_deltalake
+
+        from unistore.adapters.files.delta import storage_options_for
+
+        where = f"{self.root}/{name}-{uuid.uuid4().hex[:8]}"
+        options = storage_options_for(where, {})
+        write_deltalake(where, table, storage_options=options or None)
+        uri = f"delta+{where}" if "://" in where else f"delta://{where}"
+        return StoreCase(uri=uri, table=None, expected=table,
+                         mutate=lambda: write_deltalake(where, bump_second_amount(table), mode="overwrite",
+                                                        storage_options=options or None))
+
+
+@pytest.fixture(scope="session")
+def loader_delta(tmp_path_factory):
+    return DeltaLoader("delta", str(tmp_path_factory.mktemp("delta")))
+
+
+@pytest.fixture(scope="session")
+def loader_delta_s3(moto_s3):
+    return DeltaLoader("delta-s3", f"s3://{moto_s3.bucket('unistore-delta', versioned=False)}/tables")
+
+
+class IcebergLoader(Loader):
+    """Tables of one SQLite-backed Iceberg catalog; a change is an overwrite, i.e. a new snapshot."""
+
+    def __init__(self, name: str, catalog_path: str, warehouse: str):
+        self.name, self.catalog_path, self.warehouse = name, catalog_path, warehouse
+        self._catalog = None
+
+    def catalog(self):
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        from unistore.adapters.files.iceberg import catalog_properties
+        from unistore.location import Location
+
+        if self._catalog is None:
+            props = catalog_properties(Location.parse(f"iceberg://{self.catalog_path}"), {"warehouse": self.warehouse})
+            self._catalog = SqlCatalog("default", **props)
+            self._catalog.create_namespace_if_not_exists("tests")
+        return self._catalog
+
+    def load(self, name: str, table: pa.Table) -> StoreCase:
+        ident = f"tests.{name}_{uuid.uuid4().hex[:8]}"
+        tbl = self.catalog().create_table(ident, schema=table.schema)
+        tbl.append(table)
+
+        def mutate() -> None:
+            self.catalog().load_table(ident).overwrite(bump_second_amount(table))
+
+        return StoreCase(uri=f"iceberg://{self.catalog_path}", table=ident, expected=table, mutate=mutate)
+
+
+@pytest.fixture(scope="session")
+def loader_iceberg(tmp_path_factory):
+    root = tmp_path_factory.mktemp("iceberg")
+    return IcebergLoader("iceberg", f"{root}/catalog.db", f"file://{root}/warehouse")
+
+
+@pytest.fixture(scope="session")
+def loader_iceberg_s3(tmp_path_factory, moto_s3):
+    root = tmp_path_factory.mktemp("iceberg-s3")
+    bucket = moto_s3.bucket("unistore-iceberg", versioned=False)
+    return IcebergLoader("iceberg-s3", f"{root}/catalog.db", f"s3://{bucket}/warehouse")
