@@ -47,6 +47,8 @@ BUILTIN: dict[str, tuple[str, str | None]] = {
     "postgres": (_SQL, "postgresql"),
     "mysql": (_SQL, "mysql"),
     "mariadb": (_SQL, "mysql"),
+    "prometheus": ("unistore.adapters.prometheus:PrometheusAdapter", "prometheus"),
+    "prometheus+https": ("unistore.adapters.prometheus:PrometheusAdapter", "prometheus"),
 }
 
 _lock = threading.Lock()

@@ -29,6 +29,7 @@ from .location import Location, scrub
 from .provenance import Dataset, Provenance, Query, now_rfc3339, remember, tag_schema, uuid7
 from .snapshot import Snapshot
 from .spec import ReadSpec
+from .timeseries import bind_time_column
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class Source(abc.ABC):
 
     def spec(self, table: str | tuple[str, ...] | None = None, **kwargs: Any) -> ReadSpec:
         """Validate a read request for this source without sending anything."""
-        spec = ReadSpec.build(table, **kwargs)
+        spec = bind_time_column(self, ReadSpec.build(table, **kwargs))
         unknown = set(spec.options) - self.read_options
         if unknown:
             known = ", ".join(sorted(self.read_options)) or "none"

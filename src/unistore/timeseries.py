@@ -1,0 +1,257 @@
+"""The time-series part of a read: a time range, a step and a result shape.
+
+These read options mean the same on every store::
+
+    start, end   the half-open range [start, end)  (a datetime, a date or an ISO-8601 string)
+    step         the resolution of evaluated series (timedelta, seconds, or "15s", "5m", "1h", "1d")
+    shape        "long": timestamp, one column per label/tag, value   (the default)
+                 "wide": timestamp, one column per series
+    time_column  for SQL tables and file data sets: the column the range applies to
+
+Time zones: every bound is converted to UTC before anything is sent. A naive
+datetime (no ``tzinfo``) is taken to be UTC — never the machine's local zone
+— so the same call gives the same rows on every machine. Timestamps come back
+as ``timestamp[.., tz=UTC]`` from the time-series stores.
+
+Time-series stores (Prometheus, InfluxDB, ArcticDB) declare these options and
+read them with :func:`time_range`. On every other source :func:`bind_time_column`
+turns ``time_column``/``start``/``end`` into filter predicates
+(``time_column >= start AND time_column < end``), which each adapter pushes
+down like any other filter: bound parameters in SQL, dataset filters on files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from .errors import BadSpecError
+from .filters import Filter, Predicate
+
+if TYPE_CHECKING:
+    from .source import Source
+    from .spec import ReadSpec
+
+UTC = dt.timezone.utc
+SHAPES = ("long", "wide")
+#: read options of the time-series spec, declared by time-series sources
+OPTIONS = frozenset({"start", "end", "step", "shape"})
+#: options every source accepts through :func:`bind_time_column`
+GENERIC_OPTIONS = frozenset({"time_column", "start", "end", "shape"})
+TIMESTAMP = "timestamp"
+VALUE = "value"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A validated time-series request: UTC bounds, a step and a shape."""
+
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    step: dt.timedelta | None = None
+    shape: str = "long"
+
+    @property
+    def is_range(self) -> bool:
+        return self.start is not None
+
+    def steps(self) -> int:
+        """Evaluation points of a range query: start, start+step, ... <= end."""
+        assert self.start is not None and self.end is not None and self.step is not None
+        return int((self.end - self.start) // self.step) + 1
+
+
+def utc(value: Any, name: str) -> dt.datetime:
+    """``value`` as an aware UTC datetime; naive datetimes are taken to be UTC."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise BadSpecError(f"{name}={value!r} is not an ISO-8601 date or time") from None
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    elif not isinstance(value, dt.datetime):
+        # pandas.Timestamp and numpy.datetime64 are not accepted implicitly: their unit/zone rules differ
+        raise BadSpecError(f"{name} must be a datetime, a date or an ISO-8601 string, got {type(value).__name__}")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def duration(value: Any, name: str = "step") -> dt.timedelta:
+    """A positive duration from a timedelta, a number of seconds or text like ``"30s"``/``"5m"``."""
+    if isinstance(value, dt.timedelta):
+        delta = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise BadSpecError(f"{name} must be finite, got {value!r}")
+        delta = dt.timedelta(seconds=value)
+    elif isinstance(value, str):
+        m = _DURATION.match(value)
+        if not m:
+            raise BadSpecError(f"{name}={value!r}: write a duration like '15s', '5m', '1h', '1d' or pass a timedelta")
+        delta = dt.timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    else:
+        raise BadSpecError(f"{name} must be a timedelta, seconds or a duration string, got {type(value).__name__}")
+    if delta <= dt.timedelta(0):
+        raise BadSpecError(f"{name} must be positive, got {value!r}")
+    if delta < dt.timedelta(milliseconds=1):
+        raise BadSpecError(f"{name} must be at least 1 ms, got {value!r}")
+    return delta
+
+
+def time_range(options: Mapping[str, Any], *, needs_step: bool = False, default_end: dt.datetime | None = None,
+               where: str = "this source") -> TimeRange:
+    """Validate the time-series options of a read (raises :class:`BadSpecError`)."""
+    start = utc(options["start"], "start") if options.get("start") is not None else None
+    end = utc(options["end"], "end") if options.get("end") is not None else None
+    if end is None and start is not None and default_end is not None:
+        end = default_end
+    if start is not None and end is not None and end <= start:
+        raise BadSpecError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+    step = duration(options["step"]) if options.get("step") is not None else None
+    if needs_step and start is not None and step is None:
+        raise BadSpecError(f"a range read from {where} needs step= (e.g. step='1m')")
+    shape = options.get("shape", "long") or "long"
+    if shape not in SHAPES:
+        raise BadSpecError(f"shape must be 'long' or 'wide', got {shape!r}")
+    return TimeRange(start, end, step, shape)
+
+
+def rfc3339(value: dt.datetime) -> str:
+    """UTC RFC 3339 text with a ``Z`` (what the stores' HTTP APIs expect)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# -- time_column on any source: the range becomes filter predicates --------------------
+
+def bind_time_column(source: "Source", spec: "ReadSpec") -> "ReadSpec":
+    """Turn ``time_column``/``start``/``end`` into ``time_column >= start AND < end`` in the filter.
+
+    Sources that understand the time-series options themselves (they list
+    ``start`` in ``read_options``) get the spec unchanged. For the others the
+    bounds are typed like the column: a naive timestamp column is compared
+    with naive UTC bounds, an aware one with aware bounds, a date column with
+    dates, so pyarrow and SQL engines compare like with like.
+    """
+    opts = dict(spec.options)
+    if "start" in source.read_options and "time_column" not in opts:
+        return spec
+    if not (GENERIC_OPTIONS & set(opts)) or "time_column" in source.read_options:
+        return spec
+    column = opts.pop("time_column", None)
+    start, end, shape = opts.pop("start", None), opts.pop("end", None), opts.pop("shape", None)
+    if "step" in opts:
+        raise BadSpecError(f"step= needs a time-series store; {source.uri} returns stored rows (filter by time_column)")
+    if shape not in (None, "long"):
+        raise BadSpecError(f"shape={shape!r} needs a time-series store; {source.uri} returns rows as stored")
+    if column is None:
+        if start is not None or end is not None:
+            raise BadSpecError(f"start=/end= on {source.uri} need time_column= to say which column they bound")
+        return dataclasses.replace(spec, options=opts)
+    if not isinstance(column, str) or not column:
+        raise BadSpecError(f"time_column must be a column name, got {column!r}")
+    bounds = time_range({"start": start, "end": end})
+    if bounds.start is None and bounds.end is None:
+        raise BadSpecError("time_column= needs start= and/or end=")
+    kind = _column_kind(source, spec, column)
+    preds = []
+    if bounds.start is not None:
+        preds.append(Predicate(column, ">=", _typed(bounds.start, kind)))
+    if bounds.end is not None:
+        preds.append(Predicate(column, "<", _typed(bounds.end, kind)))
+    window = Filter((tuple(preds),))
+    combined = window if spec.filter is None else spec.filter & window
+    return dataclasses.replace(spec, filter=combined, options=opts)
+
+
+def _column_kind(source: "Source", spec: "ReadSpec", column: str) -> str:
+    """"naive", "aware" or "date" for the time column of a table read ("aware" when unknown)."""
+    if spec.query is not None:
+        return "aware"  # the engine compares; SQL engines cast aware bounds to the column
+    try:
+        schema = source.schema(spec.table) if spec.table is not None else source.schema()  # type: ignore[call-arg]
+    except (NotImplementedError, TypeError):
+        return "aware"
+    if column not in schema.names:
+        raise BadSpecError(f"time_column {column!r} is not a column of {spec.target}; available: {', '.join(schema.names)}")
+    typ = schema.field(column).type
+    if pa.types.is_timestamp(typ):
+        return "aware" if typ.tz else "naive"
+    if pa.types.is_date(typ):
+        return "date"
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return "naive"  # ISO text sorts like the time it holds (SQLite)
+    raise BadSpecError(f"time_column {column!r} has type {typ}, not a timestamp or date")
+
+
+def _typed(value: dt.datetime, kind: str) -> Any:
+    if kind == "naive":
+        return value.replace(tzinfo=None)
+    if kind == "date":
+        day = value.date()
+        # [start, end) over whole days: an end inside a day still includes that day's start
+        return day if value.time() == dt.time(0) else day + dt.timedelta(days=1)
+    return value
+
+
+# -- shapes ------------------------------------------------------------------------------
+
+def series_name(labels: Mapping[str, str]) -> str:
+    """A series' column name in the wide shape: ``name{a="x",b="y"}`` like Prometheus prints it."""
+    name = labels.get("__name__", "")
+    rest = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__" and v not in (None, ""))
+    if not rest:
+        return name or VALUE
+    return f"{name}{{{rest}}}"
+
+
+def long_to_wide(table: pa.Table, time_col: str = TIMESTAMP, value_col: str = VALUE) -> pa.Table:
+    """Pivot a long table (time, label columns, value) into one column per series.
+
+    Rows are the sorted union of timestamps; a series without a sample at a
+    timestamp has a null there. Series columns are sorted by name.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    labels = [n for n in table.column_names if n not in (time_col, value_col)]
+    times = pc.unique(table.column(time_col)).sort() if table.num_rows else table.column(time_col).combine_chunks()
+    ttype = table.schema.field(time_col).type
+    columns: dict[str, pa.Array] = {}
+    if table.num_rows:
+        if labels:
+            keys = table.select(labels).group_by(labels, use_threads=False).aggregate([]).to_pylist()
+        else:
+            keys = [{}]
+        for key in keys:
+            part = table
+            if key:
+                mask = None
+                for k, v in key.items():
+                    m = pc.is_null(part.column(k)) if v is None else pc.equal(part.column(k), v)
+                    mask = m if mask is None else pc.and_(mask, m)
+                part = table.filter(mask)
+            pos = pc.index_in(part.column(time_col), value_set=times).to_numpy(zero_copy_only=False)
+            vals = part.column(value_col).to_numpy(zero_copy_only=False)
+            out = np.full(len(times), np.nan, dtype=np.float64)
+            present = np.zeros(len(times), dtype=bool)
+            out[pos] = vals
+            present[pos] = True
+            columns[series_name({k: v for k, v in key.items() if v is not None})] = pa.array(out, mask=~present)
+    arrays = [times.cast(ttype)] + [columns[n] for n in sorted(columns)]
+    names = [time_col] + sorted(columns)
+    return pa.Table.from_arrays(arrays, names=names)
