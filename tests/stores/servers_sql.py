@@ -17,7 +17,7 @@ import pytest
 from stores import Loader, StoreCase, missing_store, wait_for_port
 
 _SERVER = frozenset({"ordered", "exact_types", "queries", "mutable", "secret"})
-STORES = {"postgresql": _SERVER}
+STORES = {"postgresql": _SERVER, "mariadb": _SERVER}
 
 PG_PORT = int(os.environ.get("UNISTORE_PG_PORT", "5432"))
 MY_PORT = int(os.environ.get("UNISTORE_MARIADB_PORT", "3306"))

@@ -1,0 +1,377 @@
+"""MySQL and MariaDB: one consistent-snapshot, read-only transaction per read.
+
+Why not ConnectorX here: it is faster on a whole-table read, but it opens its
+own connections, so the read cannot run inside the transaction whose snapshot
+unistore records, it cannot be made read-only, and it materialises the whole
+result (no streaming). unistore's path keeps all three promises:
+
+- ``START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`` on one
+  connection; the snapshot position is taken in that transaction (MariaDB's
+  ``binlog_snapshot_file``/``position``, which the server reports *consistent
+  with the snapshot*, plus the GTID position; MySQL's ``@@gtid_executed``);
+- an unbuffered (server-side streaming) pymysql cursor, ``fetchmany`` per
+  batch, so at most one batch of rows is held;
+- no per-value Python conversion: values arrive as the protocol's text and
+  each column is parsed by Arrow's C++ casts (strings -> int, decimal,
+  timestamp...), which is several times faster than pymysql's converters.
+
+The session time zone is UTC, so ``TIMESTAMP`` columns come back as
+``timestamp[us, tz=UTC]``; ``DATETIME`` stays naive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy.dialects import mysql as mysql_dialect
+
+from ...errors import (AuthenticationError, BadSpecError, QueryError, ReadOnlyError, SourceNotFoundError,
+                       SourceUnavailableError, UnistoreError)
+from ...location import Location, scrub
+from ...provenance import Dataset
+from ...registry import require
+from ...snapshot import Snapshot
+from .base import Session, SQLSource
+
+DEFAULT_PORT = 3306
+DEFAULT_CONNECT_TIMEOUT = 10
+
+# protocol type codes (pymysql.constants.FIELD_TYPE)
+DECIMAL, TINY, SHORT, LONG, FLOAT, DOUBLE, NULL, TIMESTAMP, LONGLONG, INT24 = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
+DATE, TIME, DATETIME, YEAR, NEWDATE, VARCHAR, BIT = 10, 11, 12, 13, 14, 15, 16
+JSON, NEWDECIMAL, ENUM, SET = 245, 246, 247, 248
+TINY_BLOB, MEDIUM_BLOB, LONG_BLOB, BLOB, VAR_STRING, STRING, GEOMETRY = 249, 250, 251, 252, 253, 254, 255
+UNSIGNED_FLAG = 32
+BINARY_CHARSET = 63
+_TEXT = {VARCHAR, JSON, ENUM, SET, TINY_BLOB, MEDIUM_BLOB, LONG_BLOB, BLOB, VAR_STRING, STRING}
+
+
+def _pymysql() -> Any:
+    module = require("pymysql", extra="mysql", what="reading MySQL / MariaDB")
+    global _ENCODERS_ONLY
+    # pymysql keys encoders by Python type and decoders by field type code: keep only the encoders
+    _ENCODERS_ONLY = {k: v for k, v in module.converters.conversions.items() if not isinstance(k, int)}
+    return module
+
+
+_ENCODERS_ONLY: dict[Any, Any] = {}
+
+
+class MySQLSource(SQLSource):
+    """A MySQL or MariaDB database (``mysql://``, ``mariadb://``, ``mysql+pymysql://``)."""
+
+    system = "mysql"
+
+    def __init__(self, location: Location, *, connect_timeout: float | int | None = None,
+                 connect_args: dict[str, Any] | None = None, driver: str | None = None):
+        super().__init__(location, mysql_dialect.dialect(paramstyle="format"))
+        if driver not in (None, "pymysql"):
+            raise BadSpecError("MySQL / MariaDB is read through pymysql; driver must be 'pymysql'")
+        _pymysql()
+        self.host = location.netloc_host or "127.0.0.1"
+        self.port = location.port or DEFAULT_PORT
+        self.database = location.path.strip("/") or None
+        timeout = DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise BadSpecError(f"connect_timeout must be a positive number of seconds, got {timeout!r}")
+        self._timeout = timeout
+        self._connect_args = dict(connect_args or {})
+        self.system = "mariadb" if location.base_scheme == "mariadb" else "mysql"  # type: ignore[misc]
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        conn = self._connect()
+        self.flavour = "mariadb" if "mariadb" in (conn.get_server_info() or "").lower() else "mysql"
+        self._release(conn)
+
+    # -- connections ------------------------------------------------------------
+    def _connect(self) -> Any:
+        pymysql = _pymysql()
+        try:
+            return pymysql.connect(
+                host=self.host, port=self.port, user=self.location.username or "root",
+                password=self.location.password or "", database=self.database,
+                connect_timeout=self._timeout, autocommit=True, charset="utf8mb4",
+                conv=_ENCODERS_ONLY,  # values stay protocol text: Arrow parses whole columns (see module doc)
+                cursorclass=pymysql.cursors.SSCursor, **self._connect_args)
+        except Exception as exc:
+            raise self._connect_error(exc) from None
+
+    def _connect_error(self, exc: Exception) -> UnistoreError:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc), self.location.secrets)
+        where = f"{self.location.base_scheme} server at {self.host}:{self.port}"
+        if code in (1045, 1698):
+            return AuthenticationError(f"{where} refused the credentials of user {self.location.username!r}")
+        if code == 1049:
+            return SourceNotFoundError(f"database {self.database!r} does not exist on {where}")
+        return SourceUnavailableError(f"cannot connect to {where} ({self.uri}): {text}")
+
+    def _acquire(self) -> Any:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _release(self, conn: Any) -> None:
+        with self._lock:
+            if not self._closed and not self._idle:
+                self._idle.append(conn)
+                return
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def _close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def session(self) -> "MySQLSession":
+        return MySQLSession(self)
+
+    # -- naming -------------------------------------------------------------------
+    def dataset(self, parts: tuple[str, ...] | None) -> Dataset:
+        namespace = f"mysql://{self.host}:{self.port}"
+        if parts is None:
+            name = self.database or ""
+        else:
+            name = ".".join(parts) if len(parts) > 1 or not self.database else f"{self.database}.{parts[0]}"
+        return Dataset(system=self.system, uri=self.uri, namespace=namespace, name=name)
+
+    def table_parts(self, table: str | tuple[str, ...]) -> tuple[str, ...]:
+        parts = super().table_parts(table)
+        if len(parts) > 2:
+            raise BadSpecError(f"MySQL table names are [database.]table, not {'.'.join(parts)!r}")
+        return parts
+
+    def bind_value(self, value: Any) -> Any:
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:  # the session speaks UTC
+            return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
+
+    def tables(self) -> list[str]:
+        """Tables and views of the URI's database (``db.table`` for others when no database is named)."""
+        with self.session() as s:
+            if self.database:
+                rows = s.rows("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+                              "ORDER BY 1")
+                return [r[0] for r in rows]
+            rows = s.rows("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema "
+                          "NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1, 2")
+            return [f"{a}.{b}" for a, b in rows]
+
+    def schemas(self) -> list[str]:
+        """Databases (MySQL's schemas) the user can see."""
+        with self.session() as s:
+            return [r[0] for r in s.rows("SELECT schema_name FROM information_schema.schemata ORDER BY 1")]
+
+
+class MySQLSession(Session):
+    """One connection in one ``WITH CONSISTENT SNAPSHOT, READ ONLY`` transaction."""
+
+    def __init__(self, source: MySQLSource):
+        self.source = source
+        self._cursors: list[Any] = []
+        self.conn = source._acquire()
+        try:
+            self._run("SET SESSION time_zone = '+00:00'")
+            self._run("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            self._run("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        except BaseException:
+            self.close(reuse=False)
+            raise
+
+    def __enter__(self) -> "MySQLSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, sql: str, params: Any = None) -> Any:
+        """Run ``sql``; compiled statements pass a list (``%%`` is then unescaped), internal ones None."""
+        self._drain()
+        cur = self.conn.cursor()
+        self._cursors.append(cur)
+        try:
+            cur.execute(sql, params)
+        except Exception as exc:
+            raise self._error(exc) from None
+        return cur
+
+    def _drain(self) -> None:
+        """An unbuffered cursor must be read to the end before the connection runs anything else."""
+        for cur in self._cursors:
+            with contextlib.suppress(Exception):
+                cur.close()
+        self._cursors.clear()
+
+    def _error(self, exc: Exception) -> UnistoreError:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc), self.source.location.secrets)
+        if code == 1146:
+            return SourceNotFoundError(f"{text} ({self.source.uri})")
+        if code in (1792, 1290):
+            return ReadOnlyError(f"the server refused a write in the read-only transaction: {text}")
+        if code in (2006, 2013, 2003):
+            return SourceUnavailableError(f"lost the connection to {self.source.uri}: {text}")
+        return QueryError(f"{self.source.flavour} rejected the query: {text}")
+
+    def rows(self, sql: str, params: Any = None) -> list[tuple]:
+        cur = self._run(sql, params)
+        rows = [tuple(_text(v) for v in r) for r in cur.fetchall()]
+        return rows
+
+    def table_schema(self, parts: tuple[str, ...]) -> pa.Schema:
+        quoted = ".".join("`" + p.replace("`", "``") + "`" for p in parts)
+        cur = self._run(f"SELECT * FROM {quoted} LIMIT 0")
+        schema = description_schema(cur)
+        cur.fetchall()
+        return schema
+
+    def execute(self, sql: str, params: Any, batch_size: int,
+                schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        cur = self._run(sql, params if params is not None else [])
+        target = description_schema(cur)
+        return target, _batches(cur, target, batch_size, self._error)
+
+    def query_schema(self, sql: str, params: Any) -> pa.Schema:
+        cur = self._run(sql, params if params is not None else [])
+        schema = description_schema(cur)
+        cur.fetchall()
+        return schema
+
+    def snapshot(self) -> Snapshot:
+        if self.source.flavour == "mariadb":
+            status = dict(self.rows("SHOW STATUS LIKE 'binlog_snapshot_%'"))
+            (gtid,), = self.rows("SELECT @@gtid_binlog_pos")
+            file, pos = status.get("Binlog_snapshot_file") or "", status.get("Binlog_snapshot_position") or "0"
+            value = f"{file}:{pos}" if file else f"gtid:{gtid or 'none'}"
+            pins = {"binlog_file": file or None, "binlog_position": int(pos) if file else None,
+                    "gtid_binlog_pos": gtid or None, "server": "mariadb"}
+            return Snapshot(kind="mariadb.binlog_position", value=value, consistent=True, replayable=False, pins=pins)
+        (gtid,), = self.rows("SELECT @@global.gtid_executed")
+        return Snapshot(kind="mysql.gtid_executed", value=gtid or "none", consistent=True, replayable=False,
+                        pins={"server": "mysql", "note": "gtid_executed is read inside the snapshot transaction"})
+
+    def close(self, reuse: bool = True) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is None:
+            return
+        self.conn = None
+        try:
+            self._drain()
+            with conn.cursor() as cur:
+                cur.execute("ROLLBACK")
+        except Exception:
+            reuse = False
+        if reuse:
+            self.source._release(conn)
+        else:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _text(v: Any) -> Any:
+    return v.decode() if isinstance(v, (bytes, bytearray)) else v
+
+
+# -- types: the protocol's column description -> Arrow ------------------------------------
+
+def description_schema(cur: Any) -> pa.Schema:
+    """Arrow types from the result's column definitions (type code, length, scale, flags, charset)."""
+    fields = cur._result.fields if cur._result is not None else []
+    return pa.schema([pa.field(f.name, field_type(f)) for f in fields])
+
+
+def field_type(f: Any) -> pa.DataType:
+    code, unsigned = f.type_code, bool(f.flags & UNSIGNED_FLAG)
+    if code == TINY:
+        return pa.bool_() if f.length == 1 and not unsigned else (pa.uint8() if unsigned else pa.int8())
+    ints = {SHORT: (pa.int16(), pa.uint16()), INT24: (pa.int32(), pa.uint32()), LONG: (pa.int32(), pa.uint32()),
+            LONGLONG: (pa.int64(), pa.uint64()), YEAR: (pa.int16(), pa.int16())}
+    if code in ints:
+        return ints[code][unsigned]
+    if code == FLOAT:
+        return pa.float32()
+    if code == DOUBLE:
+        return pa.float64()
+    if code in (DECIMAL, NEWDECIMAL):
+        scale = f.scale
+        precision = f.length - (1 if scale > 0 else 0) - (0 if unsigned else 1)
+        precision = max(precision, scale, 1)
+        return pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+    if code in (DATE, NEWDATE):
+        return pa.date32()
+    if code == DATETIME:
+        return pa.timestamp("us")
+    if code == TIMESTAMP:
+        return pa.timestamp("us", "UTC")
+    if code == TIME:
+        return pa.time64("us")
+    if code == NULL:
+        return pa.null()
+    if code in (BIT, GEOMETRY):
+        return pa.binary()
+    if code in _TEXT:
+        return pa.binary() if f.charsetnr == BINARY_CHARSET and code != JSON else pa.string()
+    return pa.string()
+
+
+def _batches(cur: Any, schema: pa.Schema, batch_size: int, error: Any) -> Iterator[pa.RecordBatch]:
+    try:
+        while True:
+            rows = cur.fetchmany(batch_size)
+            if not rows:
+                return
+            columns = zip(*rows)
+            yield pa.RecordBatch.from_arrays(
+                [column_array(values, f.type, f.name) for values, f in zip(columns, schema)], schema=schema)
+    except UnistoreError:
+        raise
+    except Exception as exc:
+        raise error(exc) from None
+    finally:
+        with contextlib.suppress(Exception):
+            cur.close()
+
+
+def column_array(values: tuple, target: pa.DataType, name: str) -> pa.Array:
+    """One column from protocol text (str, or bytes for binary columns) to ``target``."""
+    try:
+        if pa.types.is_binary(target):
+            return pa.array(values, pa.binary())
+        if pa.types.is_null(target):
+            return pa.nulls(len(values))
+        text = pa.array(values, pa.string())
+        if pa.types.is_string(target):
+            return text
+        if pa.types.is_boolean(target):
+            return pc.not_equal(pc.cast(text, pa.int8()), 0)
+        if pa.types.is_timestamp(target):
+            naive = pc.cast(text, pa.timestamp("us"))
+            return naive if target.tz is None else naive.cast(target)
+        if pa.types.is_time(target):
+            return pa.array([_micros(v) for v in values], pa.int64()).cast(target)
+        return pc.cast(text, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError) as exc:
+        raise QueryError(f"column {name!r} holds values that are not {target}: {exc}") from None
+
+
+def _micros(v: str | None) -> int | None:
+    """MySQL TIME text ``[-]HH:MM:SS[.ffffff]`` -> microseconds (within a day for Arrow time64)."""
+    if v is None:
+        return None
+    sign = -1 if v.startswith("-") else 1
+    hms, _, frac = v.lstrip("-").partition(".")
+    h, m, s = (int(x) for x in hms.split(":"))
+    micros = sign * (((h * 60 + m) * 60 + s) * 1_000_000 + int((frac + "000000")[:6]))
+    if not 0 <= micros < 86_400_000_000:
+        raise ValueError(f"TIME value {v!r} is outside 00:00:00-23:59:59 (Arrow time64); cast it in the query")
+    return micros
