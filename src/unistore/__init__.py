@@ -29,6 +29,9 @@ from .location import redact
 from .provenance import Provenance, provenance_of
 from .registry import known_schemes, register
 from .replay import replay
+from . import lineage
+from .lineage import configure as configure_lineage
+from .runs import Run, replay_manifest, run
 from .snapshot import Snapshot
 from .source import Adapter, Capabilities, Scan, Source
 from .spec import ReadSpec
@@ -45,6 +48,7 @@ __all__ = [
     "QueryError",
     "ReadOnlyError",
     "ReadSpec",
+    "Run",
     "Scan",
     "SinkError",
     "Snapshot",
@@ -56,13 +60,17 @@ __all__ = [
     "UnknownSchemeError",
     "__version__",
     "col",
+    "configure_lineage",
     "fingerprint",
     "known_schemes",
+    "lineage",
     "provenance_of",
     "read",
     "redact",
     "register",
     "replay",
+    "replay_manifest",
+    "run",
     "scan",
     "source",
 ]

@@ -203,6 +203,7 @@ def _batches(source: Source, spec: ReadSpec, scan: Scan, record: Provenance, sch
              span: "lineage.ReadSpan", started: float, owned: bool) -> Iterator[pa.RecordBatch]:
     """Yield the adapter's batches, filtered, limited, tagged and fingerprinted on the way."""
     fp = Fingerprinter(schema)
+    observe = span.observer(schema)  # per-batch column statistics, only when a lineage sink wants them
     residual = scan.residual.to_arrow() if scan.residual is not None else None
     remaining = spec.limit
     completed = False
@@ -223,6 +224,8 @@ def _batches(source: Source, spec: ReadSpec, scan: Scan, record: Provenance, sch
                 for offset in range(0, batch.num_rows, spec.batch_size):  # zero-copy: at most batch_size rows
                     piece = batch.slice(offset, spec.batch_size) if batch.num_rows > spec.batch_size else batch
                     fp.update(piece)
+                    if observe is not None:
+                        observe(piece)
                     yield piece
                 if remaining is not None:
                     remaining -= batch.num_rows

@@ -1,0 +1,162 @@
+"""A local lineage log: one row per read, as JSON lines or Parquet — metadata is data too.
+
+Each row flattens the provenance record into columns you can filter on
+(``run_id``, ``source_name``, ``snapshot_kind``, ``fingerprint``...) and keeps
+the whole record as JSON in ``record``. The log is read back with unistore
+itself::
+
+    unistore.read("lineage.jsonl", filter=[("run_id", "=", run.run_id)])
+
+JSON lines (a path ending ``.jsonl``/``.json``): one ``write`` of one line per
+read on a file opened with ``O_APPEND``, so concurrent threads and processes
+never interleave lines. Columns never hold JSON ``null`` (missing text is
+``""``), so type inference is the same for every block of the file.
+
+Parquet (any other path: a directory): rows are buffered and written as one
+``part-<uuid7>.parquet`` file every ``flush_every`` rows and on
+:meth:`LineageLog.flush` / :meth:`LineageLog.close` (also at exit), each file
+written under a temporary name and renamed, so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import threading
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from ..provenance import jsonable, uuid7
+
+if TYPE_CHECKING:
+    from . import ReadEvent
+
+#: the log's columns, in order (also the Parquet schema)
+SCHEMA = pa.schema([
+    ("read_id", pa.string()), ("read_at", pa.string()),
+    ("run_id", pa.string()), ("run_name", pa.string()),
+    ("status", pa.string()),  # ok | error | incomplete (stream closed early)
+    ("error", pa.string()), ("duration_s", pa.float64()),
+    ("source_system", pa.string()), ("source_namespace", pa.string()), ("source_name", pa.string()),
+    ("source_uri", pa.string()),
+    ("snapshot_kind", pa.string()), ("snapshot", pa.string()), ("replayable", pa.bool_()),
+    ("query_language", pa.string()), ("query_text", pa.string()),
+    ("rows", pa.int64()), ("bytes", pa.int64()),
+    ("fingerprint", pa.string()), ("schema_fingerprint", pa.string()),
+    ("record", pa.string()),
+])
+
+
+def row(event: "ReadEvent") -> dict[str, Any]:
+    """One log row for a finished read."""
+    record, run = event.record, event.run
+    status = "error" if event.error is not None else ("ok" if record and record.result.complete else "incomplete")
+    out: dict[str, Any] = {
+        "read_id": "", "read_at": "",
+        "run_id": run.run_id if run is not None else "", "run_name": run.name if run is not None else "",
+        "status": status,
+        "error": f"{type(event.error).__name__}: {event.error}" if event.error is not None else "",
+        "duration_s": float(event.duration_s),
+        "source_system": "", "source_namespace": "", "source_name": "", "source_uri": event.source_uri,
+        "snapshot_kind": "", "snapshot": "", "replayable": False, "query_language": "", "query_text": "",
+        "rows": 0, "bytes": 0, "fingerprint": "", "schema_fingerprint": "", "record": "",
+    }
+    if record is not None:
+        out.update({
+            "read_id": record.read_id, "read_at": record.read_at,
+            "source_system": record.source.system, "source_namespace": record.source.namespace,
+            "source_name": record.source.name, "source_uri": record.source.uri,
+            "snapshot_kind": record.snapshot.kind,
+            "snapshot": json.dumps(record.snapshot.to_dict(), default=jsonable, sort_keys=True),
+            "replayable": bool(record.snapshot.replayable),
+            "query_language": record.query.language, "query_text": record.query.text,
+            "rows": record.result.rows, "bytes": record.result.bytes,
+            "fingerprint": record.result.fingerprint or "",
+            "schema_fingerprint": record.result.schema_fingerprint or "",
+            "record": record.to_json(),
+        })
+    return out
+
+
+def is_jsonl(path: str | os.PathLike[str]) -> bool:
+    return str(path).lower().endswith((".jsonl", ".json", ".ndjson"))
+
+
+class LineageLog:
+    """The local-log sink: append every finished read to ``path``."""
+
+    def __init__(self, path: str | os.PathLike[str], *, flush_every: int = 1000):
+        self.path = Path(path)
+        self.format = "jsonl" if is_jsonl(path) else "parquet"
+        self._lock = threading.Lock()
+        self._rows: list[dict[str, Any]] = []
+        self._flush_every = flush_every
+        self._fd: int | None = None
+        if self.format == "jsonl":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+        ref = weakref.ref(self)
+        atexit.register(lambda: (s := ref()) is not None and s.close())
+
+    def emit(self, event: "ReadEvent") -> None:
+        data = row(event)
+        if self._fd is not None:
+            os.write(self._fd, (json.dumps(data, separators=(",", ":")) + "\n").encode())
+            return
+        with self._lock:
+            self._rows.append(data)
+            full = len(self._rows) >= self._flush_every
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered rows (Parquet) as one new part file."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+            if not rows:
+                return
+            import pyarrow.parquet as pq
+
+            name = f"part-{uuid7()}.parquet"
+            tmp = self.path / f".{name}.tmp"
+            pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp)
+            os.replace(tmp, self.path / name)
+
+    def close(self) -> None:
+        self.flush()
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def read(self, **kwargs: Any) -> pa.Table:
+        """The log as a table (through :func:`unistore.read`, so it carries provenance too)."""
+        return read_log(self.path, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<LineageLog {self.format} {self.path}>"
+
+
+def read_log(path: str | os.PathLike[str], **kwargs: Any) -> pa.Table:
+    """Read a lineage log with unistore (``filter=``, ``columns=`` as for any read)."""
+    from ..api import read
+
+    if not is_jsonl(path):
+        kwargs.setdefault("format", "parquet")
+    return read(os.fspath(path), **kwargs)
+
+
+def reads_in_run(run_id: str, path: str | os.PathLike[str]) -> pa.Table:
+    """Which reads, of which snapshots, went into run ``run_id`` (or a run *named* so)."""
+    columns = ["read_id", "read_at", "source_uri", "source_namespace", "source_name", "snapshot_kind",
+               "snapshot", "query_text", "rows", "fingerprint", "status"]
+    by_id = read_log(path, filter=[("run_id", "=", run_id)], columns=columns)
+    if by_id.num_rows:
+        return by_id
+    return read_log(path, filter=[("run_name", "=", run_id)], columns=columns)

@@ -1,0 +1,259 @@
+"""OpenLineage RunEvents for reads and runs, sent through openlineage-python (extra ``unistore[openlineage]``).
+
+A read outside :func:`unistore.run` is its own OpenLineage run (``runId`` =
+the read id): a START and a COMPLETE (or FAIL) event, both sent when the read
+ends. Reads inside a run are grouped into the run's own events instead.
+
+Each input dataset carries the standard facets ``schema``, ``dataSource``,
+``version`` (the snapshot), ``inputStatistics``, ``dataQualityMetrics`` (row
+count, bytes, per-column null counts and numeric min/max/sum gathered while
+the stream went by) and the custom ``unistore_provenance`` facet holding the
+complete provenance record; its JSON schema ships as
+``unistore/schemas/unistore_provenance.json``. SQL reads add the ``sql`` job
+facet. Facet versions are pinned here (not taken from the installed client)
+so the events keep validating against the same spec whatever client version
+is installed.
+
+Events are built as plain JSON-ready dicts — that is what the disk spool
+stores — and turned into openlineage-python objects only for delivery, so the
+user's own client configuration (``openlineage.yml``, ``OPENLINEAGE_*``
+variables, or a client passed in) decides the transport.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .._version import __version__
+from ..location import Location
+from ..provenance import jsonable, uuid7
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..provenance import Provenance
+    from . import ReadEvent
+    from .spool import Spool
+
+PRODUCER = f"https://pypi.org/project/unistore/{__version__}/"
+SPEC = "https://openlineage.io/spec"
+RUN_EVENT_SCHEMA = f"{SPEC}/2-0-2/OpenLineage.json#/$defs/RunEvent"
+CUSTOM_FACET = "unistore_provenance"
+CUSTOM_FACET_SCHEMA = ("https://unistore.dev/spec/facets/1-0-0/UnistoreProvenanceInputDatasetFacet.json"
+                       "#/$defs/UnistoreProvenanceInputDatasetFacet")
+
+_FACET_SCHEMAS = {
+    "schema": "1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+    "dataSource": "1-0-1/DatasourceDatasetFacet.json#/$defs/DatasourceDatasetFacet",
+    "version": "1-0-1/DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet",
+    "inputStatistics": "1-0-0/InputStatisticsInputDatasetFacet.json#/$defs/InputStatisticsInputDatasetFacet",
+    "dataQualityMetrics": ("1-0-3/DataQualityMetricsInputDatasetFacet.json"
+                           "#/$defs/DataQualityMetricsInputDatasetFacet"),
+    "sql": "1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet",
+    "jobType": "2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet",
+    "errorMessage": "1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
+}
+
+#: OpenLineage has no event id; (runId, eventType) is unique for the events unistore sends, and
+#: stays the same when an event is delivered again, so collectors can deduplicate on it.
+_EVENT_ID_NAMESPACE = uuid.UUID("6d1f0b8e-3c53-4c55-9a9e-2b2f1d5b6a10")
+
+
+def event_id(event: dict[str, Any]) -> str:
+    """The stable id of an event: a UUID5 of its run id and event type."""
+    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{event['run']['runId']}/{event['eventType']}"))
+
+
+def facet(key: str, **fields: Any) -> dict[str, Any]:
+    return {"_producer": PRODUCER, "_schemaURL": f"{SPEC}/facets/{_FACET_SCHEMAS[key]}", **fields}
+
+
+def _schema_fields(schema: "pa.Schema") -> list[dict[str, Any]]:
+    import pyarrow as pa
+
+    def field(f: "pa.Field", position: int | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": f.name, "type": str(f.type)}
+        if position is not None:
+            out["ordinal_position"] = position
+        if pa.types.is_struct(f.type):
+            out["fields"] = [field(f.type.field(i), None) for i in range(f.type.num_fields)]
+        return out
+
+    return [field(f, i) for i, f in enumerate(schema, start=1)]
+
+
+def _data_source_uri(record: "Provenance") -> str:
+    """A URI for the ``dataSource`` facet: the dataset namespace when it is one, else the redacted URI."""
+    ns = record.source.namespace
+    return ns if "://" in ns else record.source.uri
+
+
+def _snapshot_version(record: "Provenance") -> str:
+    value = record.snapshot.value
+    text = value if isinstance(value, str) else json.dumps(value, default=jsonable, sort_keys=True)
+    return f"{record.snapshot.kind}:{text}"
+
+
+def input_dataset(event: "ReadEvent") -> dict[str, Any] | None:
+    """The OpenLineage input dataset of one finished read (None when the read never started)."""
+    record = event.record
+    if record is None:
+        return None
+    facets: dict[str, Any] = {
+        "dataSource": facet("dataSource", name=record.source.namespace, uri=_data_source_uri(record)),
+        "version": facet("version", datasetVersion=_snapshot_version(record)),
+    }
+    if event.schema is not None:
+        facets["schema"] = facet("schema", fields=_schema_fields(event.schema))
+    metrics = event.columns.to_openlineage() if event.columns is not None else {}
+    input_facets = {
+        "inputStatistics": facet("inputStatistics", rowCount=record.result.rows, size=record.result.bytes),
+        "dataQualityMetrics": facet("dataQualityMetrics", rowCount=record.result.rows,
+                                    bytes=record.result.bytes, columnMetrics=metrics),
+        CUSTOM_FACET: {"_producer": PRODUCER, "_schemaURL": CUSTOM_FACET_SCHEMA,
+                       "record": json.loads(record.to_json())},
+    }
+    return {"namespace": record.source.namespace, "name": record.source.name,
+            "facets": facets, "inputFacets": input_facets}
+
+
+def output_dataset(output: Any) -> dict[str, Any]:
+    """An output named by a URI/path, a ``(namespace, name)`` pair or a ``{"namespace", "name"}`` dict."""
+    if isinstance(output, dict):
+        return {"namespace": str(output["namespace"]), "name": str(output["name"])}
+    if isinstance(output, tuple) and len(output) == 2:
+        return {"namespace": str(output[0]), "name": str(output[1])}
+    loc = Location.parse(output)
+    if loc.scheme == "file":
+        import os
+
+        return {"namespace": "file", "name": os.path.abspath(loc.path)}
+    host = loc.netloc_host or ""
+    if loc.port:
+        host = f"{host}:{loc.port}"
+    return {"namespace": f"{loc.scheme}://{host}" if host else loc.scheme, "name": loc.path.lstrip("/") or "/"}
+
+
+def _error_facet(error: BaseException | str) -> dict[str, Any]:
+    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return facet("errorMessage", message=message[:8192], programmingLanguage="PYTHON")
+
+
+def _job_type(kind: str) -> dict[str, Any]:
+    return facet("jobType", processingType="BATCH", integration="UNISTORE", jobType=kind)
+
+
+def run_event(event_type: str, *, run_id: str, job_namespace: str, job_name: str, event_time: str,
+              inputs: Iterable[dict[str, Any]] = (), outputs: Iterable[dict[str, Any]] = (),
+              job_facets: dict[str, Any] | None = None, run_facets: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "eventType": event_type,
+        "eventTime": event_time,
+        "producer": PRODUCER,
+        "schemaURL": RUN_EVENT_SCHEMA,
+        "run": {"runId": run_id, "facets": dict(run_facets or {})},
+        "job": {"namespace": job_namespace, "name": job_name, "facets": dict(job_facets or {})},
+        "inputs": list(inputs),
+        "outputs": list(outputs),
+    }
+
+
+def read_events(event: "ReadEvent", job_namespace: str) -> list[dict[str, Any]]:
+    """START and COMPLETE/FAIL for one read that is not part of a run."""
+    record = event.record
+    now = _now()
+    run_id = record.read_id if record is not None else uuid7()
+    started = record.read_at if record is not None else now
+    target = record.source.name if record is not None else event.source_uri
+    job_facets: dict[str, Any] = {"jobType": _job_type("QUERY")}
+    if record is not None and record.query.language == "sql":
+        job_facets["sql"] = facet("sql", query=record.query.text, dialect=record.source.system)
+    inputs = [d for d in [input_dataset(event)] if d is not None]
+    common = dict(run_id=run_id, job_namespace=job_namespace, job_name=f"unistore.read.{target}",
+                  job_facets=job_facets)
+    start = run_event("START", event_time=started, **common)
+    if event.error is not None:
+        end = run_event("FAIL", event_time=now, inputs=inputs, run_facets={"errorMessage": _error_facet(event.error)},
+                        **common)
+    else:
+        end = run_event("COMPLETE", event_time=now, inputs=inputs, **common)
+    return [start, end]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# -- delivery through openlineage-python ----------------------------------------
+
+def make_client(client: Any = None) -> Any:
+    """The client to deliver with: the one passed, or one built from the user's OpenLineage configuration."""
+    if client is not None:
+        return client
+    try:
+        from openlineage.client import OpenLineageClient
+    except ImportError:
+        from ..errors import MissingExtraError
+
+        raise MissingExtraError("OpenLineage reporting", "openlineage", "openlineage-python") from None
+    return OpenLineageClient()
+
+
+def to_client_event(event: dict[str, Any]) -> Any:
+    """The openlineage-python ``RunEvent`` for an event dict (facets stay plain dicts)."""
+    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+
+    return RunEvent(
+        eventType=RunState(event["eventType"]),
+        eventTime=event["eventTime"],
+        run=Run(runId=event["run"]["runId"], facets=event["run"].get("facets") or {}),
+        job=Job(namespace=event["job"]["namespace"], name=event["job"]["name"],
+                facets=event["job"].get("facets") or {}),
+        producer=event["producer"],
+        inputs=[InputDataset(namespace=d["namespace"], name=d["name"], facets=d.get("facets") or {},
+                             inputFacets=d.get("inputFacets") or {}) for d in event.get("inputs", [])],
+        outputs=[OutputDataset(namespace=d["namespace"], name=d["name"], facets=d.get("facets") or {})
+                 for d in event.get("outputs", [])],
+    )
+
+
+class OpenLineageSink:
+    """Turns finished reads and runs into OpenLineage events, handed to a :class:`~.spool.Spool`.
+
+    The read thread only queues the finished read; the spool's sender thread
+    builds, persists and delivers the events.
+    """
+
+    wants_column_stats = True
+
+    def __init__(self, spool: "Spool", *, namespace: str = "unistore"):
+        self.spool = spool
+        self.namespace = namespace
+
+    def emit(self, event: "ReadEvent") -> None:
+        if event.run is not None:  # part of a run: reported in the run's COMPLETE/FAIL event
+            return
+        self.spool.submit(lambda: read_events(event, self.namespace))
+
+    def run_started(self, run: Any) -> None:
+        self.spool.submit(lambda: [run_event(
+            "START", run_id=run.run_id, job_namespace=self.namespace, job_name=run.name,
+            event_time=run.started_at, outputs=[output_dataset(o) for o in run.outputs],
+            job_facets={"jobType": _job_type("JOB")})])
+
+    def run_finished(self, run: Any, reads: list["ReadEvent"], error: BaseException | None) -> None:
+        def build() -> list[dict[str, Any]]:
+            inputs = [d for d in (input_dataset(r) for r in reads) if d is not None]
+            run_facets = {"errorMessage": _error_facet(error)} if error is not None else {}
+            return [run_event("FAIL" if error is not None else "COMPLETE", run_id=run.run_id,
+                              job_namespace=self.namespace, job_name=run.name, event_time=run.ended_at,
+                              inputs=inputs, outputs=[output_dataset(o) for o in run.outputs],
+                              job_facets={"jobType": _job_type("JOB")}, run_facets=run_facets)]
+        self.spool.submit(build)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        return self.spool.close(timeout)
