@@ -212,21 +212,30 @@ class SQLiteSession(Session):
 
 
 def _columnar(cur: Any, batch_size: int, schema: pa.Schema | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """Build Arrow batches column by column from a DB-API cursor (the fallback path)."""
+    """Build Arrow batches from a DB-API cursor (the fallback path).
+
+    Rows are converted in one pass as a struct array (C code, not a Python loop
+    per value); the raw types come from the declared schema, or from the first
+    batch for columns whose type is unknown.
+    """
     names = [d[0] for d in cur.description]
     first = cur.fetchmany(batch_size)
+    raw = [_raw_type(schema.field(i).type) if schema is not None else None for i in range(len(names))]
+    if any(t is None for t in raw):
+        columns = list(zip(*first)) if first else [()] * len(names)
+        raw = [t if t is not None else pa.array(columns[i]).type for i, t in enumerate(raw)]
+    row_type = pa.struct([pa.field(n, t) for n, t in zip(names, raw)])
+    batch_schema = pa.schema(list(row_type))
 
     def build(rows: list[tuple]) -> pa.RecordBatch:
-        columns = list(zip(*rows)) if rows else [()] * len(names)
-        arrays = []
-        for i, values in enumerate(columns):
-            want = schema.field(i).type if schema is not None else None
-            raw = _raw_type(want)
-            try:
-                arrays.append(pa.array(values, type=raw))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-                arrays.append(pa.array(values))
-        return pa.RecordBatch.from_arrays(arrays, names=names)
+        try:
+            return pa.RecordBatch.from_struct_array(pa.array(rows, type=row_type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            # a value of another storage class (SQLite is dynamically typed): convert per column
+            columns = list(zip(*rows))
+            arrays = [pa.array(columns[i], type=t) if not pa.types.is_null(t) else pa.array(columns[i])
+                      for i, t in enumerate(raw)]
+            return pa.RecordBatch.from_arrays([_coerce(a, t) for a, t in zip(arrays, raw)], schema=batch_schema)
 
     head = build(first)
 
@@ -238,7 +247,16 @@ def _columnar(cur: Any, batch_size: int, schema: pa.Schema | None) -> tuple[pa.S
                 return
             yield build(rows)
 
-    return head.schema, rest()
+    return batch_schema, rest()
+
+
+def _coerce(arr: pa.Array, raw: pa.DataType) -> pa.Array:
+    if arr.type == raw or pa.types.is_null(raw):
+        return arr
+    try:
+        return arr.cast(raw)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise QueryError(f"a column holds values of mixed storage classes ({arr.type} where {raw} was expected)") from None
 
 
 def _raw_type(target: pa.DataType | None) -> pa.DataType | None:
@@ -248,7 +266,7 @@ def _raw_type(target: pa.DataType | None) -> pa.DataType | None:
     if pa.types.is_boolean(target):
         return pa.int64()
     if pa.types.is_decimal(target):
-        return None  # stored as REAL or INTEGER: let Arrow infer, then cast
+        return pa.float64()  # stored as REAL or INTEGER; cast to the declared decimal afterwards
     if pa.types.is_temporal(target):
         return pa.string()
     return target
