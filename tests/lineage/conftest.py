@@ -44,6 +44,18 @@ def _no_lineage_left_behind():
     unistore.configure_lineage()
     for sink in lineage.sinks():
         lineage.remove_sink(sink)
+        if hasattr(sink, "close"):
+            sink.close(1.0)
+
+
+def add_openlineage_sink(client, spool_dir, **spool_options):
+    """An OpenLineage sink with a private spool (fast retries for the tests), added to the sinks."""
+    from unistore.lineage.openlineage import OpenLineageSink, event_id, to_client_event
+    from unistore.lineage.spool import Spool
+
+    options = {"retry_initial": 0.02, "retry_max": 0.2, **spool_options}
+    spool = Spool(spool_dir, lambda e: client.emit(to_client_event(e)), event_id, **options)
+    return lineage.add_sink(OpenLineageSink(spool))
 
 
 @pytest.fixture
@@ -134,3 +146,95 @@ class OpenLineageSpec:
 @pytest.fixture(scope="session")
 def ol_spec():
     return OpenLineageSpec()
+
+
+def read_jsonl(path: pathlib.Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def file_client(path: pathlib.Path):
+    """An openlineage-python client writing events as JSON lines to ``path``."""
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.file import FileConfig, FileTransport
+
+    return OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path), append=True)))
+
+
+def http_client(port: int, timeout: float = 5.0):
+    """An openlineage-python client posting to a loopback collector, without its own retries."""
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.http import HttpConfig, HttpTransport
+
+    config = HttpConfig.from_dict({"url": f"http://127.0.0.1:{port}", "timeout": timeout,
+                                   "retry": {"total": 0, "connect": 0, "read": 0, "status": 0}})
+    return OpenLineageClient(transport=HttpTransport(config))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Collector:
+    """A tiny OpenLineage HTTP collector on loopback that deduplicates by unistore's stable event id.
+
+    ``hold()`` makes it accept requests but not answer until ``release()`` (a slow collector).
+    """
+
+    def __init__(self, port: int | None = None):
+        import http.server
+        import threading
+
+        from unistore.lineage.openlineage import event_id
+
+        self.port = port or free_port()
+        self.received: list[dict] = []          # every delivery, duplicates included
+        self.by_id: dict[str, dict] = {}        # deduplicated
+        self.lock = threading.Lock()
+        self.released = threading.Event()
+        self.released.set()
+        self.waiting = threading.Event()        # a request is being held
+        collector = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if not collector.released.is_set():
+                    collector.waiting.set()
+                    collector.released.wait(60)
+                with collector.lock:
+                    collector.received.append(body)
+                    collector.by_id.setdefault(event_id(body), body)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def hold(self):
+        self.released.clear()
+
+    def release(self):
+        self.released.set()
+
+    def stop(self):
+        self.release()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def collector():
+    c = Collector()
+    yield c
+    c.stop()
