@@ -49,6 +49,8 @@ BUILTIN: dict[str, tuple[str, str | None]] = {
     "mariadb": (_SQL, "mysql"),
     "prometheus": ("unistore.adapters.prometheus:PrometheusAdapter", "prometheus"),
     "prometheus+https": ("unistore.adapters.prometheus:PrometheusAdapter", "prometheus"),
+    "influxdb": ("unistore.adapters.influxdb:InfluxDBAdapter", "influxdb"),
+    "influxdb+https": ("unistore.adapters.influxdb:InfluxDBAdapter", "influxdb"),
 }
 
 _lock = threading.Lock()

@@ -219,11 +219,12 @@ def series_name(labels: Mapping[str, str]) -> str:
     return f"{name}{{{rest}}}"
 
 
-def long_to_wide(table: pa.Table, time_col: str = TIMESTAMP, value_col: str = VALUE) -> pa.Table:
+def long_to_wide(table: pa.Table, time_col: str = TIMESTAMP, value_col: str = VALUE, *, metric: str = "") -> pa.Table:
     """Pivot a long table (time, label columns, value) into one column per series.
 
     Rows are the sorted union of timestamps; a series without a sample at a
-    timestamp has a null there. Series columns are sorted by name.
+    timestamp has a null there. Series columns are sorted by name, named by
+    :func:`series_name` (``metric`` stands in for a missing ``__name__``).
     """
     import numpy as np
     import pyarrow.compute as pc
@@ -251,7 +252,10 @@ def long_to_wide(table: pa.Table, time_col: str = TIMESTAMP, value_col: str = VA
             present = np.zeros(len(times), dtype=bool)
             out[pos] = vals
             present[pos] = True
-            columns[series_name({k: v for k, v in key.items() if v is not None})] = pa.array(out, mask=~present)
+            labels_of = {k: v for k, v in key.items() if v is not None}
+            if metric and "__name__" not in labels_of:
+                labels_of["__name__"] = metric
+            columns[series_name(labels_of)] = pa.array(out, mask=~present)
     arrays = [times.cast(ttype)] + [columns[n] for n in sorted(columns)]
     names = [time_col] + sorted(columns)
     return pa.Table.from_arrays(arrays, names=names)

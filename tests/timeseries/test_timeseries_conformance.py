@@ -87,7 +87,7 @@ def expected_wide(start: dt.datetime, end: dt.datetime) -> pa.Table:
 
 # -- store cases -------------------------------------------------------------------------------
 
-CASES = ["victoria-metrics", "prometheus", "duckdb", "parquet"]
+CASES = ["victoria-metrics", "prometheus", "influxdb", "duckdb", "parquet"]
 
 
 @pytest.fixture(scope="session")
