@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..source import Source
     from ..spec import ReadSpec
 
-log = logging.getLogger("unistore.lineage")
+_log = logging.getLogger("unistore.lineage")  # not "log": that is the submodule
 
 #: the :class:`unistore.runs.Run` whose ``with`` block the current code is in
 current_run: "ContextVar[Run | None]" = ContextVar("unistore_current_run", default=None)
@@ -128,7 +128,7 @@ class ReadSpan:
         try:
             otel.finish(self._otel, record, error, duration_s)
         except Exception:  # pragma: no cover - a broken SDK must not break reads
-            log.warning("OpenTelemetry reporting failed", exc_info=True)
+            _log.warning("OpenTelemetry reporting failed", exc_info=True)
         current = sinks()
         if not current and self._run is None:
             return
@@ -137,12 +137,12 @@ class ReadSpan:
             try:
                 self._run._add_read(event)
             except Exception:  # pragma: no cover - defensive
-                log.warning("recording the read in run %r failed", self._run, exc_info=True)
+                _log.warning("recording the read in run %r failed", self._run, exc_info=True)
         for sink in current:
             try:
                 sink.emit(event)
             except Exception:
-                log.warning("lineage sink %r failed; the read is unaffected", sink, exc_info=True)
+                _log.warning("lineage sink %r failed; the read is unaffected", sink, exc_info=True)
 
 
 from .config import configure, configured, flush, reads_in_run, shutdown  # noqa: E402  (public API)
