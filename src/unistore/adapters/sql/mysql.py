@@ -1,22 +1,32 @@
 """MySQL and MariaDB: one consistent-snapshot, read-only transaction per read.
 
-Why not ConnectorX here: it is faster on a whole-table read, but it opens its
-own connections, so the read cannot run inside the transaction whose snapshot
-unistore records, it cannot be made read-only, and it materialises the whole
-result (no streaming). unistore's path keeps all three promises:
+Every read opens ``START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`` on
+a pymysql connection and captures the snapshot there: MariaDB reports the
+binlog file/position *consistent with that snapshot* (``binlog_snapshot_file``
+/ ``binlog_snapshot_position``), recorded with ``@@gtid_binlog_pos``; MySQL
+records ``@@gtid_executed`` read inside the transaction.
 
-- ``START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`` on one
-  connection; the snapshot position is taken in that transaction (MariaDB's
-  ``binlog_snapshot_file``/``position``, which the server reports *consistent
-  with the snapshot*, plus the GTID position; MySQL's ``@@gtid_executed``);
-- an unbuffered (server-side streaming) pymysql cursor, ``fetchmany`` per
-  batch, so at most one batch of rows is held;
-- no per-value Python conversion: values arrive as the protocol's text and
-  each column is parsed by Arrow's C++ casts (strings -> int, decimal,
-  timestamp...), which is several times faster than pymysql's converters.
+Two transports deliver the rows, and the choice never weakens the snapshot:
 
-The session time zone is UTC, so ``TIMESTAMP`` columns come back as
-``timestamp[us, tz=UTC]``; ``DATETIME`` stays naive.
+- **ConnectorX** (``arrow_stream``, Rust, about 4x faster here) for reads
+  without bound parameters on MariaDB with the binary log on. ConnectorX
+  opens its own connection, so it runs the statement in its *own*
+  ``WITH CONSISTENT SNAPSHOT, READ ONLY`` transaction (``pre_execution_query``)
+  and, once its first batch has arrived (its snapshot exists), the current
+  binlog position is compared with the recorded one: unchanged means no
+  transaction committed in between, so both transactions see the same
+  state. If a commit slipped in, the ConnectorX stream is dropped and the
+  rows are read through pymysql inside the recorded transaction instead.
+- **pymysql** otherwise (bound parameters, MySQL, binlog off,
+  ``transport="pymysql"``): an unbuffered cursor streams ``fetchmany``
+  batches inside the recorded transaction; values arrive as protocol text
+  and Arrow's C++ casts parse whole columns (no per-value Python converters).
+
+Values are never rendered into SQL text: a read with parameters always
+takes the pymysql path. The session time zone is UTC, so ``TIMESTAMP``
+columns come back as ``timestamp[us, tz=UTC]``; ``DATETIME`` stays naive.
+Both transports return the same Arrow types (those of the column
+definitions, see :func:`field_type`).
 """
 
 from __future__ import annotations
@@ -69,10 +79,14 @@ class MySQLSource(SQLSource):
     system = "mysql"
 
     def __init__(self, location: Location, *, connect_timeout: float | int | None = None,
-                 connect_args: dict[str, Any] | None = None, driver: str | None = None):
+                 connect_args: dict[str, Any] | None = None, driver: str | None = None,
+                 transport: str | None = None):
         super().__init__(location, mysql_dialect.dialect(paramstyle="format"))
         if driver not in (None, "pymysql"):
             raise BadSpecError("MySQL / MariaDB is read through pymysql; driver must be 'pymysql'")
+        if transport not in (None, "auto", "pymysql", "connectorx"):
+            raise BadSpecError("transport must be 'auto', 'connectorx' (when the snapshot can be verified) or 'pymysql'")
+        self.transport = transport or "auto"
         _pymysql()
         self.host = location.netloc_host or "127.0.0.1"
         self.port = location.port or DEFAULT_PORT
@@ -151,6 +165,26 @@ class MySQLSource(SQLSource):
             raise BadSpecError(f"MySQL table names are [database.]table, not {'.'.join(parts)!r}")
         return parts
 
+    def _execute(self, session: Session, stmt: Any, spec: Any, parts: tuple[str, ...] | None,
+                 wanted: pa.Schema | None) -> tuple[str, Any, pa.Schema, Iterator[pa.RecordBatch], dict[str, Any]]:
+        sql, params = self.compile(stmt)
+        assert isinstance(session, MySQLSession)
+        if self.transport != "pymysql" and not params and session.can_verify():
+            fast = session.connectorx(sql, spec.batch_size, wanted)
+            if fast is not None:
+                return sql, params, fast[0], fast[1], {"transport": "connectorx (snapshot verified by binlog position)"}
+        schema, batches = session.execute(sql, params, spec.batch_size, wanted)
+        return sql, params, schema, batches, {"transport": "pymysql"}
+
+    def connectorx_uri(self) -> str:
+        """The URI ConnectorX connects with (credentials included: never recorded or shown)."""
+        from urllib.parse import quote
+
+        user = quote(self.location.username or "root", safe="")
+        password = quote(self.location.password, safe="") if self.location.password else ""
+        auth = user + (f":{password}" if password else "")
+        return f"mysql://{auth}@{self.host}:{self.port}/{quote(self.database or '', safe='')}"
+
     def bind_value(self, value: Any) -> Any:
         if isinstance(value, dt.datetime) and value.tzinfo is not None:  # the session speaks UTC
             return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -179,6 +213,8 @@ class MySQLSession(Session):
     def __init__(self, source: MySQLSource):
         self.source = source
         self._cursors: list[Any] = []
+        self._binlog: tuple[str, int] | None = None  # the snapshot's binlog position (MariaDB, binlog on)
+        self.transport = "pymysql"
         self.conn = source._acquire()
         try:
             self._run("SET SESSION time_zone = '+00:00'")
@@ -252,6 +288,7 @@ class MySQLSession(Session):
             status = dict(self.rows("SHOW STATUS LIKE 'binlog_snapshot_%'"))
             (gtid,), = self.rows("SELECT @@gtid_binlog_pos")
             file, pos = status.get("Binlog_snapshot_file") or "", status.get("Binlog_snapshot_position") or "0"
+            self._binlog = (file, int(pos)) if file else None
             value = f"{file}:{pos}" if file else f"gtid:{gtid or 'none'}"
             pins = {"binlog_file": file or None, "binlog_position": int(pos) if file else None,
                     "gtid_binlog_pos": gtid or None, "server": "mariadb"}
@@ -259,6 +296,48 @@ class MySQLSession(Session):
         (gtid,), = self.rows("SELECT @@global.gtid_executed")
         return Snapshot(kind="mysql.gtid_executed", value=gtid or "none", consistent=True, replayable=False,
                         pins={"server": "mysql", "note": "gtid_executed is read inside the snapshot transaction"})
+
+    # -- the ConnectorX transport ------------------------------------------------------
+    def can_verify(self) -> bool:
+        """True when a binlog position pins this transaction's snapshot (MariaDB, binary log on)."""
+        return self._binlog is not None and _connectorx() is not None
+
+    def _binlog_now(self) -> tuple[str, int] | None:
+        rows = self._run("SHOW MASTER STATUS").fetchall()
+        return (_text(rows[0][0]), int(_text(rows[0][1]))) if rows else None
+
+    def connectorx(self, sql: str, batch_size: int,
+                   wanted: pa.Schema | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]] | None:
+        """The read through ConnectorX if its snapshot provably equals this one, else None."""
+        cx = _connectorx()
+        text = sql % ()  # no parameters: undo the paramstyle's %% escaping
+        target = wanted if wanted is not None and not any(pa.types.is_null(f.type) for f in wanted) else None
+        if target is None:
+            target = self.query_schema(f"SELECT * FROM ({sql}) AS unistore_probe LIMIT 0", [])
+        try:
+            reader = cx.read_sql(self.source.connectorx_uri(), text, return_type="arrow_stream",
+                                 batch_size=batch_size, pre_execution_query=[
+                                     "SET SESSION time_zone = '+00:00'",
+                                     "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"])
+        except Exception:
+            return None  # the pymysql path reports the error in the recorded transaction
+        if len(reader.schema) != len(target) or not all(
+                _lossless(f.type, t.type) for f, t in zip(reader.schema, target)):
+            reader.close()
+            return None
+        try:
+            # the first batch exists only after ConnectorX's transaction has taken its snapshot
+            first: pa.RecordBatch | None = reader.read_next_batch()
+        except StopIteration:
+            first = None
+        except Exception:
+            reader.close()
+            return None
+        if self._binlog_now() != self._binlog:
+            reader.close()  # something committed since the recorded snapshot: read inside it instead
+            return None
+        self.transport = "connectorx"
+        return target, _cx_batches(reader, first, target, self._error)
 
     def close(self, reuse: bool = True) -> None:
         conn = getattr(self, "conn", None)
@@ -276,6 +355,64 @@ class MySQLSession(Session):
         else:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _connectorx() -> Any:
+    try:
+        import connectorx
+    except ImportError:
+        return None
+    return connectorx
+
+
+def _lossless(got: pa.DataType, want: pa.DataType) -> bool:
+    """Whether ConnectorX's type casts to the column's type without changing any value."""
+    if got == want:
+        return True
+    if pa.types.is_boolean(want):
+        return pa.types.is_integer(got)
+    if pa.types.is_binary(want):
+        return pa.types.is_large_binary(got) or pa.types.is_binary(got)
+    if pa.types.is_string(want):
+        return pa.types.is_large_string(got)
+    if pa.types.is_timestamp(want):
+        return pa.types.is_timestamp(got) and got.unit == want.unit and got.tz is None  # session zone is UTC
+    if pa.types.is_decimal(want):
+        return (pa.types.is_decimal(got) and got.scale >= want.scale
+                and got.precision - got.scale >= want.precision - want.scale)
+    if pa.types.is_integer(want):
+        return pa.types.is_integer(got) and pa.types.is_signed_integer(got) == pa.types.is_signed_integer(want) \
+            and got.bit_width <= want.bit_width
+    return False
+
+
+def _cx_batches(reader: pa.RecordBatchReader, first: pa.RecordBatch | None, target: pa.Schema,
+                error: Any) -> Iterator[pa.RecordBatch]:
+    def convert(batch: pa.RecordBatch) -> pa.RecordBatch:
+        if batch.schema == target:
+            return batch
+        columns = []
+        for c, f in zip(batch.columns, target):
+            if c.type == f.type:
+                columns.append(c)
+            elif pa.types.is_boolean(f.type):
+                columns.append(pc.not_equal(c, 0))
+            else:
+                columns.append(c.cast(f.type))  # checked: fails rather than lose a digit
+        return pa.RecordBatch.from_arrays(columns, schema=target)
+
+    try:
+        if first is not None:
+            yield convert(first)
+            for batch in reader:
+                yield convert(batch)
+    except UnistoreError:
+        raise
+    except Exception as exc:
+        raise error(exc) from None
+    finally:
+        with contextlib.suppress(Exception):
+            reader.close()
 
 
 def _text(v: Any) -> Any:

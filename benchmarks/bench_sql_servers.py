@@ -1,0 +1,129 @@
+"""Issue 3 benchmarks: PostgreSQL and MariaDB, unistore vs the fastest direct paths, side by side.
+
+- PostgreSQL, a table of N rows x 6 mixed columns (bigint, integer, double, text,
+  timestamptz, numeric(12,2)): unistore.read vs raw ADBC ``fetch_arrow_table()``
+  vs ConnectorX vs ``pandas.read_sql`` + ``pa.Table.from_pandas``; and unistore
+  with ``partitions=2`` vs one connection.
+- MariaDB, the same table: unistore.read vs ConnectorX vs pandas.read_sql.
+
+    flock /tmp/unistore-bench.lock python benchmarks/bench_sql_servers.py [--rows N] [--repeat R]
+
+The tables are generated on the servers themselves (``generate_series`` / MariaDB's
+sequence engine) once and reused while they hold the expected row count.
+Each variant runs in a fresh process; peak memory is the process's VmHWM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _harness import Variant, compare  # noqa: E402
+
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+MY = "mysql://root@127.0.0.1:3306/test"
+
+
+def table_name(rows: int) -> str:
+    return f"bench_mixed_{rows}"
+
+
+def make_postgresql(rows: int) -> str:
+    import psycopg
+
+    name = table_name(rows)
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as con:
+        have = con.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]
+        if have and con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] == rows:
+            return name
+        con.execute(f'DROP TABLE IF EXISTS "{name}"')
+        con.execute(f'''CREATE TABLE "{name}" (id BIGINT PRIMARY KEY, qty INTEGER, amount DOUBLE PRECISION,
+                        label TEXT, ts TIMESTAMPTZ, price NUMERIC(12,2))''')
+        con.execute(f'''INSERT INTO "{name}" SELECT i, (i * 7) % 1000, (i % 100000) * 1.37,
+                        'customer-' || lpad(((i * 31) % 100000)::text, 6, '0'),
+                        timestamptz '2026-01-01 00:00:00+00' + (i * interval '17 seconds'),
+                        ((i * 13) % 1000000) / 100.0
+                        FROM generate_series(1, {rows}) AS i''')
+        con.execute(f'VACUUM ANALYZE "{name}"')
+    return name
+
+
+def make_mariadb(rows: int) -> str:
+    import pymysql
+
+    name = table_name(rows)
+    con = pymysql.connect(host="127.0.0.1", port=3306, user="root", database="test", autocommit=True)
+    try:
+        with con.cursor() as cur:
+            cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'test' AND table_name = %s",
+                        [name])
+            if cur.fetchone()[0]:
+                cur.execute(f"SELECT count(*) FROM `{name}`")
+                if cur.fetchone()[0] == rows:
+                    return name
+            cur.execute(f"DROP TABLE IF EXISTS `{name}`")
+            cur.execute(f"""CREATE TABLE `{name}` (id BIGINT PRIMARY KEY, qty INT, amount DOUBLE, label TEXT,
+                            ts TIMESTAMP(6) NULL, price DECIMAL(12,2)) ENGINE=InnoDB""")
+            cur.execute("SET time_zone = '+00:00'")
+            cur.execute(f"""INSERT INTO `{name}` SELECT seq, (seq * 7) % 1000, (seq % 100000) * 1.37,
+                            CONCAT('customer-', LPAD((seq * 31) % 100000, 6, '0')),
+                            TIMESTAMP'2026-01-01 00:00:00' + INTERVAL seq * 17 SECOND,
+                            ((seq * 13) % 1000000) / 100.0
+                            FROM seq_1_to_{rows}""")
+    finally:
+        con.close()
+    return name
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", choices=["postgresql", "mariadb"], default=None)
+    args = ap.parse_args()
+
+    if args.only in (None, "postgresql"):
+        t = make_postgresql(args.rows)
+        sql = f'SELECT * FROM "{t}"'
+        compare(f"PostgreSQL, {args.rows:,} rows x 6 columns", [
+            Variant("raw ADBC fetch_arrow_table", reference=True,
+                    setup="import adbc_driver_postgresql.dbapi as pg",
+                    body=f"""
+con = pg.connect({PG!r}); cur = con.cursor(); cur.execute({sql!r}); table = cur.fetch_arrow_table()
+cur.close(); con.close()"""),
+            Variant("ConnectorX read_sql(arrow)", reference=True, setup="import connectorx as cx",
+                    body=f"table = cx.read_sql({PG!r}, {sql!r}, return_type='arrow')"),
+            Variant("unistore.read", setup="import unistore", body=f"table = unistore.read({PG!r}, {t!r})"),
+            Variant("unistore.read partitions=2", setup="import unistore",
+                    body=f"table = unistore.read({PG!r}, {t!r}, partitions=2)"),
+            Variant("pandas.read_sql + from_pandas",
+                    setup="import pandas as pd, pyarrow as pa, sqlalchemy as sa",
+                    body=f"""
+engine = sa.create_engine({PG.replace('postgresql://', 'postgresql+psycopg://')!r})
+with engine.connect() as c:
+    table = pa.Table.from_pandas(pd.read_sql(sa.text({sql!r}), c))
+engine.dispose()"""),
+        ], repeat=args.repeat)
+
+    if args.only in (None, "mariadb"):
+        t = make_mariadb(args.rows)
+        sql = f"SELECT * FROM `{t}`"
+        compare(f"MariaDB, {args.rows:,} rows x 6 columns", [
+            Variant("ConnectorX read_sql(arrow)", reference=True, setup="import connectorx as cx",
+                    body=f"table = cx.read_sql({MY!r}, {sql!r}, return_type='arrow')"),
+            Variant("unistore.read", setup="import unistore", body=f"table = unistore.read({MY!r}, {t!r})"),
+            Variant("pandas.read_sql + from_pandas",
+                    setup="import pandas as pd, pyarrow as pa, sqlalchemy as sa",
+                    body=f"""
+engine = sa.create_engine({MY.replace('mysql://', 'mysql+pymysql://')!r})
+with engine.connect() as c:
+    table = pa.Table.from_pandas(pd.read_sql(sa.text({sql!r}), c))
+engine.dispose()"""),
+        ], repeat=args.repeat)
+
+
+if __name__ == "__main__":
+    main()
