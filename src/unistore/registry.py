@@ -51,6 +51,7 @@ BUILTIN: dict[str, tuple[str, str | None]] = {
     "prometheus+https": ("unistore.adapters.prometheus:PrometheusAdapter", "prometheus"),
     "influxdb": ("unistore.adapters.influxdb:InfluxDBAdapter", "influxdb"),
     "influxdb+https": ("unistore.adapters.influxdb:InfluxDBAdapter", "influxdb"),
+    "arcticdb+lmdb": ("unistore.adapters.arcticdb:ArcticDBAdapter", "arcticdb"),
 }
 
 _lock = threading.Lock()

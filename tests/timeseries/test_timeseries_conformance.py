@@ -87,7 +87,7 @@ def expected_wide(start: dt.datetime, end: dt.datetime) -> pa.Table:
 
 # -- store cases -------------------------------------------------------------------------------
 
-CASES = ["victoria-metrics", "prometheus", "influxdb", "duckdb", "parquet"]
+CASES = ["victoria-metrics", "prometheus", "influxdb", "arcticdb", "duckdb", "parquet"]
 
 
 @pytest.fixture(scope="session")
@@ -129,10 +129,10 @@ def arctic_ts_case(tmp_path_factory) -> TSCase:
     arcticdb = pytest.importorskip("arcticdb", reason="ArcticDB is an optional extra (unistore[arcticdb])")
     path = tmp_path_factory.mktemp("arctic-ts")
     lib = arcticdb.Arctic(f"lmdb://{path}").get_library("metrics", create_if_missing=True)
-    frame = series_table().to_pandas().set_index("timestamp")
+    frame = series_table().sort_by([("timestamp", "ascending"), ("site", "ascending")]).to_pandas().set_index("timestamp")
     lib.write(METRIC, frame)
     return TSCase("arcticdb", f"arcticdb+lmdb://{path}?library=metrics", METRIC, {"labels": ["site"]},
-                  wide_prefix="")
+                  wide_prefix=METRIC)
 
 
 # -- the assertions ------------------------------------------------------------------------------

@@ -1,0 +1,125 @@
+"""The ArcticDB adapter (optional extra, BUSL-1.1) on LMDB: versions, as_of, exact replay, pushdown."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+
+import pyarrow as pa
+import pytest
+
+import unistore
+
+arcticdb = pytest.importorskip("arcticdb", reason="ArcticDB is an optional extra: pip install 'unistore[arcticdb]'")
+pd = pytest.importorskip("pandas")
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def frame(n: int = 100, bump: float = 0.0):
+    index = pd.date_range(T0, periods=n, freq="min", tz="UTC", name="timestamp")
+    return pd.DataFrame({"site": ["a", "b"] * (n // 2), "value": [i * 0.5 + bump for i in range(n)]}, index=index)
+
+
+@pytest.fixture
+def store(tmp_path):
+    lib = arcticdb.Arctic(f"lmdb://{tmp_path}").get_library("lib", create_if_missing=True)
+    lib.write("temp", frame())
+    return f"arcticdb+lmdb://{tmp_path}?library=lib", lib
+
+
+def test_symbol_reads_as_a_table_with_its_time_index(store):
+    uri, _ = store
+    table = unistore.read(uri, "temp")
+    assert table.schema.names == ["timestamp", "site", "value"]
+    assert table.schema.field("timestamp").type == pa.timestamp("ns", "UTC")
+    assert table.schema.field("site").type == pa.string() and table.num_rows == 100
+    record = unistore.provenance_of(table)
+    assert record.snapshot.kind == "arcticdb.version" and record.snapshot.value == 0 and record.snapshot.replayable
+    assert record.source.name == "lib.temp"
+
+
+def test_date_range_and_columns_are_pushed_down(store):
+    uri, _ = store
+    table = unistore.read(uri, "temp", start=T0 + dt.timedelta(minutes=10), end=T0 + dt.timedelta(minutes=20),
+                          columns=["value"])
+    assert table.column_names == ["value"] and table.num_rows == 10
+    assert table.column("value").to_pylist()[0] == 5.0
+    pushed = unistore.provenance_of(table).query.pushed_down
+    assert pushed["time_range"] and pushed["columns"]
+
+
+def test_as_of_version_snapshot_name_and_time(store):
+    uri, lib = store
+    lib.snapshot("before")
+    time.sleep(0.01)
+    between = dt.datetime.now(UTC)
+    time.sleep(0.01)
+    lib.write("temp", frame(bump=100.0))
+    latest = unistore.read(uri, "temp")
+    assert latest.column("value")[0].as_py() == 100.0
+    for as_of in (0, "before", between):
+        old = unistore.read(uri, "temp", as_of=as_of)
+        assert old.column("value")[0].as_py() == 0.0
+        assert unistore.provenance_of(old).snapshot.value == 0
+    with pytest.raises(unistore.SnapshotUnavailableError):
+        unistore.read(uri, "temp", as_of=7)
+
+
+def test_replay_reads_the_recorded_version_exactly(store):
+    uri, lib = store
+    table = unistore.read(uri, "temp", filter=[("site", "==", "a")])
+    lib.write("temp", frame(bump=1.0))
+    again = unistore.replay(table)  # version 0 again, although version 1 is the latest now
+    assert again.column("value").to_pylist() == table.column("value").to_pylist()
+    assert unistore.read(uri, "temp", filter=[("site", "==", "a")]).column("value")[0].as_py() == 1.0
+    lib.prune_previous_versions("temp")
+    with pytest.raises(unistore.SnapshotUnavailableError):
+        unistore.replay(table)
+
+
+def test_nan_comes_back_as_null_like_from_pandas(store):
+    uri, lib = store
+    f = frame(4)
+    f.loc[f.index[1], "value"] = float("nan")
+    lib.write("gaps", f)
+    table = unistore.read(uri, "gaps")
+    assert table.column("value").to_pylist()[1] is None
+    assert table.column("value").to_pylist() == pa.Table.from_pandas(f).column("value").to_pylist()
+
+
+def test_plain_frames_and_listing(store):
+    uri, lib = store
+    lib.write("plain", pd.DataFrame({"id": [1, 2, 3], "x": [1.5, 2.5, 3.5]}))
+    assert unistore.read(uri, "plain", filter=[("id", ">", 1)]).column("id").to_pylist() == [2, 3]
+    with pytest.raises(unistore.BadSpecError, match="no time index"):
+        unistore.read(uri, "plain", start=T0)
+    with unistore.source(uri) as src:
+        assert src.tables() == ["plain", "temp"]
+        assert src.schema("plain").names == ["id", "x"]
+
+
+def test_missing_store_library_symbol(tmp_path, store):
+    uri, _ = store
+    with pytest.raises(unistore.SourceNotFoundError):
+        unistore.read(uri, "nope")
+    with pytest.raises(unistore.SourceNotFoundError):
+        unistore.read(uri.replace("library=lib", "library=other"), "temp")
+    missing = tmp_path / "not-there"
+    with pytest.raises(unistore.SourceNotFoundError):
+        unistore.read(f"arcticdb+lmdb://{missing}?library=lib", "temp")
+    assert not os.path.exists(missing), "a read never creates a store"
+
+
+def test_bad_spec(store):
+    uri, _ = store
+    with pytest.raises(unistore.BadSpecError, match="query language"):
+        unistore.read(uri, query="select 1")
+    with pytest.raises(unistore.BadSpecError, match="library"):
+        unistore.read(uri.split("?")[0], "temp")
+    with pytest.raises(unistore.BadSpecError, match="nope"):
+        unistore.read(uri, "temp", columns=["nope"])
+    with pytest.raises(unistore.BadSpecError, match="step"):
+        unistore.read(uri, "temp", start=T0, step="1m")
