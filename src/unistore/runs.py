@@ -241,7 +241,8 @@ def replay_manifest(path: str | os.PathLike[str], *, uris: dict[str, str] | None
     results = []
     for data in manifest.get("inputs", []):
         record = Provenance.from_dict(data)
-        dataset = f"{record.source.namespace}/{record.source.name}"
+        sep = ":" if record.source.name.startswith("/") else "/"
+        dataset = f"{record.source.namespace}{sep}{record.source.name}"
         common = dict(read_id=record.read_id, source=record.source.uri, dataset=dataset)
         try:
             replay(record, uri=(uris or {}).get(record.source.uri), **options)
