@@ -36,6 +36,7 @@ STORES = {
     "delta-s3": _EXACT | {"replay_exact"},
     "iceberg": _EXACT | {"replay_exact"},       # snapshot ids: replay is time travel
     "iceberg-s3": _EXACT | {"replay_exact"},
+    "azure-parquet": _EXACT,                   # Azurite; no blob versions read back yet
 }
 
 #: credentials of the test S3 server (moto accepts any unless told to check them)
@@ -286,3 +287,69 @@ def loader_iceberg_s3(tmp_path_factory, moto_s3):
     root = tmp_path_factory.mktemp("iceberg-s3")
     bucket = moto_s3.bucket("unistore-iceberg", versioned=False)
     return IcebergLoader("iceberg-s3", f"{root}/catalog.db", f"s3://{bucket}/warehouse")
+
+
+# -- Azure Blob Storage (Azurite from npm) -----------------------------------------------
+
+#: Azurite's documented development account (public, not a secret of anyone's)
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def azurite_connection_string(endpoint: str, key: str = AZURITE_KEY) -> str:
+    return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
+            f"BlobEndpoint={endpoint}/{AZURITE_ACCOUNT};")
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """Azurite's blob service on a free loopback port, data in a temporary folder."""
+    exe = shutil.which("azurite-blob")
+    if exe is None:
+        missing_store("azurite-blob (npm install -g azurite; scripts/stores.d/30-object-stores.sh)")
+    port = free_port()
+    process = subprocess.Popen([exe, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--silent",
+                                "--skipApiVersionCheck", "--location", str(tmp_path_factory.mktemp("azurite"))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not wait_for_port("127.0.0.1", port, timeout=60):
+        process.kill()
+        missing_store(f"azurite-blob on 127.0.0.1:{port}")
+    connection_string = azurite_connection_string(f"http://127.0.0.1:{port}")
+    saved = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    os.environ["AZURE_STORAGE_CONNECTION_STRING"] = connection_string  # as deployments configure adlfs
+    try:
+        yield connection_string
+    finally:
+        if saved is None:
+            os.environ.pop("AZURE_STORAGE_CONNECTION_STRING", None)
+        else:
+            os.environ["AZURE_STORAGE_CONNECTION_STRING"] = saved
+        stop(process)
+
+
+class AzureLoader(Loader):
+    name = "azure-parquet"
+
+    def __init__(self, connection_string: str):
+        import adlfs
+
+        self.options = {"connection_string": connection_string}
+        self.fs = adlfs.AzureBlobFileSystem(**self.options)
+        self.fs.mkdir("unistore")
+
+    def put(self, path: str, table: pa.Table) -> None:
+        with self.fs.open(path, "wb") as f:
+            f.write(parquet_bytes(table))
+
+    def load(self, name: str, table: pa.Table) -> StoreCase:
+        prefix = f"unistore/{name}-{uuid.uuid4().hex[:8]}"
+        self.put(f"{prefix}/part-000.parquet", table.slice(0, ROWS_PER_PART))
+        self.put(f"{prefix}/part-001.parquet", table.slice(ROWS_PER_PART))
+        return StoreCase(uri=f"az://{prefix}", table=None, expected=table,
+                         mutate=lambda: self.put(f"{prefix}/part-000.parquet",
+                                                 bump_second_amount(table).slice(0, ROWS_PER_PART)))
+
+
+@pytest.fixture(scope="session")
+def loader_azure_parquet(azurite):
+    return AzureLoader(azurite)

@@ -29,6 +29,7 @@ SECRET_OPTIONS = frozenset({"secret", "token", "key", "password", "account_key",
 S3_NATIVE_OPTIONS = frozenset({"key", "secret", "token", "endpoint_url", "region", "client_kwargs", "anon",
                                "version_aware", "use_listings_cache", "skip_instance_cache", "use_ssl"})
 S3_SCHEMES = ("s3", "s3a")
+AZURE_SCHEMES = ("az", "abfs", "abfss")
 
 
 @dataclass(frozen=True)
@@ -88,10 +89,9 @@ class S3Settings:
         if self.region:
             client["region_name"] = self.region
         out["client_kwargs"] = client
-        out.setdefault("version_aware", True)
-        # fresh listings every read: fsspec's instance and listing caches would pin stale state
+        # fresh listings every read (a cached listing would pin stale state); the instance itself
+        # is shared, since a new botocore session per read costs more than a small file's read
         out.setdefault("use_listings_cache", False)
-        out.setdefault("skip_instance_cache", True)
         out.setdefault("config_kwargs", {"connect_timeout": 10, "read_timeout": 60,
                                          "retries": {"max_attempts": 2, "mode": "standard"}})
         return out
@@ -130,6 +130,10 @@ class FileSystems:
     pinned_fs: pafs.FileSystem | None = None
     secrets: tuple[str, ...] = ()
     data_path: str = "fsspec"
+    #: listings lack version ids, so ask each object (HEAD) for its current VersionId
+    head_versions: bool = False
+    #: the fsspec file system behind ``pinned_fs`` (understands :meth:`versioned` paths)
+    versions_fs: fsspec.AbstractFileSystem | None = None
 
     def versioned(self, path: str, version_id: str) -> str:
         """The path that reads ``version_id`` of the object at ``path`` through ``pinned_fs``."""
@@ -144,6 +148,9 @@ def option_secrets(options: dict[str, Any]) -> tuple[str, ...]:
             found += option_secrets(value)
         elif isinstance(value, str) and (name in SECRET_OPTIONS or SECRET_WORDS.search(name)):
             found.append(value)
+            if name == "connection_string":  # Azure: "...;AccountKey=<secret>;SharedAccessSignature=<secret>"
+                found += [part.split("=", 1)[1] for part in value.split(";")
+                          if part.split("=", 1)[0].lower() in ("accountkey", "sharedaccesssignature") and "=" in part]
     return tuple(found)
 
 
@@ -162,6 +169,10 @@ def open_filesystems(location: Location, storage_options: dict[str, Any] | None,
         return _s3(location, options, secrets, data_path)
     if scheme in ("http", "https"):
         return _http(location, options, secrets)
+    if scheme in AZURE_SCHEMES:  # adlfs reads these itself when no option names the account
+        secrets += option_secrets({"connection_string": os.environ.get("AZURE_STORAGE_CONNECTION_STRING", ""),
+                                   "account_key": os.environ.get("AZURE_STORAGE_KEY", ""),
+                                   "sas_token": os.environ.get("AZURE_STORAGE_SAS_TOKEN", "")})
     try:
         fs, root = fsspec.core.url_to_fs(location.raw, **options)
     except ImportError as exc:
@@ -180,12 +191,15 @@ def _s3(location: Location, options: dict[str, Any], secrets: tuple[str, ...], d
     except ImportError as exc:
         raise MissingExtraError("reading s3:// locations", "s3", exc.name or "s3fs") from exc
     settings = S3Settings.resolve(options)
+    s3fs_options = settings.s3fs_options(options)
     try:
-        fs = s3fs.S3FileSystem(**settings.s3fs_options(options))
+        # plain listings (ListObjectVersions would return every old version too), version-aware reads
+        fs = s3fs.S3FileSystem(**{**s3fs_options, "version_aware": False})
+        versions = s3fs.S3FileSystem(**{**s3fs_options, "version_aware": True})
     except TypeError as exc:
         raise BadSpecError(f"bad storage_options for {location.redacted()}: {type(exc).__name__}") from None
     root = fs._strip_protocol(location.raw)
-    pinned = _wrapped(fs)
+    pinned = _wrapped(versions)
     native_ok = set(options) <= S3_NATIVE_OPTIONS
     if data_path == "native" and not native_ok:
         unknown = ", ".join(sorted(set(options) - S3_NATIVE_OPTIONS))
@@ -193,7 +207,8 @@ def _s3(location: Location, options: dict[str, Any], secrets: tuple[str, ...], d
     use_native = data_path == "native" or (data_path == "auto" and native_ok)
     arrow_fs = settings.native() if use_native else pinned
     return FileSystems(fs, root, arrow_fs, pinned_fs=pinned, secrets=secrets + settings.secrets,
-                       data_path="native" if use_native else "fsspec")
+                       data_path="native" if use_native else "fsspec", head_versions=True,
+                       versions_fs=versions)
 
 
 def _http(location: Location, options: dict[str, Any], secrets: tuple[str, ...]) -> FileSystems:

@@ -90,8 +90,11 @@ class FileSource(Source):
         """The path as sent to the store (with the location's query string for HTTP)."""
         return path + self._query_suffix
 
-    def objects(self, path: str) -> list[dict[str, Any]]:
-        """The data objects at ``path`` (file, directory or glob), sorted, with their pins."""
+    def objects(self, path: str, *, versions: bool = True) -> list[dict[str, Any]]:
+        """The data objects at ``path`` (file, directory or glob), sorted, with their pins.
+
+        ``versions=False`` skips asking for version ids (enough to see whether objects changed).
+        """
         try:
             if GLOB_CHARS & set(path) and not self.http:
                 found = self.fs.glob(path, detail=True)
@@ -100,6 +103,11 @@ class FileSource(Source):
                     raise SourceNotFoundError(f"no files match {self._shown(path)}")
             elif self.http:
                 infos = self._http_objects(path)
+            elif self.remote:
+                # one listing answers "directory or file?" (isdir costs a HEAD and a LIST on object stores)
+                infos = self.fs.find(path, detail=True)
+                if not infos:
+                    raise SourceNotFoundError(f"no such file or directory: {self._shown(path)}")
             elif self.fs.isdir(path):
                 infos = self.fs.find(path, detail=True)
                 if not infos:
@@ -112,13 +120,37 @@ class FileSource(Source):
         except Exception as exc:
             raise self._store_error(exc, path) from None
         base = _base_dir(path) if GLOB_CHARS & set(path) else path
-        objects = [
-            _pin(name, info) for name, info in sorted(infos.items())
-            if not _hidden(name, base) and info.get("type", "file") != "directory"
-        ]
-        if not objects:
+        kept = {name: info for name, info in sorted(infos.items())
+                if not _hidden(name, base) and info.get("type", "file") != "directory"}
+        if not kept:
             raise SourceNotFoundError(f"no data files at {self._shown(path)}")
-        return objects
+        if versions and self.systems.head_versions:
+            kept = self._current_versions(kept, path)
+        return [_pin(name, info) for name, info in kept.items()]
+
+    def _current_versions(self, infos: dict[str, dict[str, Any]], path: str) -> dict[str, dict[str, Any]]:
+        """Each object's current VersionId, from HEAD requests issued concurrently.
+
+        The first answer tells whether the bucket keeps versions; an unversioned
+        bucket costs one extra request per read.
+        """
+        from fsspec.asyn import _run_coros_in_chunks, sync
+
+        names = list(infos)
+        try:
+            first = self.fs.info(names[0])
+            if not first.get("VersionId") or first["VersionId"] == "null":
+                return infos
+            rest = sync(self.fs.loop, _run_coros_in_chunks, [self.fs._info(n) for n in names[1:]],
+                        batch_size=64, return_exceptions=True)
+        except Exception as exc:
+            raise self._store_error(exc, path) from None
+        for result in rest:
+            if isinstance(result, FileNotFoundError):
+                raise QueryError(f"objects under {self._shown(path)} changed while they were listed; read again")
+            if isinstance(result, BaseException):
+                raise self._store_error(result, path) from None
+        return dict(zip(names, [first, *rest]))
 
     def _http_objects(self, path: str) -> dict[str, dict[str, Any]]:
         """A URL is one file, unless the server answers with an HTML index of links."""
@@ -133,7 +165,7 @@ class FileSource(Source):
         """The most specific unistore error for a store's exception, with secrets scrubbed."""
         shown = self._shown(path)
         text = scrub(str(exc), self.location.secrets)
-        status = getattr(exc.__cause__, "status", None)
+        status = getattr(exc.__cause__, "status", None) or getattr(exc, "status_code", None)
         if isinstance(exc, PermissionError) or status in (401, 403) or "ACCESS_DENIED" in text:
             return AuthenticationError(f"access denied to {shown} (check the credentials; they are not shown): "
                                        f"{text or type(exc).__name__}")
@@ -250,9 +282,9 @@ class FileSource(Source):
         missing: list[str] = []
         for obj in recorded:
             path = obj["path"]
-            if "version_id" in obj and self.systems.pinned_fs is not None:
+            if "version_id" in obj and self.systems.versions_fs is not None:
                 try:
-                    self.fs.info(self.systems.versioned(path, obj["version_id"]))
+                    self.systems.versions_fs.info(self.systems.versioned(path, obj["version_id"]))
                 except FileNotFoundError:
                     raise SnapshotUnavailableError(
                         f"version {obj['version_id']} of {self._shown(path)} no longer exists") from None
@@ -314,7 +346,7 @@ def _guard(batches: Iterable[pa.RecordBatch], source: FileSource, path: str, obj
         return
     before = {o["path"]: _identity(o) for o in objects}
     try:
-        after = {o["path"]: _identity(o) for o in source.objects(recheck) if o["path"] in before}
+        after = {o["path"]: _identity(o) for o in source.objects(recheck, versions=False) if o["path"] in before}
     except SourceNotFoundError:
         after = {}
     changed = sorted(p for p in before if after.get(p) != before[p])
@@ -325,7 +357,8 @@ def _guard(batches: Iterable[pa.RecordBatch], source: FileSource, path: str, obj
 
 
 def _identity(pin: dict[str, Any]) -> tuple[Any, ...]:
-    return (pin.get("size"), pin.get("etag"), pin.get("version_id"), pin.get("mtime"))
+    """What tells a changed object on every store (listings and HEAD differ in mtime precision)."""
+    return (pin.get("size"), pin.get("etag") or pin.get("md5") or pin.get("mtime"))
 
 
 def _pin(name: str, info: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,289 @@
+"""Object stores beyond the conformance suite: versions, exact replay, drift, errors, streaming.
+
+Everything runs against real servers on loopback: moto's S3 server (one
+session-wide with the AWS environment variables set, one per module that
+checks credentials and policies) and Python's HTTP server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import unistore
+from reference import TABLE, without_metadata
+from stores.object_stores import (HTTP_TOKEN, S3_SECRET, MotoServer, bump_second_amount, parquet_bytes,
+                                  start_moto, stop)
+from unistore.adapters.files.filesystems import S3Settings
+
+pytestmark = pytest.mark.server
+
+
+def _put(server: MotoServer, bucket: str, key: str, table: pa.Table) -> None:
+    server.client().put_object(Bucket=bucket, Key=key, Body=parquet_bytes(table))
+
+
+@pytest.fixture(scope="module")
+def versioned(moto_s3):
+    return moto_s3.bucket(f"vers-{uuid.uuid4().hex[:8]}", versioned=True)
+
+
+@pytest.fixture(scope="module")
+def plain(moto_s3):
+    return moto_s3.bucket(f"plain-{uuid.uuid4().hex[:8]}", versioned=False)
+
+
+def _two_parts(server: MotoServer, bucket: str) -> str:
+    prefix = f"data-{uuid.uuid4().hex[:8]}"
+    _put(server, bucket, f"{prefix}/part-000.parquet", TABLE.slice(0, 30))
+    _put(server, bucket, f"{prefix}/part-001.parquet", TABLE.slice(30))
+    return prefix
+
+
+# -- snapshots pin every object -------------------------------------------------------
+
+def test_versioned_bucket_snapshot_pins_key_size_etag_and_version(moto_s3, versioned):
+    prefix = _two_parts(moto_s3, versioned)
+    record = unistore.provenance_of(unistore.read(f"s3://{versioned}/{prefix}"))
+    objects = record.snapshot.pins["objects"]
+    assert [o["path"] for o in objects] == [f"{versioned}/{prefix}/part-000.parquet",
+                                            f"{versioned}/{prefix}/part-001.parquet"]
+    heads = [moto_s3.client().head_object(Bucket=versioned, Key=o["path"].split("/", 1)[1]) for o in objects]
+    assert [o["version_id"] for o in objects] == [h["VersionId"] for h in heads]
+    assert [o["etag"] for o in objects] == [h["ETag"].strip('"') for h in heads]
+    assert [o["size"] for o in objects] == [h["ContentLength"] for h in heads]
+    assert record.snapshot.replayable and record.snapshot.consistent
+    assert record.source.namespace == f"s3://{versioned}" and record.source.name == prefix
+
+
+def test_unversioned_bucket_snapshot_has_etags_and_is_not_replayable(moto_s3, plain):
+    prefix = _two_parts(moto_s3, plain)
+    record = unistore.provenance_of(unistore.read(f"s3://{plain}/{prefix}"))
+    assert all("etag" in o and "version_id" not in o for o in record.snapshot.pins["objects"])
+    assert record.snapshot.replayable is False
+
+
+# -- replay: exact on versions, drift naming objects otherwise -----------------------------
+
+def test_replay_reads_the_pinned_versions_after_overwrite_and_delete(moto_s3, versioned):
+    prefix = _two_parts(moto_s3, versioned)
+    table = unistore.read(f"s3://{versioned}/{prefix}", filter=[("amount", ">", 0)])
+    _put(moto_s3, versioned, f"{prefix}/part-000.parquet", bump_second_amount(TABLE).slice(0, 30))
+    moto_s3.client().delete_object(Bucket=versioned, Key=f"{prefix}/part-001.parquet")
+    now = unistore.read(f"s3://{versioned}/{prefix}")
+    assert now.num_rows == 30  # the current state really changed
+    again = unistore.replay(table)
+    assert without_metadata(again).equals(without_metadata(table))
+    assert "recorded object versions" in unistore.provenance_of(again).query.text
+
+
+def test_replay_when_a_pinned_version_was_destroyed(moto_s3, versioned):
+    prefix = _two_parts(moto_s3, versioned)
+    table = unistore.read(f"s3://{versioned}/{prefix}")
+    first = unistore.provenance_of(table).snapshot.pins["objects"][0]
+    moto_s3.client().delete_object(Bucket=versioned, Key=first["path"].split("/", 1)[1], VersionId=first["version_id"])
+    with pytest.raises(unistore.SnapshotUnavailableError, match="no longer exists"):
+        unistore.replay(table)
+
+
+def test_unversioned_replay_names_the_changed_object(moto_s3, plain):
+    prefix = _two_parts(moto_s3, plain)
+    table = unistore.read(f"s3://{plain}/{prefix}")
+    _put(moto_s3, plain, f"{prefix}/part-000.parquet", bump_second_amount(TABLE).slice(0, 30))
+    with pytest.raises(unistore.DriftError) as info:
+        unistore.replay(table)
+    assert info.value.differences["objects"] == [f"{plain}/{prefix}/part-000.parquet"]
+    assert "fingerprint" in info.value.differences
+
+
+def test_unversioned_replay_after_delete_names_the_missing_object(moto_s3, plain):
+    prefix = _two_parts(moto_s3, plain)
+    table = unistore.read(f"s3://{plain}/{prefix}")
+    moto_s3.client().delete_object(Bucket=plain, Key=f"{prefix}/part-001.parquet")
+    with pytest.raises(unistore.DriftError) as info:
+        unistore.replay(table)
+    assert f"{plain}/{prefix}/part-001.parquet" in info.value.differences["objects"]
+
+
+def test_an_object_overwritten_during_a_read_fails_the_read(moto_s3, plain):
+    prefix = _two_parts(moto_s3, plain)
+    reader = unistore.scan(f"s3://{plain}/{prefix}", batch_size=5)
+    next(iter(reader))
+    _put(moto_s3, plain, f"{prefix}/part-001.parquet", bump_second_amount(TABLE.slice(30)))
+    with pytest.raises(unistore.QueryError, match="changed during the read"):
+        list(reader)
+    assert unistore.provenance_of(reader).result.complete is False
+
+
+# -- both data paths, settings ---------------------------------------------------------
+
+def test_native_and_s3fs_data_paths_return_the_same_data(moto_s3, versioned):
+    prefix = _two_parts(moto_s3, versioned)
+    uri = f"s3://{versioned}/{prefix}"
+    with unistore.source(uri) as native, unistore.source(uri, data_path="fsspec") as viafsspec:
+        assert native.systems.data_path == "native" and viafsspec.systems.data_path == "fsspec"
+        a, b = native.read(), viafsspec.read()
+    assert unistore.provenance_of(a).result.fingerprint == unistore.provenance_of(b).result.fingerprint
+    assert without_metadata(a).equals(TABLE)
+
+
+def test_endpoint_and_credentials_from_storage_options(moto_s3, versioned, monkeypatch):
+    prefix = _two_parts(moto_s3, versioned)
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    options = {"endpoint_url": moto_s3.endpoint, "key": "opt-key", "secret": "opt-Secret-value-123"}
+    table = unistore.read(f"s3://{versioned}/{prefix}", storage_options=options)
+    assert table.num_rows == TABLE.num_rows
+    assert "opt-Secret-value-123" not in table.schema.metadata[b"unistore.provenance"].decode()
+    assert moto_s3.endpoint not in json.dumps(unistore.provenance_of(table).to_dict())
+
+
+def test_s3_settings_follow_the_aws_environment_precedence():
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:2",
+           "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s3cret"}
+    settings = S3Settings.resolve({}, env)
+    assert (settings.endpoint_url, settings.region, settings.key, settings.secret) == \
+        ("http://127.0.0.1:2", "eu-west-1", "k", "s3cret")
+    assert S3Settings.resolve({"endpoint_url": "http://127.0.0.1:3", "region": "us-west-2"}, env).endpoint_url == \
+        "http://127.0.0.1:3"
+    native = S3Settings.resolve({}, env).native()
+    assert native.region == "eu-west-1"
+    assert S3Settings.resolve({}, {"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}).region == "us-east-1"
+
+
+# -- errors: typed, with no secret in them -------------------------------------------------
+
+def test_missing_bucket_missing_key_and_empty_glob(moto_s3, versioned):
+    with pytest.raises(unistore.SourceNotFoundError, match="bucket 'no-such-bucket-xyz' does not exist"):
+        unistore.read("s3://no-such-bucket-xyz/data")
+    with pytest.raises(unistore.SourceNotFoundError, match="no such file"):
+        unistore.read(f"s3://{versioned}/no/such/key.parquet")
+    prefix = _two_parts(moto_s3, versioned)
+    with pytest.raises(unistore.SourceNotFoundError, match="no files match"):
+        unistore.read(f"s3://{versioned}/{prefix}", "*.csv")
+
+
+@pytest.fixture(scope="module")
+def moto_auth():
+    """A second moto server that checks credentials and IAM policies after the first 5 requests."""
+    import boto3
+
+    server = start_moto({"INITIAL_NO_AUTH_ACTION_COUNT": "5"})
+    try:
+        iam = boto3.client("iam", endpoint_url=server.endpoint, region_name="us-east-1",
+                           aws_access_key_id="setup", aws_secret_access_key="setup")
+        iam.create_user(UserName="reader")                                            # 1
+        key = iam.create_access_key(UserName="reader")["AccessKey"]                  # 2
+        iam.put_user_policy(UserName="reader", PolicyName="own-bucket", PolicyDocument=json.dumps({  # 3
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*",
+                           "Resource": ["arn:aws:s3:::granted", "arn:aws:s3:::granted/*"]}]}))
+        server.bucket("forbidden", versioned=False)                                  # 4
+        _put(server, "forbidden", "t/a.parquet", TABLE)                              # 5
+        reader = server.client(key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+        reader.create_bucket(Bucket="granted")
+        reader.put_object(Bucket="granted", Key="t/a.parquet", Body=parquet_bytes(TABLE))
+        yield server, {"endpoint_url": server.endpoint, "key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+    finally:
+        stop(server.process)
+
+
+def test_good_credentials_read(moto_auth):
+    _, options = moto_auth
+    table = unistore.read("s3://granted/t", storage_options=options)
+    assert table.num_rows == TABLE.num_rows
+    assert options["secret"] not in table.schema.metadata[b"unistore.provenance"].decode()
+
+
+def test_bad_credentials_are_an_authentication_error_without_the_secret(moto_auth):
+    _, options = moto_auth
+    wrong = {**options, "key": "AKIAUNKNOWNKEY", "secret": "wrong-Secret-value-42"}
+    with pytest.raises(unistore.AuthenticationError) as info:
+        unistore.read("s3://granted/t", storage_options=wrong)
+    assert "wrong-Secret-value-42" not in str(info.value) and options["secret"] not in str(info.value)
+
+
+def test_access_denied_is_an_authentication_error_without_the_secret(moto_auth):
+    _, options = moto_auth
+    with pytest.raises(unistore.AuthenticationError, match="access denied") as info:
+        unistore.read("s3://forbidden/t", storage_options=options)
+    assert options["secret"] not in str(info.value)
+
+
+# -- streaming keeps memory bounded ------------------------------------------------------
+
+@pytest.mark.slow
+def test_scan_streams_a_data_set_larger_than_the_batch_budget(moto_s3, plain):
+    """96 MB of Arrow data in 24 S3 objects, read in 50,000-row batches.
+
+    pyarrow reads a few objects ahead of the consumer; what unistore adds
+    (fingerprint, provenance) holds no batch, so the peak stays a fraction of the data.
+    """
+    rows_per_part, parts = 250_000, 24
+    prefix = f"big-{uuid.uuid4().hex[:8]}"
+    data_bytes = 0
+    for i in range(parts):
+        start = i * rows_per_part
+        part = pa.table({"id": pa.array(range(start, start + rows_per_part), pa.int64()),
+                         "x": pa.array(range(start, start + rows_per_part), pa.float64())})
+        data_bytes += part.nbytes
+        sink = pa.BufferOutputStream()
+        pq.write_table(part, sink, row_group_size=50_000)
+        moto_s3.client().put_object(Bucket=plain, Key=f"{prefix}/part-{i:03d}.parquet", Body=sink.getvalue().to_pybytes())
+    del part, sink
+    before = pa.total_allocated_bytes()
+    peak, total = 0, 0
+    with unistore.scan(f"s3://{plain}/{prefix}", batch_size=50_000) as reader:
+        for batch in reader:
+            total += batch.num_rows
+            peak = max(peak, pa.total_allocated_bytes() - before)
+            del batch
+    assert total == rows_per_part * parts
+    assert unistore.provenance_of(reader).result.rows == total
+    assert peak < data_bytes / 3, f"peak {peak / 2**20:.1f} MB of {data_bytes / 2**20:.1f} MB"
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+
+def test_http_wrong_token_is_an_authentication_error_without_the_token(http_files):
+    pq.write_table(TABLE, os.path.join(http_files.root, "tok.parquet"))
+    with pytest.raises(unistore.AuthenticationError) as info:
+        unistore.read(f"{http_files.url}/tok.parquet?token=not-the-Right-one")
+    assert "not-the-Right-one" not in str(info.value)
+    table = unistore.read(f"{http_files.url}/tok.parquet?token={HTTP_TOKEN}")
+    record = unistore.provenance_of(table)
+    assert HTTP_TOKEN not in record.to_json()
+    assert record.source.namespace == http_files.url and record.source.name == "/tok.parquet"
+
+
+def test_http_missing_file(http_files):
+    with pytest.raises(unistore.SourceNotFoundError):
+        unistore.read(f"{http_files.url}/nothing-here.parquet")
+
+
+def test_s3_secret_is_never_in_records(moto_s3, versioned):
+    prefix = _two_parts(moto_s3, versioned)
+    table = unistore.read(f"s3://{versioned}/{prefix}")
+    assert S3_SECRET not in table.schema.metadata[b"unistore.provenance"].decode()
+
+
+# -- Azure (Azurite) ------------------------------------------------------------------------
+
+def test_azure_bad_account_key_is_an_authentication_error_without_the_key(azurite):
+    from stores.object_stores import AZURITE_KEY, AzureLoader, azurite_connection_string
+
+    AzureLoader(azurite).put("unistore/auth/a.parquet", TABLE)
+    endpoint = azurite.split("BlobEndpoint=")[1].split(";")[0].rsplit("/", 1)[0]
+    wrong_key = "V3Jvbmcta2V5LW5vdC10aGUtcmlnaHQtb25lLWF0LWFsbC0xMjM0NTY3ODkwMTI="
+    wrong = azurite_connection_string(endpoint, key=wrong_key)
+    with pytest.raises(unistore.AuthenticationError) as info:
+        unistore.read("az://unistore/auth", storage_options={"connection_string": wrong})
+    assert wrong_key not in str(info.value) and AZURITE_KEY not in str(info.value)
+    table = unistore.read("az://unistore/auth")  # account from AZURE_STORAGE_CONNECTION_STRING
+    assert table.num_rows == TABLE.num_rows
+    assert AZURITE_KEY not in table.schema.metadata[b"unistore.provenance"].decode()
