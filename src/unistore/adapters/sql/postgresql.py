@@ -248,10 +248,12 @@ class PostgreSQLSession(Session):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, sql: str, params: Any = None) -> Any:
+    def _run(self, sql: str, params: Any = None, batch_bytes: int | None = None) -> Any:
         cur = self.conn.cursor()
         self._cursors.append(cur)  # an ADBC stream dies with its cursor: keep it until close()
         try:
+            if batch_bytes:
+                cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(batch_bytes)})
             cur.execute(sql, parameters=params or None)
         except Exception as exc:
             raise self._error(exc) from None
@@ -314,9 +316,36 @@ class PostgreSQLSession(Session):
     # -- the read -------------------------------------------------------------------------
     def execute(self, sql: str, params: Any, batch_size: int,
                 schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-        reader = self._run(sql, params).fetch_record_batch()
+        sql, params = self._params_as_settings(sql, params)
+        reader = self._run(sql, params, _batch_bytes(batch_size, schema)).fetch_record_batch()
         target = arrow_schema(reader.schema)
         return target, _converted(reader, target, self._error)
+
+    def _params_as_settings(self, sql: str, params: Any) -> tuple[str, Any]:
+        """Keep a parameterised read streaming.
+
+        ADBC streams only what it can read with binary ``COPY``, and ``COPY``
+        takes no parameters: a statement with ``$n`` would be fetched whole
+        into libpq's memory first. So each value is bound (never formatted into
+        SQL) into a transaction-local setting with ``set_config($1, $2, true)``,
+        and ``$n`` becomes ``current_setting('unistore.pn')::type``. Values of
+        types without a text form here keep ordinary binding.
+        """
+        if not params:
+            return sql, params
+        markers = _PLACEHOLDER.findall(sql)
+        typed = [_setting_type(v) for v in params]
+        if "$$" in sql or sorted({int(m) for m in markers}) != list(range(1, len(params) + 1)) or None in typed:
+            return sql, params
+        names = [f"unistore.p{i}" for i in range(1, len(params) + 1)]
+        calls = ", ".join(f"set_config(${2 * i + 1}, ${2 * i + 2}, true)" for i in range(len(params)))
+        flat: list[Any] = []
+        for name, value in zip(names, params):
+            flat += [name, _setting_text(value)]
+        self._run(f"SELECT {calls}", flat).fetchall()
+        rewritten = _PLACEHOLDER_SUB.sub(
+            lambda m: f"current_setting('{names[int(m.group(1)) - 1]}')::{typed[int(m.group(1)) - 1]}", sql)
+        return rewritten, None
 
     def query_schema(self, sql: str, params: Any) -> pa.Schema:
         return arrow_schema(self._run(sql, params).fetch_record_batch().schema)
@@ -350,6 +379,69 @@ class PostgreSQLSession(Session):
         else:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _batch_bytes(batch_size: int, schema: pa.Schema | None) -> int:
+    """ADBC's batch size hint (bytes) for about ``batch_size`` rows: the memory one batch takes."""
+    width = 0
+    for f in schema or []:
+        try:
+            width += max(1, f.type.bit_width // 8)
+        except ValueError:  # variable width: a guess
+            width += 32
+    width = width or 64
+    return int(min(16 * 2**20, max(2**20, batch_size * width)))
+
+
+# -- parameters as settings -----------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\$(\d+)\b")
+_PLACEHOLDER_SUB = _PLACEHOLDER
+
+
+def _setting_type(value: Any) -> str | None:
+    """The PostgreSQL type a bound value is read back as (None: keep ordinary binding)."""
+    import datetime as dt
+    import decimal
+    import uuid
+
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "bigint" if -2**63 <= value < 2**63 else "numeric"
+    if isinstance(value, float):
+        return "double precision"
+    if isinstance(value, decimal.Decimal):
+        return "numeric"
+    if isinstance(value, str):
+        return "text" if "\x00" not in value else None
+    if isinstance(value, dt.datetime):
+        return "timestamptz" if value.tzinfo is not None else "timestamp"
+    if isinstance(value, dt.date):
+        return "date"
+    if isinstance(value, dt.time):
+        return "time" if value.tzinfo is None else None
+    if isinstance(value, (bytes, bytearray)):
+        return "bytea"
+    if isinstance(value, uuid.UUID):
+        return "uuid"
+    return None
+
+
+def _setting_text(value: Any) -> str:
+    import datetime as dt
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value).replace("inf", "Infinity").replace("nan", "NaN")
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return "\\x" + bytes(value).hex()
+    return str(value)
 
 
 # -- types --------------------------------------------------------------------------

@@ -1,0 +1,383 @@
+"""PostgreSQL beyond the conformance suite: types, schemas and views, the read-only
+guard on the server side, partitions under one exported snapshot, streaming memory,
+connection errors. Runs against the server on 127.0.0.1:5432 (scripts/stores.d/10-postgresql.sh).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import gc
+import random
+import socket
+import threading
+import uuid
+
+import pyarrow as pa
+import pytest
+
+import unistore
+from reference import without_metadata
+from stores import free_port, missing_store
+from stores.servers_sql import PG_PORT, PG_URI, SECRET, pg_available, pg_connect, unique
+
+UTC = dt.timezone.utc
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _server():
+    if not pg_available():
+        missing_store(f"PostgreSQL on 127.0.0.1:{PG_PORT}")
+
+
+def sql(*statements: str, params=None) -> None:
+    with pg_connect() as con:
+        for s in statements:
+            con.execute(s, params)
+
+
+# -- types --------------------------------------------------------------------------
+
+TYPES = [  # (column, SQL type, value, expected Arrow type, expected Python value)
+    ("i2", "smallint", 7, pa.int16(), 7),
+    ("i4", "integer", -8, pa.int32(), -8),
+    ("i8", "bigint", 2**40, pa.int64(), 2**40),
+    ("f4", "real", 1.5, pa.float32(), 1.5),
+    ("f8", "double precision", 2.25, pa.float64(), 2.25),
+    ("num", "numeric(12,3)", decimal.Decimal("123456789.125"), pa.decimal128(12, 3), decimal.Decimal("123456789.125")),
+    ("num_wide", "numeric(50,10)", decimal.Decimal("1" * 40 + ".0123456789"), pa.decimal256(50, 10),
+     decimal.Decimal("1" * 40 + ".0123456789")),
+    ("num_free", "numeric", decimal.Decimal("3.14159265358979323846264"), pa.string(), "3.14159265358979323846264"),
+    ("id", "uuid", uuid.UUID("12345678-1234-5678-1234-567812345678"), pa.uuid(),
+     uuid.UUID("12345678-1234-5678-1234-567812345678")),
+    ("js", "json", '{"a": [1, 2]}', pa.json_(), '{"a": [1, 2]}'),
+    ("jsb", "jsonb", '{"b": true}', pa.json_(), '{"b": true}'),
+    ("ints", "integer[]", [1, None, 3], pa.list_(pa.int32()), [1, None, 3]),
+    ("texts", "text[]", ["x", "y"], pa.list_(pa.string()), ["x", "y"]),
+    ("tstz", "timestamptz", dt.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC), pa.timestamp("us", "UTC"),
+     dt.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)),
+    ("ts", "timestamp", dt.datetime(2024, 5, 6, 7, 8, 9, 500000), pa.timestamp("us"),
+     dt.datetime(2024, 5, 6, 7, 8, 9, 500000)),
+    ("d", "date", dt.date(1999, 12, 31), pa.date32(), dt.date(1999, 12, 31)),
+    ("t", "time", dt.time(23, 59, 58, 999999), pa.time64("us"), dt.time(23, 59, 58, 999999)),
+    ("iv", "interval", dt.timedelta(days=3, hours=4), pa.month_day_nano_interval(),
+     pa.MonthDayNano([0, 3, 4 * 3600 * 10**9])),
+    ("b", "bytea", b"\x00\xffbin", pa.binary(), b"\x00\xffbin"),
+    ("mood", "unistore_mood", "happy", pa.string(), "happy"),
+    ("txt", "text", "héllo 'quoted'", pa.string(), "héllo 'quoted'"),
+    ("vc", "varchar(10)", "short", pa.string(), "short"),
+    ("flag", "boolean", True, pa.bool_(), True),
+]
+
+
+@pytest.fixture(scope="module")
+def typed_table():
+    name = unique("types")
+    sql("DO $$ BEGIN CREATE TYPE unistore_mood AS ENUM ('sad', 'ok', 'happy'); "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    cols = ", ".join(f"{c} {t}" for c, t, *_ in TYPES)
+    sql(f'CREATE TABLE "{name}" (pk int PRIMARY KEY, {cols})')
+    names = ", ".join(c for c, *_ in TYPES)
+    marks = ", ".join(["%s"] * len(TYPES))
+    with pg_connect() as con:
+        import psycopg.types.json as pj
+
+        values = [pj.Json(__import__("json").loads(v)) if t in ("json", "jsonb") else v for _, t, v, *_ in TYPES]
+        con.execute(f'INSERT INTO "{name}" (pk, {names}) VALUES (1, {marks})', values)
+        con.execute(f'INSERT INTO "{name}" (pk) VALUES (2)')  # NULL in every type
+    return name
+
+
+def test_every_type_maps_to_its_exact_arrow_type(typed_table):
+    table = unistore.read(PG_URI, typed_table)
+    expected = pa.schema([pa.field("pk", pa.int32())] + [pa.field(c, arrow) for c, _, _, arrow, _ in TYPES])
+    got = without_metadata(table).schema
+    for want in expected:
+        assert got.field(want.name).type == want.type, want.name
+    row, nulls = table.sort_by("pk").to_pylist()
+    for c, _, _, _, value in TYPES:
+        if c in ("js", "jsb"):
+            assert __import__("json").loads(row[c]) == __import__("json").loads(value)
+        elif c == "iv":
+            assert row[c] == value
+        else:
+            assert row[c] == value, c
+        assert nulls[c] is None, c
+
+
+def test_types_of_a_query_and_of_the_table_agree(typed_table):
+    by_table = unistore.read(PG_URI, typed_table)
+    by_query = unistore.read(PG_URI, query=f'SELECT * FROM "{typed_table}"')
+    assert without_metadata(by_query).schema == without_metadata(by_table).schema
+    assert (unistore.provenance_of(by_query).result.fingerprint
+            == unistore.provenance_of(by_table).result.fingerprint)
+
+
+def test_filters_bind_values_of_every_kind(typed_table):
+    """Values travel as bound settings, never as SQL text: quotes and $1 in a value are just data."""
+    sql(f"UPDATE \"{typed_table}\" SET txt = $$it's $1 ' OR 1=1 --$$ WHERE pk = 2")
+    try:
+        assert unistore.read(PG_URI, typed_table, filter=[("txt", "==", "it's $1 ' OR 1=1 --")],
+                             columns=["pk"]).column("pk").to_pylist() == [2]
+        for column, value in [("num", decimal.Decimal("123456789.125")),
+                              ("tstz", TYPES[13][2]), ("ts", TYPES[14][2]), ("d", TYPES[15][2]),
+                              ("t", TYPES[16][2]), ("b", b"\x00\xffbin"), ("flag", True), ("i8", 2**40),
+                              ("f8", 2.25)]:
+            got = unistore.read(PG_URI, typed_table, filter=[(column, "==", value)], columns=["pk"])
+            assert got.column("pk").to_pylist() == [1], column
+    finally:
+        sql(f'UPDATE "{typed_table}" SET txt = NULL WHERE pk = 2')
+
+
+# -- schemas, views, discovery ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def schema_and_view():
+    schema, table, view = unique("s"), unique("inner"), unique("v")
+    sql(f'CREATE SCHEMA "{schema}"',
+        f'CREATE TABLE "{schema}"."{table}" (id bigint PRIMARY KEY, label text)',
+        f"INSERT INTO \"{schema}\".\"{table}\" SELECT i, 'row ' || i FROM generate_series(1, 5) i",
+        f'CREATE VIEW "{view}" AS SELECT id, upper(label) AS label FROM "{schema}"."{table}" WHERE id > 2')
+    return schema, table, view
+
+
+def test_tables_in_other_schemas_and_views_are_listed_and_read(schema_and_view):
+    schema, table, view = schema_and_view
+    with unistore.source(PG_URI) as src:
+        assert f"{schema}.{table}" in src.tables() and view in src.tables()
+        assert schema in src.schemas()
+        assert src.schema(f"{schema}.{table}") == pa.schema([("id", pa.int64()), ("label", pa.string())])
+        inner = src.read(f"{schema}.{table}")
+        assert inner.column("label").to_pylist() == [f"row {i}" for i in range(1, 6)]
+        by_view = src.read(view, filter=[("id", "<", 5)])
+        assert by_view.to_pylist() == [{"id": 3, "label": "ROW 3"}, {"id": 4, "label": "ROW 4"}]
+        qualified = src.read(("test", schema, table), columns=["id"])
+        assert qualified.num_rows == 5
+    record = unistore.provenance_of(inner)
+    assert record.source.namespace == f"postgres://127.0.0.1:{PG_PORT}"
+    assert record.source.name == f"{schema}.{table}"
+
+
+def test_a_table_of_another_database_is_not_found(schema_and_view):
+    with pytest.raises(unistore.SourceNotFoundError, match="database"):
+        unistore.read(PG_URI, ("postgres", "public", "anything"))
+
+
+# -- read-only, snapshot, replay ------------------------------------------------------------
+
+def test_a_write_hidden_in_a_function_is_refused_by_the_server():
+    """The keyword check cannot see inside functions; the READ ONLY transaction can."""
+    name, seq = unique("audit"), unique("seq")
+    sql(f'CREATE TABLE "{name}" (n int)', f'CREATE SEQUENCE "{seq}"',
+        f'CREATE FUNCTION "{name}_f"() RETURNS int LANGUAGE sql AS $$ INSERT INTO "{name}" VALUES (1) RETURNING n $$')
+    with pytest.raises(unistore.ReadOnlyError, match="read-only"):
+        unistore.read(PG_URI, query=f'SELECT "{name}_f"() AS n')
+    with pytest.raises(unistore.ReadOnlyError):
+        unistore.read(PG_URI, query=f"SELECT nextval('\"{seq}\"') AS n")
+    with pg_connect() as con:
+        assert con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] == 0
+        assert con.execute(f'SELECT last_value, is_called FROM "{seq}"').fetchone() == (1, False)
+
+
+def test_the_snapshot_is_the_transactions_own():
+    table = unistore.read(PG_URI, query="SELECT pg_current_snapshot()::text AS snap, "
+                                        "current_setting('transaction_isolation') AS iso, "
+                                        "current_setting('transaction_read_only') AS ro")
+    row = table.to_pylist()[0]
+    record = unistore.provenance_of(table)
+    assert record.snapshot.kind == "postgresql.xid_snapshot"
+    assert record.snapshot.value == row["snap"]  # captured in the very transaction that read the data
+    assert row["iso"] == "repeatable read" and row["ro"] == "on"
+    assert record.snapshot.pins["wal_lsn"].count("/") == 1
+
+
+def test_replay_reports_added_rows():
+    name = unique("grow")
+    sql(f'CREATE TABLE "{name}" (id int PRIMARY KEY)', f'INSERT INTO "{name}" SELECT generate_series(1, 3)')
+    table = unistore.read(PG_URI, name)
+    assert unistore.replay(table).num_rows == 3
+    sql(f'INSERT INTO "{name}" VALUES (4)')
+    with pytest.raises(unistore.DriftError) as info:
+        unistore.replay(table)
+    assert info.value.differences["rows"] == {"recorded": 3, "now": 4}
+
+
+def test_a_source_reuses_its_connection():
+    with unistore.source(PG_URI) as src:
+        pids = {src.read(query="SELECT pg_backend_pid() AS pid").column("pid")[0].as_py() for _ in range(3)}
+    assert len(pids) == 1
+
+
+# -- partitions ------------------------------------------------------------------------------
+
+ACCOUNTS = 4000
+BALANCE = 100
+
+
+@pytest.fixture
+def accounts():
+    name = unique("accounts")
+    sql(f'CREATE TABLE "{name}" (id bigint PRIMARY KEY, balance bigint NOT NULL, note text)',
+        f"INSERT INTO \"{name}\" SELECT i, {BALANCE}, 'n' || i FROM generate_series(1, {ACCOUNTS}) i")
+    return name
+
+
+def test_partitioned_read_equals_a_single_read(accounts):
+    single = unistore.read(PG_URI, accounts)
+    split = unistore.read(PG_URI, accounts, partitions=3, batch_size=500)
+    assert without_metadata(split).sort_by("id").equals(without_metadata(single).sort_by("id"))
+    record = unistore.provenance_of(split)
+    assert record.query.pushed_down["partitions"]["count"] == 3
+    assert record.query.pushed_down["partitions"]["on"] == "id"
+    assert record.result.rows == ACCOUNTS and record.result.complete
+    assert "UNION ALL" in record.query.text
+    # the same request reads the same partitions in the same order: replay verifies it
+    assert unistore.replay(split).num_rows == ACCOUNTS
+
+
+def test_partitions_share_one_snapshot_while_another_connection_writes(accounts):
+    """Writes committed after the read started are invisible to every partition.
+
+    The partition workers connect only when the first batch is asked for, i.e. after
+    the writes below: without the exported snapshot they would see them.
+    """
+    before = unistore.read(PG_URI, accounts)
+    reader = unistore.scan(PG_URI, accounts, partitions=4, batch_size=256)
+    with pg_connect() as con:  # touches every partition: moves money, deletes, inserts
+        con.execute(f'UPDATE "{accounts}" SET balance = balance - 50 WHERE id = 1')
+        con.execute(f'UPDATE "{accounts}" SET balance = balance + 50 WHERE id = {ACCOUNTS}')
+        con.execute(f'DELETE FROM "{accounts}" WHERE id = {ACCOUNTS // 2}')
+        con.execute(f"INSERT INTO \"{accounts}\" VALUES ({ACCOUNTS * 3 // 4 + 10**6}, 1, 'new')")
+    with reader:
+        seen = pa.Table.from_batches(list(reader))
+    assert without_metadata(seen).sort_by("id").equals(without_metadata(before).sort_by("id"))
+    now = unistore.read(PG_URI, accounts)
+    assert now.num_rows == ACCOUNTS  # one deleted, one inserted: the writes did happen
+
+
+def test_partitions_stay_consistent_under_a_concurrent_writer(accounts):
+    """A writer moves money between accounts all the time; every read must see the total intact."""
+    stop = threading.Event()
+    commits = []
+
+    def writer() -> None:
+        rng = random.Random(1)
+        with pg_connect() as con:
+            while not stop.is_set():
+                a, b = rng.randrange(1, ACCOUNTS + 1), rng.randrange(1, ACCOUNTS + 1)
+                with con.transaction():
+                    con.execute(f'UPDATE "{accounts}" SET balance = balance - 7 WHERE id = %s', [a])
+                    con.execute(f'UPDATE "{accounts}" SET balance = balance + 7 WHERE id = %s', [b])
+                commits.append(1)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        while len(commits) < 5:
+            stop.wait(0.01)
+        for _ in range(5):
+            table = unistore.read(PG_URI, accounts, partitions=4, batch_size=200)
+            assert table.num_rows == ACCOUNTS
+            assert sum(table.column("balance").to_pylist()) == ACCOUNTS * BALANCE
+    finally:
+        stop.set()
+        thread.join()
+    assert len(commits) > 5
+
+
+def test_partition_options_are_checked(accounts):
+    with pytest.raises(unistore.BadSpecError, match="partitions"):
+        unistore.read(PG_URI, accounts, partitions=0)
+    with pytest.raises(unistore.BadSpecError, match="integer"):
+        unistore.read(PG_URI, accounts, partitions=2, partition_on="note")
+    with pytest.raises(unistore.BadSpecError, match="table reads"):
+        unistore.read(PG_URI, query=f'SELECT * FROM "{accounts}"', partitions=2)
+    with pytest.raises(unistore.BadSpecError, match="partitions=N"):
+        unistore.read(PG_URI, accounts, partition_on="id")
+
+
+def test_partitioned_read_with_a_filter_and_explicit_column(accounts):
+    table = unistore.read(PG_URI, accounts, partitions=2, partition_on="balance",
+                          filter=[("id", "<=", 10)], columns=["id"])
+    assert sorted(table.column("id").to_pylist()) == list(range(1, 11))
+
+
+# -- streaming memory --------------------------------------------------------------------------
+
+BIG_ROWS = 400_000
+
+
+@pytest.fixture(scope="module")
+def big_table():
+    """~100 MB as Arrow (400k rows x 250 bytes of text), cached across runs."""
+    name = f"unistore_big_{BIG_ROWS}"
+    with pg_connect() as con:
+        exists = con.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]
+        if not exists or con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] != BIG_ROWS:
+            con.execute(f'DROP TABLE IF EXISTS "{name}"')
+            con.execute(f'CREATE TABLE "{name}" (id bigint PRIMARY KEY, body text)')
+            con.execute(f"INSERT INTO \"{name}\" SELECT i, repeat(md5(i::text), 8) FROM generate_series(1, {BIG_ROWS}) i")
+    return name
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+@pytest.mark.parametrize("options", [{}, {"partitions": 2}, {"filter": [("id", ">", 0)]}], ids=["one", "partitions", "filter"])
+def test_scan_memory_stays_bounded(big_table, options):
+    """Reading ~100 MB batch by batch never holds more than a fraction of it."""
+    gc.collect()
+    start = _rss_mb()
+    peak = start
+    rows = 0
+    table_mb = 0.0
+    with unistore.scan(PG_URI, big_table, batch_size=10_000, **options) as reader:
+        for batch in reader:
+            rows += batch.num_rows
+            table_mb += batch.nbytes / 2**20
+            peak = max(peak, _rss_mb())
+    assert rows == BIG_ROWS and table_mb > 100
+    assert peak - start < 0.5 * table_mb, f"RSS grew {peak - start:.0f} MB while streaming {table_mb:.0f} MB"
+
+
+# -- connection errors -------------------------------------------------------------------------------
+
+def test_wrong_password_is_an_authentication_error_without_the_password():
+    with pytest.raises(unistore.AuthenticationError) as info:
+        unistore.read(f"postgresql://unistore_auth:wrong-{SECRET}@127.0.0.1:{PG_PORT}/test", "x")
+    assert SECRET not in str(info.value) and "wrong-" not in str(info.value)
+
+
+def test_right_password_reads_and_never_records_it():
+    table = unistore.read(f"postgresql+psycopg://unistore_auth:{SECRET}@127.0.0.1:{PG_PORT}/test",
+                          query="SELECT current_user AS u")
+    assert table.column("u").to_pylist() == ["unistore_auth"]
+    assert SECRET not in unistore.provenance_of(table).to_json()
+
+
+def test_unknown_database_is_not_found():
+    with pytest.raises(unistore.SourceNotFoundError, match="no_such_db"):
+        unistore.read(f"postgres://postgres@127.0.0.1:{PG_PORT}/no_such_db", "x")
+
+
+def test_unknown_table_is_not_found():
+    with pytest.raises(unistore.SourceNotFoundError, match="no_such_table"):
+        unistore.read(PG_URI, "public.no_such_table")
+
+
+def test_server_down_is_unavailable():
+    with pytest.raises(unistore.SourceUnavailableError) as info:
+        unistore.read(f"postgresql://unistore_auth:{SECRET}@127.0.0.1:{free_port()}/test", "x")
+    assert not isinstance(info.value, unistore.AuthenticationError)
+    assert SECRET not in str(info.value)
+
+
+def test_a_server_that_never_answers_times_out():
+    with socket.socket() as silent:  # accepts TCP connections (backlog) but never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        with pytest.raises(unistore.SourceUnavailableError, match="timeout|timed out"):
+            unistore.read(f"postgresql://postgres@127.0.0.1:{port}/test", "x", connect_timeout=1)
