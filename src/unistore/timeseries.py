@@ -26,7 +26,7 @@ import dataclasses
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -148,7 +148,10 @@ def bind_time_column(source: "Source", spec: "ReadSpec") -> "ReadSpec":
     dates, so pyarrow and SQL engines compare like with like.
     """
     opts = dict(spec.options)
-    if "start" in source.read_options and "time_column" not in opts:
+    if "start" in source.read_options:
+        if "time_column" in opts and "time_column" not in source.read_options:
+            raise BadSpecError(f"{source.uri} is a time-series store: start=/end= apply to its own time axis; "
+                               "drop time_column=")
         return spec
     if not (GENERIC_OPTIONS & set(opts)) or "time_column" in source.read_options:
         return spec
@@ -219,43 +222,64 @@ def series_name(labels: Mapping[str, str]) -> str:
     return f"{name}{{{rest}}}"
 
 
-def long_to_wide(table: pa.Table, time_col: str = TIMESTAMP, value_col: str = VALUE, *, metric: str = "") -> pa.Table:
+def long_to_wide(table: pa.Table, time_col: str = TIMESTAMP, value_col: str = VALUE, *, metric: str = "",
+                 runs: Sequence[int] | None = None) -> pa.Table:
     """Pivot a long table (time, label columns, value) into one column per series.
 
     Rows are the sorted union of timestamps; a series without a sample at a
     timestamp has a null there. Series columns are sorted by name, named by
     :func:`series_name` (``metric`` stands in for a missing ``__name__``).
+    ``runs`` (row counts of consecutive series) saves the sort when the rows
+    already come series by series.
     """
     import numpy as np
     import pyarrow.compute as pc
 
     labels = [n for n in table.column_names if n not in (time_col, value_col)]
-    times = pc.unique(table.column(time_col)).sort() if table.num_rows else table.column(time_col).combine_chunks()
     ttype = table.schema.field(time_col).type
-    columns: dict[str, pa.Array] = {}
-    if table.num_rows:
+    if not table.num_rows:
+        return pa.table({time_col: pa.array([], ttype)})
+    if runs is None:
         if labels:
-            keys = table.select(labels).group_by(labels, use_threads=False).aggregate([]).to_pylist()
-        else:
-            keys = [{}]
-        for key in keys:
-            part = table
-            if key:
-                mask = None
-                for k, v in key.items():
-                    m = pc.is_null(part.column(k)) if v is None else pc.equal(part.column(k), v)
-                    mask = m if mask is None else pc.and_(mask, m)
-                part = table.filter(mask)
-            pos = pc.index_in(part.column(time_col), value_set=times).to_numpy(zero_copy_only=False)
-            vals = part.column(value_col).to_numpy(zero_copy_only=False)
-            out = np.full(len(times), np.nan, dtype=np.float64)
-            present = np.zeros(len(times), dtype=bool)
-            out[pos] = vals
-            present[pos] = True
-            labels_of = {k: v for k, v in key.items() if v is not None}
-            if metric and "__name__" not in labels_of:
-                labels_of["__name__"] = metric
-            columns[series_name(labels_of)] = pa.array(out, mask=~present)
+            table = table.sort_by([(n, "ascending") for n in labels])
+        starts = _run_starts(table, labels)
+    else:
+        starts = np.concatenate([[0], np.cumsum(np.asarray(runs, dtype=np.int64))[:-1]]).astype(np.int64)
+    ends = np.append(starts[1:], table.num_rows)
+    times = pc.unique(table.column(time_col)).sort()
+    time_all, value_all = table.column(time_col), table.column(value_col)
+    columns: dict[str, pa.Array] = {}
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        if end <= start:
+            continue
+        part_values = value_all.slice(start, end - start)
+        pos = pc.index_in(time_all.slice(start, end - start), value_set=times).to_numpy(zero_copy_only=False)
+        out = np.full(len(times), np.nan, dtype=np.float64)
+        present = np.zeros(len(times), dtype=bool)
+        out[pos] = part_values.to_numpy(zero_copy_only=False)
+        present[pos] = pc.is_valid(part_values).to_numpy(zero_copy_only=False)
+        key = {n: table.column(n)[start].as_py() for n in labels}
+        labels_of = {k: v for k, v in key.items() if v is not None}
+        if metric and "__name__" not in labels_of:
+            labels_of["__name__"] = metric
+        columns[series_name(labels_of)] = pa.array(out, mask=~present)
     arrays = [times.cast(ttype)] + [columns[n] for n in sorted(columns)]
-    names = [time_col] + sorted(columns)
-    return pa.Table.from_arrays(arrays, names=names)
+    return pa.Table.from_arrays(arrays, names=[time_col] + sorted(columns))
+
+
+def _run_starts(table: pa.Table, labels: list[str]):
+    """Row numbers where the label values change (the table is sorted by its labels)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    n = table.num_rows
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for name in labels:
+        column = table.column(name).combine_chunks()
+        after, before = column.slice(1), column.slice(0, n - 1)
+        differs = pc.not_equal(after, before)
+        one_null = pc.xor(pc.is_null(after), pc.is_null(before))
+        differs = pc.if_else(pc.is_null(differs), one_null, differs)
+        change[1:] |= differs.to_numpy(zero_copy_only=False)
+    return np.flatnonzero(change)

@@ -210,3 +210,14 @@ def test_bad_time_spec_is_refused_before_anything_is_sent(ts_case):
 
 
 
+
+
+def test_time_column_is_only_for_tables(ts_case):
+    if "time_column" in ts_case.options:
+        with pytest.raises(unistore.BadSpecError, match="time_column"):
+            unistore.read(ts_case.uri, ts_case.table, time_column="value", start=START)
+        with pytest.raises(unistore.BadSpecError, match="need time_column"):
+            unistore.read(ts_case.uri, ts_case.table, start=START)
+    else:
+        with pytest.raises(unistore.BadSpecError, match="time_column"):
+            ts_case.read(START, END, time_column="timestamp")

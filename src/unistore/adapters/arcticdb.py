@@ -5,15 +5,15 @@ BUSL-1.1, which restricts production use: it is an optional extra
 (``pip install 'unistore[arcticdb]'``), never a core dependency and never
 the embedded default — check that your use is allowed before installing it.
 
-A symbol reads as a table (its time index first, then its columns) straight
-into Arrow (ArcticDB's own Arrow output, no pandas in between). ``start``/``end``
+A symbol reads as a table (its time index first, then its columns); numeric
+columns pass from ArcticDB's frames to Arrow without copies. ``start``/``end``
 become ArcticDB's ``date_range`` (half-open like every unistore range) and
 the projection its ``columns``. ``as_of=`` takes a version number, a snapshot
 name or a datetime; the snapshot recorded is the exact symbol version read,
 so :func:`unistore.replay` reads that version again (replayable).
 
 Floats that ArcticDB keeps as NaN (pandas' missing value) come back as nulls,
-as ``pyarrow.Table.from_pandas`` would give them.
+as ``pyarrow.Table.from_pandas`` gives them.
 """
 
 from __future__ import annotations
@@ -80,12 +80,21 @@ class ArcticDBSource(Source):
         return symbol
 
     def _read(self, symbol: str, version: int | None, **kwargs: Any) -> pa.Table:
+        """Read through pandas and ``Table.from_pandas``: numeric columns pass zero-copy.
+
+        ArcticDB's own Arrow output converts a UTC index with
+        ``assume_timezone`` (about 2.5x slower on 10 M rows), so the pandas
+        path is the fast one; it also turns NaN into null like pandas users expect.
+        """
         try:
-            item = self.library.read(symbol, as_of=version, output_format="pyarrow",
-                                     arrow_string_format_default=pa.string(), **kwargs)
+            frame = self.library.read(symbol, as_of=version, **kwargs).data
         except self._arcticdb.exceptions.ArcticException as exc:
             raise QueryError(f"ArcticDB could not read {symbol!r}: {exc}") from None
-        return item.data
+        table = pa.Table.from_pandas(frame, preserve_index=None)
+        index = [n for n in (frame.index.names or []) if n is not None and n in table.column_names]
+        if index:  # the time index first, as stored
+            table = table.select(index + [n for n in table.column_names if n not in index])
+        return table
 
     def _version(self, symbol: str, spec: ReadSpec) -> int:
         """The exact version to read: the replayed pin, the as_of= asked for, or the latest."""
@@ -167,19 +176,9 @@ def _date_range(window: ts.TimeRange, index_type: pa.DataType) -> tuple[Any, Any
 
 
 def _clean(table: pa.Table) -> pa.Table:
-    """Drop pandas metadata, turn NaN into null (pandas' missing value), keep plain strings."""
-    columns = []
-    for field, column in zip(table.schema, table.columns):
-        if pa.types.is_floating(field.type) and column.null_count < len(column):
-            nan = pc.is_nan(column)
-            if pc.any(nan).as_py():
-                column = pc.if_else(nan, pa.scalar(None, field.type), column)
-        elif pa.types.is_large_string(field.type):
-            column = column.cast(pa.string())
-            field = field.with_type(pa.string())
-        columns.append(column)
-    schema = pa.schema([pa.field(f.name, c.type) for f, c in zip(table.schema, columns)])
-    return pa.Table.from_arrays(columns, schema=schema)
+    """Drop the pandas metadata and keep plain (not large) strings (a zero-copy cast otherwise)."""
+    return table.cast(pa.schema([f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f
+                                 for f in table.schema]))
 
 
 def _wide(table: pa.Table, index: str, labels: Any, symbol: str) -> pa.Table:

@@ -24,7 +24,7 @@ import datetime as dt
 import itertools
 import json
 import math
-import threading
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -91,39 +91,39 @@ class PrometheusSource(Source):
         self.headers = dict(headers or {})
         self.verify = verify
         self.auth = (location.username, location.password or "") if location.username else None
-        self._local = threading.local()
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._all_sessions: list = []
 
     # -- HTTP --------------------------------------------------------------------------
-    def _session(self):
-        session = getattr(self._local, "session", None)
-        if session is None:
+    def _acquire(self):
+        """An idle HTTP session (kept alive between requests), or a new one for a new parallel slice."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
             session = self._requests.Session()
             session.headers.update(self.headers)
             session.auth = self.auth
             session.verify = self.verify
-            self._local.session = session
-            self._sessions().append(session)
-        return session
-
-    def _sessions(self) -> list:
-        if not hasattr(self, "_all_sessions"):
-            self._all_sessions: list = []
-        return self._all_sessions
+            self._all_sessions.append(session)
+            return session
 
     def _call(self, path: str, data: dict[str, Any] | None = None, params: list | None = None) -> Any:
         """POST (or GET) an API call; map every failure to a unistore error with the server's message."""
         requests = self._requests
         url = self.base + path
+        session = self._acquire()
         try:
             if data is not None:
-                resp = self._session().post(url, data=data, timeout=self.timeout)
+                resp = session.post(url, data=data, timeout=self.timeout)
             else:
-                resp = self._session().get(url, params=params, timeout=self.timeout)
+                resp = session.get(url, params=params, timeout=self.timeout)
         except requests.Timeout:
             raise SourceUnavailableError(f"{self.uri} did not answer within {self.timeout:g} s") from None
         except requests.RequestException as exc:
             raise SourceUnavailableError(
                 f"cannot reach {self.uri}: {scrub(type(exc).__name__ + ': ' + str(exc), self.location.secrets)}") from None
+        finally:
+            self._idle.put(session)
         if resp.status_code in (401, 403):
             raise AuthenticationError(f"{self.uri} refused the credentials (HTTP {resp.status_code})")
         try:
@@ -139,7 +139,7 @@ class PrometheusSource(Source):
         return body.get("data")
 
     def _close(self) -> None:
-        for session in self._sessions():
+        for session in self._all_sessions:
             session.close()
 
     # -- discovery -----------------------------------------------------------------------
@@ -201,7 +201,7 @@ class PrometheusSource(Source):
             if residual is not None:  # the filter names long-shape columns: apply it before pivoting
                 table = table.filter(residual.to_arrow())
                 residual = None
-            table = ts.long_to_wide(table)
+            table = ts.long_to_wide(table, runs=None if spec.filter is not None else _runs(series))
             if spec.columns:
                 missing = sorted(set(spec.columns) - set(table.column_names))
                 if missing:
@@ -407,6 +407,11 @@ def _long_table(series: list[tuple[tuple[tuple[str, str], ...], list[list]]]) ->
             columns.append(per_series.take(owner))
     columns.append(values)
     return pa.Table.from_arrays(columns, schema=_long_schema(names))
+
+
+def _runs(series: list[tuple[tuple[tuple[str, str], ...], list[list]]]) -> list[int]:
+    """Rows per series in the long table (it is built series by series)."""
+    return [sum(len(v) for v in parts) for _, parts in series]
 
 
 def _parse_values(text: pa.Array) -> pa.Array:
