@@ -1,0 +1,271 @@
+"""MariaDB beyond the conformance suite: types through both transports, the snapshot
+(binlog position) and its verification, the server-side read-only guard, other
+databases and views, streaming memory, connection errors.
+Runs against the server on 127.0.0.1:3306 (scripts/stores.d/20-mariadb.sh).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import gc
+
+import pyarrow as pa
+import pytest
+
+import unistore
+from reference import without_metadata
+from stores import free_port, missing_store
+from stores.servers_sql import MY_PORT, MY_URI, SECRET, my_available, my_connect, unique
+
+UTC = dt.timezone.utc
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _server():
+    if not my_available():
+        missing_store(f"MariaDB on 127.0.0.1:{MY_PORT}")
+
+
+def sql(*statements: str, params=None) -> None:
+    con = my_connect()
+    try:
+        with con.cursor() as cur:
+            for s in statements:
+                cur.execute(s, params)
+    finally:
+        con.close()
+
+
+TYPES = [  # (column, SQL type, value inserted, expected Arrow type, expected Python value)
+    ("i1", "TINYINT", -5, pa.int8(), -5),
+    ("i2", "SMALLINT", 300, pa.int16(), 300),
+    ("i3", "MEDIUMINT", 70000, pa.int32(), 70000),
+    ("i4", "INT", -8, pa.int32(), -8),
+    ("i8", "BIGINT", 2**40, pa.int64(), 2**40),
+    ("u8", "BIGINT UNSIGNED", 2**63 + 5, pa.uint64(), 2**63 + 5),
+    ("f4", "FLOAT", 1.5, pa.float32(), 1.5),
+    ("f8", "DOUBLE", 2.25, pa.float64(), 2.25),
+    ("num", "DECIMAL(12,3)", decimal.Decimal("123456789.125"), pa.decimal128(12, 3), decimal.Decimal("123456789.125")),
+    ("num_wide", "DECIMAL(50,10)", decimal.Decimal("1" * 40 + ".0123456789"), pa.decimal256(50, 10),
+     decimal.Decimal("1" * 40 + ".0123456789")),
+    ("id", "UUID", "12345678-1234-5678-1234-567812345678", pa.string(), "12345678-1234-5678-1234-567812345678"),
+    ("js", "JSON", '{"a": [1, 2]}', pa.string(), '{"a": [1, 2]}'),
+    ("tstz", "TIMESTAMP(6) NULL", dt.datetime(2024, 5, 6, 7, 8, 9, 123456), pa.timestamp("us", "UTC"),
+     dt.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)),
+    ("ts", "DATETIME(6)", dt.datetime(2024, 5, 6, 7, 8, 9, 500000), pa.timestamp("us"),
+     dt.datetime(2024, 5, 6, 7, 8, 9, 500000)),
+    ("d", "DATE", dt.date(1999, 12, 31), pa.date32(), dt.date(1999, 12, 31)),
+    ("t", "TIME(6)", dt.timedelta(hours=23, minutes=59, seconds=58, microseconds=999999), pa.time64("us"),
+     dt.time(23, 59, 58, 999999)),
+    ("b", "BLOB", b"\x00\xffbin", pa.binary(), b"\x00\xffbin"),
+    ("vb", "VARBINARY(10)", b"\x01\x02", pa.binary(), b"\x01\x02"),
+    ("mood", "ENUM('sad','ok','happy')", "happy", pa.string(), "happy"),
+    ("txt", "TEXT", "héllo 'quoted'", pa.string(), "héllo 'quoted'"),
+    ("vc", "VARCHAR(10)", "short", pa.string(), "short"),
+    ("flag", "BOOLEAN", True, pa.bool_(), True),
+    ("yr", "YEAR", 2024, pa.int16(), 2024),
+]
+
+
+@pytest.fixture(scope="module")
+def typed_table():
+    name = unique("types")
+    cols = ", ".join(f"`{c}` {t}" for c, t, *_ in TYPES)
+    sql(f"CREATE TABLE `{name}` (pk INT PRIMARY KEY, {cols})")
+    names = ", ".join(f"`{c}`" for c, *_ in TYPES)
+    marks = ", ".join(["%s"] * len(TYPES))
+    con = my_connect()
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"INSERT INTO `{name}` (pk, {names}) VALUES (1, {marks})", [v for _, _, v, *_ in TYPES])
+            cur.execute(f"INSERT INTO `{name}` (pk) VALUES (2)")  # NULL in every type
+    finally:
+        con.close()
+    return name
+
+
+@pytest.mark.parametrize("transport", ["auto", "pymysql"])
+def test_every_type_maps_to_its_exact_arrow_type(typed_table, transport):
+    table = unistore.read(MY_URI, typed_table, transport=transport)
+    got = without_metadata(table).schema
+    for c, _, _, arrow, _ in TYPES:
+        assert got.field(c).type == arrow, c
+    row, nulls = table.sort_by("pk").to_pylist()
+    for c, _, _, _, value in TYPES:
+        assert row[c] == value, c
+        assert nulls[c] is None, c
+
+
+def test_both_transports_return_the_same_data(typed_table):
+    fast = unistore.read(MY_URI, typed_table)
+    safe = unistore.read(MY_URI, typed_table, transport="pymysql")
+    assert unistore.provenance_of(safe).query.pushed_down["transport"] == "pymysql"
+    assert unistore.provenance_of(fast).result.fingerprint == unistore.provenance_of(safe).result.fingerprint
+
+
+@pytest.fixture(scope="module")
+def plain_table():
+    name = unique("plain")
+    sql(f"CREATE TABLE `{name}` (id BIGINT PRIMARY KEY, label VARCHAR(20), price DECIMAL(10,2), "
+        "at TIMESTAMP(6) NULL, ok BOOLEAN)",
+        f"INSERT INTO `{name}` SELECT seq, CONCAT('row ', seq), seq / 4, TIMESTAMP'2024-01-01 00:00:00' + INTERVAL seq HOUR, "
+        f"seq % 2 FROM seq_1_to_50")
+    return name
+
+
+def test_connectorx_is_used_only_with_a_verified_snapshot(plain_table):
+    table = unistore.read(MY_URI, plain_table)
+    record = unistore.provenance_of(table)
+    assert record.query.pushed_down["transport"].startswith("connectorx")
+    assert record.snapshot.kind == "mariadb.binlog_position" and record.snapshot.pins["binlog_file"]
+    # a read with bound values never goes through ConnectorX (it would need values in the SQL text)
+    filtered = unistore.read(MY_URI, plain_table, filter=[("label", "==", "row 3")])
+    assert unistore.provenance_of(filtered).query.pushed_down["transport"] == "pymysql"
+    assert filtered.column("id").to_pylist() == [3]
+
+
+def test_a_commit_after_the_snapshot_sends_the_read_through_the_recorded_transaction(plain_table):
+    """If anything committed since the snapshot, ConnectorX's own snapshot may differ: it is not used."""
+    with unistore.source(MY_URI) as src:
+        session = src.session()
+        try:
+            recorded = session.snapshot()
+            sql(f"UPDATE `{plain_table}` SET label = 'changed' WHERE id = 1")
+            assert session.connectorx(f"SELECT * FROM `{plain_table}`", 100, None) is None
+            _, batches = session.execute(f"SELECT label FROM `{plain_table}` WHERE id = %s", [1], 100)
+            assert pa.Table.from_batches(list(batches)).column("label").to_pylist() == ["row 1"]
+            assert recorded.value == session.snapshot().value
+        finally:
+            session.close()
+            sql(f"UPDATE `{plain_table}` SET label = 'row 1' WHERE id = 1")
+
+
+def test_the_snapshot_changes_with_a_commit_and_replay_reports_it(plain_table):
+    table = unistore.read(MY_URI, plain_table, columns=["id", "label"])
+    sql(f"UPDATE `{plain_table}` SET label = 'other' WHERE id = 2")
+    try:
+        again = unistore.read(MY_URI, plain_table, columns=["id", "label"])
+        assert unistore.provenance_of(again).snapshot.value != unistore.provenance_of(table).snapshot.value
+        with pytest.raises(unistore.DriftError) as info:
+            unistore.replay(table)
+        assert "fingerprint" in info.value.differences
+    finally:
+        sql(f"UPDATE `{plain_table}` SET label = 'row 2' WHERE id = 2")
+
+
+def test_the_read_runs_in_a_read_only_consistent_snapshot():
+    table = unistore.read(MY_URI, query="SELECT @@session.time_zone AS tz, "
+                                        "(SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
+                                        " WHERE VARIABLE_NAME = 'BINLOG_SNAPSHOT_POSITION') AS pos")
+    row = table.to_pylist()[0]
+    assert row["tz"] == "+00:00"
+    assert unistore.provenance_of(table).snapshot.value.endswith(":" + row["pos"])
+
+
+@pytest.mark.parametrize("transport", ["auto", "pymysql"])
+def test_a_write_hidden_in_a_function_is_refused_by_the_server(transport):
+    name = unique("audit")
+    sql(f"CREATE TABLE `{name}` (n INT)",
+        f"CREATE FUNCTION `{name}_f`() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO `{name}` VALUES (1); RETURN 1; END")
+    with pytest.raises(unistore.ReadOnlyError, match="READ ONLY"):
+        unistore.read(MY_URI, query=f"SELECT `{name}_f`() AS n", transport=transport)
+    con = my_connect()
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM `{name}`")
+            assert cur.fetchone()[0] == 0
+    finally:
+        con.close()
+
+
+def test_views_and_tables_of_other_databases(plain_table):
+    other, view = "unistore_other", unique("v")
+    sql(f"CREATE DATABASE IF NOT EXISTS {other}",
+        f"CREATE TABLE {other}.`{plain_table}` (id INT PRIMARY KEY, x TEXT)",
+        f"INSERT INTO {other}.`{plain_table}` VALUES (1, 'elsewhere')",
+        f"CREATE VIEW `{view}` AS SELECT id, UPPER(label) AS label FROM `{plain_table}` WHERE id > 48")
+    with unistore.source(MY_URI) as src:
+        assert view in src.tables() and plain_table in src.tables()
+        assert other in src.schemas()
+        assert src.read(view).to_pylist() == [{"id": 49, "label": "ROW 49"}, {"id": 50, "label": "ROW 50"}]
+        elsewhere = src.read(f"{other}.{plain_table}")
+        assert elsewhere.to_pylist() == [{"id": 1, "x": "elsewhere"}]
+    record = unistore.provenance_of(elsewhere)
+    assert record.source.namespace == f"mysql://127.0.0.1:{MY_PORT}"
+    assert record.source.name == f"{other}.{plain_table}"
+    assert unistore.provenance_of(unistore.read(MY_URI, plain_table, limit=1)).source.name == f"test.{plain_table}"
+
+
+# -- streaming memory ----------------------------------------------------------------------
+
+BIG_ROWS = 300_000
+
+
+@pytest.fixture(scope="module")
+def big_table():
+    name = f"unistore_big_{BIG_ROWS}"
+    con = my_connect()
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS `{name}` (id BIGINT PRIMARY KEY, body TEXT)")
+            cur.execute(f"SELECT count(*) FROM `{name}`")
+            if cur.fetchone()[0] != BIG_ROWS:
+                cur.execute(f"DELETE FROM `{name}`")
+                cur.execute(f"INSERT INTO `{name}` SELECT seq, REPEAT(MD5(seq), 8) FROM seq_1_to_{BIG_ROWS}")
+    finally:
+        con.close()
+    return name
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+@pytest.mark.parametrize("options", [{}, {"transport": "pymysql"}, {"filter": [("id", ">", 0)]}],
+                         ids=["connectorx", "pymysql", "filter"])
+def test_scan_memory_stays_bounded(big_table, options):
+    gc.collect()
+    start = peak = _rss_mb()
+    rows, table_mb = 0, 0.0
+    with unistore.scan(MY_URI, big_table, batch_size=5_000, **options) as reader:
+        for batch in reader:
+            rows += batch.num_rows
+            table_mb += batch.nbytes / 2**20
+            peak = max(peak, _rss_mb())
+    assert rows == BIG_ROWS and table_mb > 75
+    assert peak - start < 0.5 * table_mb, f"RSS grew {peak - start:.0f} MB while streaming {table_mb:.0f} MB"
+
+
+# -- connection errors ----------------------------------------------------------------------------
+
+def test_wrong_password_is_an_authentication_error_without_the_password():
+    with pytest.raises(unistore.AuthenticationError) as info:
+        unistore.read(f"mariadb://unistore_auth:wrong-{SECRET}@127.0.0.1:{MY_PORT}/test", "x")
+    assert SECRET not in str(info.value) and "wrong-" not in str(info.value)
+
+
+def test_right_password_reads_through_the_fast_path_and_never_records_it(plain_table):
+    table = unistore.read(f"mysql+pymysql://unistore_auth:{SECRET}@127.0.0.1:{MY_PORT}/test", plain_table)
+    assert table.num_rows == 50
+    record = unistore.provenance_of(table)
+    assert record.query.pushed_down["transport"].startswith("connectorx")
+    assert SECRET not in record.to_json()
+
+
+def test_unknown_database_is_not_found():
+    with pytest.raises(unistore.SourceNotFoundError, match="no_such_db"):
+        unistore.read(f"mysql://root@127.0.0.1:{MY_PORT}/no_such_db", "x")
+
+
+def test_unknown_table_is_not_found():
+    with pytest.raises(unistore.SourceNotFoundError, match="no_such_table"):
+        unistore.read(MY_URI, "no_such_table")
+
+
+def test_server_down_is_unavailable():
+    with pytest.raises(unistore.SourceUnavailableError) as info:
+        unistore.read(f"mysql://unistore_auth:{SECRET}@127.0.0.1:{free_port()}/test", "x", connect_timeout=2)
+    assert not isinstance(info.value, unistore.AuthenticationError)
+    assert SECRET not in str(info.value)
