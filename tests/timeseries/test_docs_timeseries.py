@@ -10,13 +10,16 @@ from __future__ import annotations
 import pathlib
 import re
 
-import pytest
+from stores import missing_store
 
 PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "stores" / "timeseries.md"
 
 
 def test_examples_run(tmp_path, monkeypatch, victoria_metrics, influxdb_server):
-    pytest.importorskip("arcticdb", reason="the ArcticDB example needs the optional extra")
+    try:
+        import arcticdb  # noqa: F401
+    except ImportError:
+        missing_store("ArcticDB (optional extra unistore[arcticdb]) for the page's ArcticDB example")
     text = PAGE.read_text()
     text = text.replace("localhost:8428", f"127.0.0.1:{victoria_metrics.port}")
     text = text.replace("localhost:8086", f"127.0.0.1:{influxdb_server.port}")

@@ -28,6 +28,14 @@ def test_measurement_reads_as_a_table_of_tags_and_fields(uri):
     assert record.query.language == "influxql" and "time >= $start AND time < $end" in record.query.text
 
 
+def test_large_results_stream_in_chunks_with_the_same_content(uri):
+    whole = unistore.read(uri, METRIC, start=T0, end=T0 + 5_000 * INTERVAL)
+    with unistore.scan(uri, METRIC, start=T0, end=T0 + 5_000 * INTERVAL, chunk_size=1_000) as reader:
+        batches = list(reader)
+    assert len(batches) >= 15 and max(b.num_rows for b in batches) <= 1_000
+    assert unistore.provenance_of(reader).result.fingerprint == unistore.provenance_of(whole).result.fingerprint
+
+
 def test_filters_are_pushed_down_with_bound_parameters(uri):
     table = unistore.read(uri, METRIC, start=START, end=END, filter=[("site", "in", ["a", "c"]), ("value", ">", 0)])
     assert set(table.column("site").to_pylist()) == {"c"} and table.num_rows == 60

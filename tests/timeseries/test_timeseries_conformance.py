@@ -10,8 +10,6 @@ range and how to bring its result to the common long form
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import unistore
-from stores.timeseries import INTERVAL, METRIC, N_POINTS, SITES, T0, T_END, UTC, series_table
+from stores import missing_store
+from stores.timeseries import INTERVAL, METRIC, N_POINTS, SITES, T0, T_END, series_table
 
 TIME = pa.timestamp("ms", "UTC")
 
@@ -126,7 +125,10 @@ def ts_case(request) -> TSCase:
 
 @pytest.fixture(scope="session")
 def arctic_ts_case(tmp_path_factory) -> TSCase:
-    arcticdb = pytest.importorskip("arcticdb", reason="ArcticDB is an optional extra (unistore[arcticdb])")
+    try:
+        import arcticdb
+    except ImportError:
+        missing_store("ArcticDB (optional extra unistore[arcticdb])")
     path = tmp_path_factory.mktemp("arctic-ts")
     lib = arcticdb.Arctic(f"lmdb://{path}").get_library("metrics", create_if_missing=True)
     frame = series_table().sort_by([("timestamp", "ascending"), ("site", "ascending")]).to_pandas().set_index("timestamp")
