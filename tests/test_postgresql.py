@@ -381,3 +381,29 @@ def test_a_server_that_never_answers_times_out():
         port = silent.getsockname()[1]
         with pytest.raises(unistore.SourceUnavailableError, match="timeout|timed out"):
             unistore.read(f"postgresql://postgres@127.0.0.1:{port}/test", "x", connect_timeout=1)
+
+
+# -- the generic DB-API fallback ------------------------------------------------------------------
+
+def test_the_generic_dbapi_path_reads_the_same_data_as_adbc(accounts):
+    fast = unistore.read(PG_URI, accounts)
+    generic = unistore.read(PG_URI.replace("postgresql://", "postgresql+psycopg://"), accounts, driver="dbapi")
+    record = unistore.provenance_of(generic)
+    assert record.snapshot.kind == "postgresql.transaction" and record.snapshot.consistent
+    assert without_metadata(generic).equals(without_metadata(fast))
+    assert record.result.fingerprint == unistore.provenance_of(fast).result.fingerprint
+
+
+def test_the_generic_path_runs_read_only(accounts):
+    name = unique("audit")
+    sql(f'CREATE TABLE "{name}" (n int)',
+        f'CREATE FUNCTION "{name}_f"() RETURNS int LANGUAGE sql AS $$ INSERT INTO "{name}" VALUES (1) RETURNING n $$')
+    with pytest.raises(unistore.ReadOnlyError):
+        unistore.read(PG_URI, query=f'SELECT "{name}_f"() AS n', driver="dbapi")
+    with pg_connect() as con:
+        assert con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] == 0
+
+
+def test_a_dialect_without_its_driver_names_what_to_install():
+    with pytest.raises((unistore.MissingExtraError, unistore.UnknownSchemeError)):
+        unistore.source("mssql+nosuchdriver://user@127.0.0.1/db")

@@ -47,6 +47,9 @@ BUILTIN: dict[str, tuple[str, str | None]] = {
     "postgres": (_SQL, "postgresql"),
     "mysql": (_SQL, "mysql"),
     "mariadb": (_SQL, "mysql"),
+    # other SQLAlchemy dialects: the generic DB-API path (their driver is the user's to install)
+    "mssql": (_SQL, None),
+    "oracle": (_SQL, None),
     "prometheus": ("unistore.adapters.prometheus:PrometheusAdapter", "prometheus"),
     "prometheus+https": ("unistore.adapters.prometheus:PrometheusAdapter", "prometheus"),
     "influxdb": ("unistore.adapters.influxdb:InfluxDBAdapter", "influxdb"),

@@ -17,7 +17,8 @@ import pytest
 from stores import Loader, StoreCase, missing_store, wait_for_port
 
 _SERVER = frozenset({"ordered", "exact_types", "queries", "mutable", "secret"})
-STORES = {"postgresql": _SERVER, "mariadb": _SERVER}
+#: the generic DB-API fallback (SQLAlchemy + psycopg), run through the same suite on the same server
+STORES = {"postgresql": _SERVER, "mariadb": _SERVER, "postgresql-dbapi": _SERVER}
 
 PG_PORT = int(os.environ.get("UNISTORE_PG_PORT", "5432"))
 MY_PORT = int(os.environ.get("UNISTORE_MARIADB_PORT", "3306"))
@@ -84,6 +85,19 @@ class PostgreSQLLoader(Loader):
                          mutate=mutate, secret_uri=PG_SECRET_URI, secret=SECRET)
 
 
+class PostgreSQLDBAPILoader(PostgreSQLLoader):
+    """The same tables read through ``driver="dbapi"`` (SQLAlchemy's psycopg dialect)."""
+
+    name = "postgresql-dbapi"
+
+    def load(self, name: str, table: pa.Table) -> StoreCase:
+        case = super().load(name, table)
+        case.uri = case.uri.replace("postgresql://", "postgresql+psycopg://")
+        case.secret_uri = case.secret_uri.replace("postgresql://", "postgresql+psycopg://")
+        case.options = {"driver": "dbapi"}
+        return case
+
+
 class MariaDBLoader(Loader):
     name = "mariadb"
 
@@ -125,6 +139,13 @@ def loader_postgresql():
     if not pg_available():
         missing_store("PostgreSQL on 127.0.0.1:%d" % PG_PORT)
     return PostgreSQLLoader()
+
+
+@pytest.fixture(scope="session")
+def loader_postgresql_dbapi():
+    if not pg_available():
+        missing_store("PostgreSQL on 127.0.0.1:%d" % PG_PORT)
+    return PostgreSQLDBAPILoader()
 
 
 @pytest.fixture(scope="session")
