@@ -66,18 +66,19 @@ def row(event: "ReadEvent") -> dict[str, Any]:
         "rows": 0, "bytes": 0, "fingerprint": "", "schema_fingerprint": "", "record": "",
     }
     if record is not None:
+        data = record.to_dict()  # once: serialising the record is most of a log line's cost
         out.update({
             "read_id": record.read_id, "read_at": record.read_at,
             "source_system": record.source.system, "source_namespace": record.source.namespace,
             "source_name": record.source.name, "source_uri": record.source.uri,
             "snapshot_kind": record.snapshot.kind,
-            "snapshot": json.dumps(record.snapshot.to_dict(), default=jsonable, sort_keys=True),
+            "snapshot": json.dumps(data["snapshot"], default=jsonable, sort_keys=True),
             "replayable": bool(record.snapshot.replayable),
             "query_language": record.query.language, "query_text": record.query.text,
             "rows": record.result.rows, "bytes": record.result.bytes,
             "fingerprint": record.result.fingerprint or "",
             "schema_fingerprint": record.result.schema_fingerprint or "",
-            "record": record.to_json(),
+            "record": json.dumps(data, default=jsonable, separators=(",", ":")),
         })
     return out
 

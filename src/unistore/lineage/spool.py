@@ -5,13 +5,15 @@ The read thread only puts a small job on a bounded in-memory queue
 directory itself — one small file per event — so a read is never blocked for
 longer than that write, however slow or dead the collector is.
 
-One background sender thread per spool turns jobs into events, writes each
-event to disk first (``<sequence>-<event id>.json``, written to a temporary
-name and renamed, so no half-written file is ever delivered), then delivers
-the files oldest first and deletes each one after its delivery succeeded. A
-failed delivery leaves the file in place and retries with exponential
-back-off. Events left over by a process that stopped while the collector was
-down are delivered by the next spool opened on the same directory.
+One background sender thread per spool turns jobs into events and delivers
+them. While the collector keeps up, events go straight from memory to the
+collector. At the first failed delivery, that event and every later one go to
+disk (``<sequence>-<event id>.json``, written to a temporary name and renamed,
+so no half-written file is ever delivered); files are then delivered oldest
+first, each deleted after its delivery succeeded, with exponential back-off
+between failed attempts, and new events queue behind them on disk so order is
+kept. On close (and at exit) whatever could not be delivered is left on disk;
+the next spool opened on the same directory delivers it.
 
 Delivery is at-least-once: a crash between a successful delivery and the
 file's deletion, or two processes sharing a directory, can send an event
@@ -145,6 +147,38 @@ class Spool:
                 self._busy -= 1
                 self._queue.task_done()
 
+    def _deliver_queue(self) -> bool:
+        """Deliver queued events straight from memory; at the first failure put the rest on disk."""
+        while True:
+            try:
+                build = self._queue.get_nowait()
+            except queue.Empty:
+                return True
+            self._busy += 1
+            try:
+                try:
+                    events = build()
+                except Exception:
+                    log.warning("building lineage events failed; they are dropped", exc_info=True)
+                    continue
+                for i, event in enumerate(events):
+                    try:
+                        self._deliver(event)
+                    except Exception as exc:
+                        self._failed(exc, self._event_id(event))
+                        self._persist(lambda: events[i:])
+                        self._drain_queue()
+                        return False
+                    self._failures = 0
+                    self.delivered += 1
+            finally:
+                self._busy -= 1
+                self._queue.task_done()
+
+    def _failed(self, exc: BaseException, what: str) -> None:
+        self._failures += 1
+        log.info("lineage collector unavailable (%s: %s); %s will be retried", type(exc).__name__, exc, what)
+
     def _deliver_pending(self) -> bool:
         """Deliver files oldest first; False at the first failure (order is kept)."""
         for path in self.pending():
@@ -159,9 +193,7 @@ class Spool:
             try:
                 self._deliver(event)
             except Exception as exc:
-                self._failures += 1
-                log.info("lineage collector unavailable (%s: %s); %s will be retried",
-                         type(exc).__name__, exc, path.name)
+                self._failed(exc, path.name)
                 return False
             self._failures = 0
             self.delivered += 1
@@ -173,8 +205,11 @@ class Spool:
     def _run(self) -> None:
         while True:
             self._wake.clear()
-            self._drain_queue()
-            ok = self._deliver_pending()
+            if self.pending():  # keep order: new events queue behind those already on disk
+                self._drain_queue()
+                ok = self._deliver_pending()
+            else:
+                ok = self._deliver_queue()
             with self._idle:
                 self._idle.notify_all()
             if self._stop.is_set():
