@@ -123,6 +123,8 @@ def time_range(options: Mapping[str, Any], *, needs_step: bool = False, default_
     if start is not None and end is not None and end <= start:
         raise BadSpecError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
     step = duration(options["step"]) if options.get("step") is not None else None
+    if step is not None and start is None:
+        raise BadSpecError("step= applies to a range: give start= as well (without start a read is instant)")
     if needs_step and start is not None and step is None:
         raise BadSpecError(f"a range read from {where} needs step= (e.g. step='1m')")
     shape = options.get("shape", "long") or "long"

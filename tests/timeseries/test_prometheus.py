@@ -77,9 +77,11 @@ def test_bad_promql_is_a_query_error_with_the_servers_message(uri):
     assert "sum(temp{site=" in str(info.value) or "unexpected" in str(info.value).lower()
 
 
-def test_range_read_needs_a_step(uri):
+def test_range_read_needs_a_step_and_a_step_needs_a_range(uri):
     with pytest.raises(unistore.BadSpecError, match="step"):
         unistore.read(uri, METRIC, start=START, end=END)
+    with pytest.raises(unistore.BadSpecError, match="give start"):
+        unistore.read(uri, METRIC, end=END, step="1m")
 
 
 def test_late_samples_are_drift(victoria_metrics):
