@@ -16,21 +16,12 @@ import pyarrow as pa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import BindTyping
 
-from ...errors import BadSpecError, QueryError, SourceNotFoundError, SourceUnavailableError
+from ...errors import QueryError, SourceNotFoundError, SourceUnavailableError
 from ...location import Location
 from ...provenance import Dataset
 from ...snapshot import Snapshot
 from .base import Session, SQLSource
-
-
-def _duckdb_path(location: Location) -> str:
-    raw = location.raw
-    path = raw.split("://", 1)[1] if "://" in raw else location.path
-    path = path.split("?", 1)[0]
-    path = path[1:] if path.startswith("/") else path
-    if path in ("", ":memory:"):
-        raise BadSpecError("an in-memory DuckDB database is empty when unistore opens it; name a file")
-    return os.path.abspath(path)
+from .filedb import database_path, file_snapshot
 
 
 class _DuckDBDialect(postgresql.dialect):  # type: ignore[misc,valid-type]
@@ -50,7 +41,7 @@ class DuckDBSource(SQLSource):
 
     def __init__(self, location: Location, *, threads: int | None = None):
         super().__init__(location, _DuckDBDialect())
-        self.path = _duckdb_path(location)
+        self.path = database_path(location, "DuckDB")
         if not os.path.isfile(self.path):
             raise SourceNotFoundError(f"DuckDB database {self.path} does not exist")
         self.threads = threads
@@ -107,14 +98,7 @@ class DuckDBSession(Session):
         return reader.schema, iter(reader)
 
     def snapshot(self) -> Snapshot:
-        st = os.stat(self.path)
-        pins: dict[str, Any] = {"path": self.path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
-        wal = self.path + ".wal"
-        if os.path.exists(wal):
-            wst = os.stat(wal)
-            pins["wal"] = {"size": wst.st_size, "mtime_ns": wst.st_mtime_ns}
-        value = f"{st.st_size}:{st.st_mtime_ns}" + (f":wal{pins['wal']['size']}" if "wal" in pins else "")
-        return Snapshot(kind="duckdb.file", value=value, consistent=True, replayable=False, pins=pins)
+        return file_snapshot("duckdb.file", self.path, self.path + ".wal")
 
     def close(self) -> None:
         con = getattr(self, "con", None)

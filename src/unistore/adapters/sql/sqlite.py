@@ -26,17 +26,8 @@ from ...location import Location
 from ...provenance import Dataset
 from ...snapshot import Snapshot
 from .base import Session, SQLSource
+from .filedb import database_path, file_snapshot
 from .types import cast_batch, declared_to_arrow
-
-
-def _sqlite_path(location: Location) -> str:
-    raw = location.raw
-    path = raw.split("://", 1)[1] if "://" in raw else location.path
-    path = path.split("?", 1)[0]
-    path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db, sqlite:////abs.db
-    if path in ("", ":memory:"):
-        raise BadSpecError("an in-memory SQLite database is empty when unistore opens it; name a file")
-    return os.path.abspath(path)
 
 
 class SQLiteSource(SQLSource):
@@ -45,7 +36,7 @@ class SQLiteSource(SQLSource):
 
     def __init__(self, location: Location, *, driver: str | None = None):
         super().__init__(location, sqlite_dialect.dialect())
-        self.path = _sqlite_path(location)
+        self.path = database_path(location, "SQLite")
         if not os.path.isfile(self.path):
             raise SourceNotFoundError(f"SQLite database {self.path} does not exist")
         if driver not in (None, "adbc", "sqlite3"):
@@ -173,22 +164,10 @@ class SQLiteSession(Session):
         return target, (cast_batch(b, target) for b in batches)
 
     def snapshot(self) -> Snapshot:
-        st = os.stat(self.path)
         with open(self.path, "rb") as f:
             header = f.read(100)
         counter = int.from_bytes(header[24:28], "big") if len(header) >= 28 else None
-        pins: dict[str, Any] = {
-            "path": self.path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino,
-            "change_counter": counter,
-        }
-        wal = self.path + "-wal"
-        if os.path.exists(wal):
-            wst = os.stat(wal)
-            pins["wal"] = {"size": wst.st_size, "mtime_ns": wst.st_mtime_ns}
-        value = f"{counter}:{st.st_size}:{st.st_mtime_ns}"
-        if "wal" in pins:
-            value += f":wal{pins['wal']['size']}:{pins['wal']['mtime_ns']}"
-        return Snapshot(kind="sqlite.file", value=value, consistent=True, replayable=False, pins=pins)
+        return file_snapshot("sqlite.file", self.path, self.path + "-wal", change_counter=counter)
 
     def close(self) -> None:
         conn = getattr(self, "conn", None)
