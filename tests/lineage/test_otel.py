@@ -32,6 +32,20 @@ def test_one_client_span_per_read_named_and_attributed_by_the_conventions(teleme
     assert span.status.status_code is not StatusCode.ERROR
 
 
+def test_the_system_is_known_when_the_span_starts(telemetry, sqlite_uri):
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    seen = []
+
+    class AtStart(SpanProcessor):
+        def on_start(self, span, parent_context=None):
+            seen.append(dict(span.attributes))
+
+    otel._tracer_provider.add_span_processor(AtStart())
+    unistore.read(sqlite_uri, "events")
+    assert seen == [{"db.operation.name": "SELECT", "db.system.name": "sqlite"}]
+
+
 def test_query_literals_are_replaced_in_db_query_text(telemetry, sqlite_uri):
     unistore.read(sqlite_uri, query="SELECT id FROM events WHERE kind = 'k1' OR amount > 2.5")
     (span,) = telemetry.spans()

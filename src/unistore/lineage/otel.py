@@ -119,8 +119,12 @@ def start(source: "Source", spec: "ReadSpec") -> _Started:
         server["server.address"] = loc.netloc_host
     if loc.port:
         server["server.port"] = loc.port
+    attributes: dict[str, Any] = {"db.operation.name": operation, **server}
+    system = getattr(source, "system", None)  # known before the read for SQL sources: samplers can use it
+    if isinstance(system, str):
+        attributes["db.system.name"] = system
     span = _get_tracer().start_span(f"{operation} {target}" if target else operation, kind=SpanKind.CLIENT,
-                                    attributes={"db.operation.name": operation, **server})
+                                    attributes=attributes)
     return _Started(span, operation, server)
 
 
