@@ -117,3 +117,19 @@ def test_a_failing_sink_never_fails_the_read(sqlite_uri):
 
     lineage.add_sink(Broken())
     assert unistore.read(sqlite_uri, "events").num_rows == 3
+
+
+@pytest.mark.timeout(120)
+def test_closing_while_the_collector_hangs_keeps_the_events_on_disk(tmp_path, sqlite_uri, collector):
+    collector.hold()
+    first = add_openlineage_sink(http_client(collector.port, timeout=60), tmp_path / "spool")
+    tables = [unistore.read(sqlite_uri, "events") for _ in range(3)]
+    assert collector.waiting.wait(30)
+    lineage.remove_sink(first)
+    assert not first.close(0.2)  # returns although the sender is stuck in a request
+    on_disk = {p.name.split("-", 2)[2].removesuffix(".json") for p in first.spool.pending()}
+    assert on_disk == _expected_ids(tables)  # including the one being sent when we closed
+    collector.release()
+    second = add_openlineage_sink(http_client(collector.port), tmp_path / "spool")
+    assert second.spool.flush(60)
+    assert set(collector.by_id) == _expected_ids(tables)  # at least once each; duplicates share an id

@@ -70,6 +70,7 @@ class Spool:
         self._stop = threading.Event()       # close(): stop waiting between retries
         self._idle = threading.Condition()   # flush() waits on it
         self._busy = 0                       # jobs taken off the queue but not yet on disk
+        self._inflight: list[Event] = []     # events being delivered straight from memory
         self._failures = 0
         self._seq = itertools.count()
         self.delivered = 0
@@ -114,7 +115,10 @@ class Spool:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=max(0.1, min(timeout, 1.0)))
-        if self._thread.is_alive():  # stuck in a slow delivery: put what is queued on disk ourselves
+        if self._thread.is_alive():  # stuck in a slow delivery: put it and what is queued on disk ourselves
+            inflight = self._inflight
+            if inflight:  # may still arrive too: at-least-once, the stable id lets the collector drop it
+                self._persist(lambda: inflight)
             self._drain_queue()
         return done and not self.pending()
 
@@ -162,6 +166,7 @@ class Spool:
                     log.warning("building lineage events failed; they are dropped", exc_info=True)
                     continue
                 for i, event in enumerate(events):
+                    self._inflight = events[i:]
                     try:
                         self._deliver(event)
                     except Exception as exc:
@@ -172,6 +177,7 @@ class Spool:
                     self._failures = 0
                     self.delivered += 1
             finally:
+                self._inflight = []
                 self._busy -= 1
                 self._queue.task_done()
 
