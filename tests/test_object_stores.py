@@ -287,3 +287,13 @@ def test_azure_bad_account_key_is_an_authentication_error_without_the_key(azurit
     table = unistore.read("az://unistore/auth")  # account from AZURE_STORAGE_CONNECTION_STRING
     assert table.num_rows == TABLE.num_rows
     assert AZURITE_KEY not in table.schema.metadata[b"unistore.provenance"].decode()
+
+
+# -- GCS: wired, not reachable here --------------------------------------------------------
+
+def test_gcs_locations_open_through_gcsfs_without_touching_the_network():
+    """No GCS emulator installs from the registries reachable here: check the wiring only."""
+    with unistore.source("gs://some-bucket/prefix", storage_options={"token": "anon"}) as src:
+        assert "gs" in src.fs.protocol and src.root == "some-bucket/prefix"
+        assert src.uri == "gs://some-bucket/prefix"
+        assert src._dataset_ref(src.root).namespace == "gs://some-bucket"

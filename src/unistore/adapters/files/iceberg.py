@@ -137,8 +137,11 @@ class IcebergSource(Source):
         spec.check_columns(full, f"{self.uri} table {name}")
         columns = list(spec.columns) if spec.columns else None
         row_filter = to_iceberg(spec.filter) if spec.filter is not None else None
+        # the limit can go to pyiceberg when it evaluates the whole filter (nothing residual)
+        push_limit = spec.limit is not None and (spec.filter is None or row_filter is not None)
         scan = tbl.scan(row_filter=row_filter if row_filter is not None else _always_true(),
-                        selected_fields=tuple(columns) if columns else ("*",), snapshot_id=snapshot_id)
+                        selected_fields=tuple(columns) if columns else ("*",), snapshot_id=snapshot_id,
+                        limit=spec.limit if push_limit else None)
         projected = pa.schema([full.field(c) for c in columns]) if columns else full
         text = f"scan iceberg table {name} at snapshot {snapshot_id}"
         if columns:
@@ -154,20 +157,30 @@ class IcebergSource(Source):
             dataset=Dataset(system="iceberg", uri=self.uri, namespace=f"iceberg://{self.catalog.name}", name=name),
             query=Query(language="iceberg", text=text, columns=columns,
                         filter=str(spec.filter) if spec.filter is not None else None,
-                        pushed_down={"columns": True, "filter": row_filter is not None, "limit": False,
+                        pushed_down={"columns": True, "filter": row_filter is not None, "limit": push_limit,
                                      "as_of": spec.as_of is not None}),
         )
 
 
 def _batches(scan, schema: pa.Schema, source: IcebergSource) -> Iterator[pa.RecordBatch]:
-    """Stream the planned files as batches of ``schema`` (pyiceberg streams large types)."""
+    """Stream the planned files as batches of ``schema``.
+
+    pyiceberg's ArrowScan reads the files in its thread pool; its batches may
+    carry large string/binary types, cast here once to the types the schema names.
+    """
+    from pyiceberg.io.pyarrow import ArrowScan
+
     try:
-        reader = scan.to_arrow_batch_reader()
+        tasks = scan.plan_files()
+        batches = ArrowScan(scan.table_metadata, scan.io, scan.projection(), scan.row_filter,
+                            scan.case_sensitive, scan.limit).to_record_batches(tasks)
+        for batch in batches:
+            if batch.num_rows:
+                if batch.schema.names != schema.names:
+                    batch = batch.select(schema.names)
+                yield batch if batch.schema.equals(schema) else batch.cast(schema)
     except ValueError as exc:
         raise SnapshotUnavailableError(scrub(str(exc), source.location.secrets)) from None
-    for batch in reader:
-        if batch.num_rows:
-            yield pa.RecordBatch.from_arrays([batch.column(f.name).cast(f.type) for f in schema], schema=schema)
 
 
 def arrow_schema(schema: pa.Schema) -> pa.Schema:
