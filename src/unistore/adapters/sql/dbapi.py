@@ -50,15 +50,21 @@ class DBAPISource(SQLSource):
     system = "sql"
 
     def __init__(self, location: Location, *, connect_timeout: float | int | None = None,
-                 connect_args: dict[str, Any] | None = None, driver: str | None = None):
+                 connect_args: dict[str, Any] | None = None, driver: str | None = None,
+                 **unsupported: Any):
+        if unsupported:
+            raise BadSpecError(f"option(s) {', '.join(sorted(unsupported))} do not apply to the generic SQL path")
         try:
             url = sa.engine.make_url(location.raw)
         except Exception:
             raise BadSpecError(f"{location.redacted()} is not a SQLAlchemy URL") from None
+        connect_args = dict(connect_args or {})
+        if connect_timeout is not None:  # the DB-API drivers that take a timeout mostly call it this
+            connect_args.setdefault("connect_timeout", connect_timeout)
         try:
             engine = sa.create_engine(url, poolclass=sa.pool.StaticPool if url.get_backend_name() == "sqlite" else
                                       sa.pool.QueuePool, pool_size=1, max_overflow=4,
-                                      connect_args=dict(connect_args or {}))
+                                      connect_args=connect_args)
         except sa.exc.NoSuchModuleError:
             from . import DIALECTS
 

@@ -80,7 +80,9 @@ class MySQLSource(SQLSource):
 
     def __init__(self, location: Location, *, connect_timeout: float | int | None = None,
                  connect_args: dict[str, Any] | None = None, driver: str | None = None,
-                 transport: str | None = None):
+                 transport: str | None = None, **unsupported: Any):
+        if unsupported:
+            raise BadSpecError(f"option(s) {', '.join(sorted(unsupported))} do not apply to MySQL / MariaDB")
         super().__init__(location, mysql_dialect.dialect(paramstyle="format"))
         if driver not in (None, "pymysql"):
             raise BadSpecError("MySQL / MariaDB is read through pymysql; driver must be 'pymysql'")

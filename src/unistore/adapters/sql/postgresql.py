@@ -76,7 +76,10 @@ class PostgreSQLSource(SQLSource):
     read_options: ClassVar[frozenset[str]] = frozenset({"partitions", "partition_on"})
 
     def __init__(self, location: Location, *, connect_timeout: float | int | None = None,
-                 connect_args: dict[str, Any] | None = None, driver: str | None = None):
+                 connect_args: dict[str, Any] | None = None, driver: str | None = None,
+                 **unsupported: Any):
+        if unsupported:
+            raise BadSpecError(f"option(s) {', '.join(sorted(unsupported))} do not apply to PostgreSQL")
         super().__init__(location, _Dialect())
         if driver not in (None, "adbc"):
             raise BadSpecError("PostgreSQL is read through ADBC; driver must be 'adbc'")
@@ -474,8 +477,12 @@ def _converted(reader: pa.RecordBatchReader, target: pa.Schema, error: Any) -> I
             if plain:
                 yield pa.RecordBatch.from_arrays(batch.columns, schema=target)
             else:
+                # The driver's batch is released as a whole: holding any of its columns would keep
+                # the replaced numeric text alive too. So kept columns are copied and the batch
+                # freed, into the heap the driver uses (malloc), so the next batches reuse that memory.
                 yield pa.RecordBatch.from_arrays(
-                    [_cast(c, t.type, t.name) for c, t in zip(batch.columns, target)], schema=target)
+                    [_cast(c, t.type, t.name) if c.type != t.type else pa.concat_arrays([c], memory_pool=_HEAP)
+                     for c, t in zip(batch.columns, target)], schema=target)
     except UnistoreError:
         raise
     except Exception as exc:
@@ -485,6 +492,9 @@ def _converted(reader: pa.RecordBatchReader, target: pa.Schema, error: Any) -> I
             reader.close()
 
 
+_HEAP = pa.system_memory_pool()
+
+
 def _cast(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
     if arr.type == target:
         return arr
@@ -492,7 +502,7 @@ def _cast(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
     if storage.type == target:
         return storage
     try:
-        return pc.cast(storage, target)
+        return pc.cast(storage, target, memory_pool=_HEAP)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise QueryError(f"column {name!r} holds values that are not {target} (NaN or infinity in a numeric?): {exc}") from None
 
