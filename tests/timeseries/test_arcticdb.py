@@ -32,14 +32,26 @@ def frame(n: int = 100, bump: float = 0.0):
 
 @pytest.fixture
 def store(tmp_path):
-    lib = arcticdb.Arctic(f"lmdb://{tmp_path}").get_library("lib", create_if_missing=True)
+    """The test writes through its own Arctic and hands the same one to unistore (LMDB: one per path)."""
+    ac = arcticdb.Arctic(f"lmdb://{tmp_path}")
+    lib = ac.get_library("lib", create_if_missing=True)
     lib.write("temp", frame())
-    return f"arcticdb+lmdb://{tmp_path}?library=lib", lib
+    return Store(f"arcticdb+lmdb://{tmp_path}?library=lib", lib, ac)
+
+
+class Store:
+    def __init__(self, uri: str, lib, arctic):
+        self.uri, self.lib, self.arctic = uri, lib, arctic
+
+    def read(self, *args, **kwargs):
+        return unistore.read(self.uri, *args, arctic=self.arctic, **kwargs)
+
+    def replay(self, table):
+        return unistore.replay(table, arctic=self.arctic)
 
 
 def test_symbol_reads_as_a_table_with_its_time_index(store):
-    uri, _ = store
-    table = unistore.read(uri, "temp")
+    table = store.read("temp")
     assert table.schema.names == ["timestamp", "site", "value"]
     assert table.schema.field("timestamp").type == pa.timestamp("ns", "UTC")
     assert table.schema.field("site").type == pa.string() and table.num_rows == 100
@@ -49,8 +61,7 @@ def test_symbol_reads_as_a_table_with_its_time_index(store):
 
 
 def test_date_range_and_columns_are_pushed_down(store):
-    uri, _ = store
-    table = unistore.read(uri, "temp", start=T0 + dt.timedelta(minutes=10), end=T0 + dt.timedelta(minutes=20),
+    table = store.read("temp", start=T0 + dt.timedelta(minutes=10), end=T0 + dt.timedelta(minutes=20),
                           columns=["value"])
     assert table.column_names == ["value"] and table.num_rows == 10
     assert table.column("value").to_pylist()[0] == 5.0
@@ -59,61 +70,58 @@ def test_date_range_and_columns_are_pushed_down(store):
 
 
 def test_as_of_version_snapshot_name_and_time(store):
-    uri, lib = store
+    lib = store.lib
     lib.snapshot("before")
     time.sleep(0.01)
     between = dt.datetime.now(UTC)
     time.sleep(0.01)
     lib.write("temp", frame(bump=100.0))
-    latest = unistore.read(uri, "temp")
+    latest = store.read("temp")
     assert latest.column("value")[0].as_py() == 100.0
     for as_of in (0, "before", between):
-        old = unistore.read(uri, "temp", as_of=as_of)
+        old = store.read("temp", as_of=as_of)
         assert old.column("value")[0].as_py() == 0.0
         assert unistore.provenance_of(old).snapshot.value == 0
     with pytest.raises(unistore.SnapshotUnavailableError):
-        unistore.read(uri, "temp", as_of=7)
+        store.read("temp", as_of=7)
 
 
 def test_replay_reads_the_recorded_version_exactly(store):
-    uri, lib = store
-    table = unistore.read(uri, "temp", filter=[("site", "==", "a")])
+    lib = store.lib
+    table = store.read("temp", filter=[("site", "==", "a")])
     lib.write("temp", frame(bump=1.0))
-    again = unistore.replay(table)  # version 0 again, although version 1 is the latest now
+    again = store.replay(table)  # version 0 again, although version 1 is the latest now
     assert again.column("value").to_pylist() == table.column("value").to_pylist()
-    assert unistore.read(uri, "temp", filter=[("site", "==", "a")]).column("value")[0].as_py() == 1.0
+    assert store.read("temp", filter=[("site", "==", "a")]).column("value")[0].as_py() == 1.0
     lib.prune_previous_versions("temp")
     with pytest.raises(unistore.SnapshotUnavailableError):
-        unistore.replay(table)
+        store.replay(table)
 
 
 def test_nan_comes_back_as_null_like_from_pandas(store):
-    uri, lib = store
     f = frame(4)
     f.loc[f.index[1], "value"] = float("nan")
-    lib.write("gaps", f)
-    table = unistore.read(uri, "gaps")
+    store.lib.write("gaps", f)
+    table = store.read("gaps")
     assert table.column("value").to_pylist()[1] is None
     assert table.column("value").to_pylist() == pa.Table.from_pandas(f).column("value").to_pylist()
 
 
 def test_plain_frames_and_listing(store):
-    uri, lib = store
-    lib.write("plain", pd.DataFrame({"id": [1, 2, 3], "x": [1.5, 2.5, 3.5]}))
-    assert unistore.read(uri, "plain", filter=[("id", ">", 1)]).column("id").to_pylist() == [2, 3]
+    store.lib.write("plain", pd.DataFrame({"id": [1, 2, 3], "x": [1.5, 2.5, 3.5]}))
+    assert store.read("plain", filter=[("id", ">", 1)]).column("id").to_pylist() == [2, 3]
     with pytest.raises(unistore.BadSpecError, match="no time index"):
-        unistore.read(uri, "plain", start=T0)
-    with unistore.source(uri) as src:
+        store.read("plain", start=T0)
+    with unistore.source(store.uri, arctic=store.arctic) as src:
         assert src.tables() == ["plain", "temp"]
         assert src.schema("plain").names == ["id", "x"]
 
 
 def test_missing_store_library_symbol(tmp_path, store):
-    uri, _ = store
     with pytest.raises(unistore.SourceNotFoundError):
-        unistore.read(uri, "nope")
+        store.read("nope")
     with pytest.raises(unistore.SourceNotFoundError):
-        unistore.read(uri.replace("library=lib", "library=other"), "temp")
+        unistore.read(store.uri.replace("library=lib", "library=other"), "temp", arctic=store.arctic)
     missing = tmp_path / "not-there"
     with pytest.raises(unistore.SourceNotFoundError):
         unistore.read(f"arcticdb+lmdb://{missing}?library=lib", "temp")
@@ -121,12 +129,13 @@ def test_missing_store_library_symbol(tmp_path, store):
 
 
 def test_bad_spec(store):
-    uri, _ = store
     with pytest.raises(unistore.BadSpecError, match="query language"):
-        unistore.read(uri, query="select 1")
+        store.read(query="select 1")
     with pytest.raises(unistore.BadSpecError, match="library"):
-        unistore.read(uri.split("?")[0], "temp")
+        unistore.read(store.uri.split("?")[0], "temp")
     with pytest.raises(unistore.BadSpecError, match="nope"):
-        unistore.read(uri, "temp", columns=["nope"])
+        store.read("temp", columns=["nope"])
     with pytest.raises(unistore.BadSpecError, match="step"):
-        unistore.read(uri, "temp", start=T0, step="1m")
+        store.read("temp", start=T0, step="1m")
+    with pytest.raises(unistore.BadSpecError, match="arctic="):
+        unistore.read(store.uri, "temp", arctic="lmdb://elsewhere")

@@ -10,6 +10,7 @@ range and how to bring its result to the common long form
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,9 +131,11 @@ def arctic_ts_case(tmp_path_factory) -> TSCase:
     except ImportError:
         missing_store("ArcticDB (optional extra unistore[arcticdb])")
     path = tmp_path_factory.mktemp("arctic-ts")
-    lib = arcticdb.Arctic(f"lmdb://{path}").get_library("metrics", create_if_missing=True)
+    writer = arcticdb.Arctic(f"lmdb://{path}")
     frame = series_table().sort_by([("timestamp", "ascending"), ("site", "ascending")]).to_pandas().set_index("timestamp")
-    lib.write(METRIC, frame)
+    writer.get_library("metrics", create_if_missing=True).write(METRIC, frame)
+    del writer  # LMDB: one Arctic per path and process; unistore opens its own for the reads
+    gc.collect()
     return TSCase("arcticdb", f"arcticdb+lmdb://{path}?library=metrics", METRIC, {"labels": ["site"]},
                   wide_prefix=METRIC)
 

@@ -1,6 +1,8 @@
 """ArcticDB libraries on LMDB: symbols as tables, every version readable again.
 
-``arcticdb+lmdb:///path/to/store?library=name``. ArcticDB is licensed
+``arcticdb+lmdb:///path/to/store?library=name``. LMDB must not be opened
+twice in one process, so unistore keeps one ``Arctic`` per path; a caller
+that already has one passes it as ``arctic=``. ArcticDB is licensed
 BUSL-1.1, which restricts production use: it is an optional extra
 (``pip install 'unistore[arcticdb]'``), never a core dependency and never
 the embedded default — check that your use is allowed before installing it.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -35,8 +38,22 @@ from ..source import Adapter, Capabilities, Scan, Source
 from ..spec import ReadSpec
 
 
+_lock = threading.Lock()
+_instances: dict[str, Any] = {}
+
+
+def _arctic(module: Any, path: str) -> Any:
+    """One ``Arctic`` per LMDB directory per process: LMDB does not support opening a path twice."""
+    with _lock:
+        instance = _instances.get(path)
+        if instance is None:
+            instance = _instances[path] = module.Arctic(f"lmdb://{path}")
+        return instance
+
+
 class ArcticDBAdapter(Adapter):
-    open_options: ClassVar[frozenset[str]] = frozenset()
+    #: ``arctic``: an ``arcticdb.Arctic`` the caller already opened on the same LMDB path
+    open_options: ClassVar[frozenset[str]] = frozenset({"arctic"})
 
     def open(self, location: Location, **options: Any) -> "ArcticDBSource":
         return ArcticDBSource(location, **options)
@@ -48,7 +65,7 @@ class ArcticDBSource(Source):
     capabilities: ClassVar[Capabilities] = Capabilities(queries=False, listing=True, as_of=True, replay_exact=True)
     read_options: ClassVar[frozenset[str]] = frozenset({"start", "end", "shape", "labels"})
 
-    def __init__(self, location: Location):
+    def __init__(self, location: Location, *, arctic: Any = None):
         super().__init__(location)
         self._arcticdb = require("arcticdb", extra="arcticdb", what="reading ArcticDB (BUSL-1.1, optional)")
         raw = location.raw.split("://", 1)[1].split("?", 1)[0]
@@ -58,7 +75,9 @@ class ArcticDBSource(Source):
             raise BadSpecError(f"{location.redacted()} names no library; add ?library=NAME")
         if not os.path.isdir(self.path):  # never create a store by reading one
             raise SourceNotFoundError(f"no ArcticDB store at {self.path}")
-        self.arctic = self._arcticdb.Arctic(f"lmdb://{self.path}")
+        if arctic is not None and not isinstance(arctic, self._arcticdb.Arctic):
+            raise BadSpecError(f"arctic= must be an arcticdb.Arctic, got {type(arctic).__name__}")
+        self.arctic = arctic if arctic is not None else _arctic(self._arcticdb, self.path)
         if not self.arctic.has_library(self.library_name):
             raise SourceNotFoundError(f"no library {self.library_name!r} in the ArcticDB store at {self.path}")
         self.library = self.arctic.get_library(self.library_name)
