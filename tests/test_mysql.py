@@ -269,3 +269,13 @@ def test_server_down_is_unavailable():
         unistore.read(f"mysql://unistore_auth:{SECRET}@127.0.0.1:{free_port()}/test", "x", connect_timeout=2)
     assert not isinstance(info.value, unistore.AuthenticationError)
     assert SECRET not in str(info.value)
+
+
+def test_the_generic_dbapi_path_reads_the_same_rows(plain_table):
+    generic = unistore.read(f"mysql+pymysql://root@127.0.0.1:{MY_PORT}/test", plain_table, driver="dbapi")
+    fast = unistore.read(MY_URI, plain_table)
+    record = unistore.provenance_of(generic)
+    assert record.snapshot.kind == "mysql.transaction" and record.snapshot.pins["read_only_transaction"]
+    # the generic path keeps the session's time zone: TIMESTAMP comes back naive
+    assert generic.schema.field("at").type == pa.timestamp("us")
+    assert without_metadata(generic.drop_columns(["at"])).equals(without_metadata(fast.drop_columns(["at"])))

@@ -224,6 +224,9 @@ def _build(rows: list, names: list[str], types: list[pa.DataType | None]) -> pa.
     columns = list(zip(*rows)) if rows else [()] * len(names)
     arrays = []
     for values, typ, name in zip(columns, types, names):
+        if typ is not None and pa.types.is_decimal(typ):  # drivers give precision/scale for other types too
+            sample = next((v for v in values if v is not None), None)
+            typ = typ if isinstance(sample, decimal.Decimal) else None
         arrays.append(_column(values, typ, name))
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
@@ -237,6 +240,8 @@ def _column(values: tuple, typ: pa.DataType | None, name: str) -> pa.Array:
                            else v for v in values)
         if typ is not None and pa.types.is_decimal(typ):
             values = tuple(decimal.Decimal(str(v)) if isinstance(v, float) else v for v in values)
+        if typ is not None and pa.types.is_boolean(typ):  # BOOLEAN stored as a small integer (MySQL)
+            values = tuple(bool(v) if isinstance(v, int) else v for v in values)
         return pa.array(values, type=typ)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         raise QueryError(f"column {name!r} holds values that are not {typ}: {exc}") from None
