@@ -228,21 +228,27 @@ def test_partitioned_read_equals_a_single_read(accounts):
     assert without_metadata(split).sort_by("id").equals(without_metadata(single).sort_by("id"))
     record = unistore.provenance_of(split)
     assert record.query.pushed_down["partitions"]["count"] == 3
-    assert record.query.pushed_down["partitions"]["on"] == "id"
+    assert record.query.pushed_down["partitions"]["on"] == "ctid"  # heap block ranges, no key needed
     assert record.result.rows == ACCOUNTS and record.result.complete
     assert "UNION ALL" in record.query.text
+    # block ranges in block order: the very rows, in the very order, of one sequential scan
+    assert record.result.fingerprint == unistore.provenance_of(single).result.fingerprint
+    by_key = unistore.read(PG_URI, accounts, partitions=3, partition_on="id")
+    assert unistore.provenance_of(by_key).query.pushed_down["partitions"]["on"] == "id"
+    assert without_metadata(by_key).sort_by("id").equals(without_metadata(single).sort_by("id"))
     # the same request reads the same partitions in the same order: replay verifies it
     assert unistore.replay(split).num_rows == ACCOUNTS
 
 
-def test_partitions_share_one_snapshot_while_another_connection_writes(accounts):
+@pytest.mark.parametrize("options", [{}, {"partition_on": "id"}], ids=["blocks", "key"])
+def test_partitions_share_one_snapshot_while_another_connection_writes(accounts, options):
     """Writes committed after the read started are invisible to every partition.
 
     The partition workers connect only when the first batch is asked for, i.e. after
     the writes below: without the exported snapshot they would see them.
     """
     before = unistore.read(PG_URI, accounts)
-    reader = unistore.scan(PG_URI, accounts, partitions=4, batch_size=256)
+    reader = unistore.scan(PG_URI, accounts, partitions=4, batch_size=256, **options)
     with pg_connect() as con:  # touches every partition: moves money, deletes, inserts
         con.execute(f'UPDATE "{accounts}" SET balance = balance - 50 WHERE id = 1')
         con.execute(f'UPDATE "{accounts}" SET balance = balance + 50 WHERE id = {ACCOUNTS}')
@@ -255,7 +261,8 @@ def test_partitions_share_one_snapshot_while_another_connection_writes(accounts)
     assert now.num_rows == ACCOUNTS  # one deleted, one inserted: the writes did happen
 
 
-def test_partitions_stay_consistent_under_a_concurrent_writer(accounts):
+@pytest.mark.parametrize("options", [{}, {"partition_on": "id"}], ids=["blocks", "key"])
+def test_partitions_stay_consistent_under_a_concurrent_writer(accounts, options):
     """A writer moves money between accounts all the time; every read must see the total intact."""
     stop = threading.Event()
     commits = []
@@ -276,7 +283,7 @@ def test_partitions_stay_consistent_under_a_concurrent_writer(accounts):
         while len(commits) < 5:
             stop.wait(0.01)
         for _ in range(5):
-            table = unistore.read(PG_URI, accounts, partitions=4, batch_size=200)
+            table = unistore.read(PG_URI, accounts, partitions=4, batch_size=200, **options)
             assert table.num_rows == ACCOUNTS
             assert sum(table.column("balance").to_pylist()) == ACCOUNTS * BALANCE
     finally:

@@ -189,26 +189,46 @@ class PostgreSQLSource(SQLSource):
         if partitions <= 1 or parts is None:
             return super()._execute(session, stmt, spec, parts, wanted)
         assert isinstance(session, PostgreSQLSession) and wanted is not None
-        column = spec.options.get("partition_on") or session.primary_key(parts)
-        if column is None:
-            raise BadSpecError(f"table {'.'.join(parts)} has no single-column integer primary key; "
-                               "name the column to split on with partition_on=")
-        table_schema = session.table_schema(parts)
-        if column not in table_schema.names:
-            raise BadSpecError(f"partition_on column {column!r} is not in table {'.'.join(parts)}")
-        if not pa.types.is_integer(table_schema.field(column).type):
-            raise BadSpecError(f"partition_on column {column!r} must be an integer column")
-        key = sa.column(quoted_name(column, quote=True))
-        bounds = session.key_range(self.quote(parts), column, stmt, self)
-        ranges = _split(bounds, partitions)
-        selects = [stmt.where(cond) for cond in _range_conditions(key, ranges)]
+        column = spec.options.get("partition_on")
+        blocks = session.heap_blocks(parts) if column is None else None
+        if blocks is not None:
+            # heap block ranges (TID range scans): no key needed, each worker reads only its own blocks,
+            # and the partitions in block order return the rows in the order of a single sequential scan
+            on = "ctid"
+            ranges = _split((0, max(blocks - 1, 0)), partitions)
+            conds = [_block_condition(lo, hi) for lo, hi in ranges]
+        else:
+            column = column or session.primary_key(parts)
+            if column is None:
+                raise BadSpecError(f"{'.'.join(parts)} has no single-column integer primary key (and is not a "
+                                   "plain table on PostgreSQL 14+); name the column to split on with partition_on=")
+            table_schema = session.table_schema(parts)
+            if column not in table_schema.names:
+                raise BadSpecError(f"partition_on column {column!r} is not in table {'.'.join(parts)}")
+            if not pa.types.is_integer(table_schema.field(column).type):
+                raise BadSpecError(f"partition_on column {column!r} must be an integer column")
+            on = column
+            key = sa.column(quoted_name(column, quote=True))
+            ranges = _split(session.key_range(self.quote(parts), column, stmt, self), partitions)
+            conds = _range_conditions(key, ranges)
+        selects = [stmt.where(cond) for cond in conds]
         union_sql, union_params = self.compile(sa.union_all(*selects))
         compiled = [self.compile(s) for s in selects]
         snapshot_id = session.export_snapshot()
-        partitioning = {"on": column, "count": len(selects), "ranges": [[lo, hi] for lo, hi in ranges],
+        partitioning = {"on": on, "count": len(selects), "ranges": [[lo, hi] for lo, hi in ranges],
                         "snapshot": "exported"}
         batches = _partitioned(self, snapshot_id, compiled, spec.batch_size, wanted)
         return union_sql, union_params, wanted, batches, {"partitions": partitioning}
+
+
+def _block_condition(lo: int | None, hi: int | None) -> Any:
+    """``ctid`` bounds for heap blocks [lo, hi); the numbers are ours (ints), so they are written inline."""
+    parts = []
+    if lo is not None:
+        parts.append(sa.text(f"ctid >= '({int(lo)},0)'::tid"))
+    if hi is not None:
+        parts.append(sa.text(f"ctid < '({int(hi)},0)'::tid"))
+    return sa.and_(*parts) if parts else sa.true()
 
 
 def _libpq_uri(location: Location, host: str, port: int, database: str, params: dict[str, str]) -> str:
@@ -296,6 +316,15 @@ class PostgreSQLSession(Session):
         quoted = f'"{schema.replace(chr(34), chr(34) * 2)}"."{name.replace(chr(34), chr(34) * 2)}"'
         reader = self._run(f"SELECT * FROM {quoted} LIMIT 0").fetch_record_batch()
         return arrow_schema(reader.schema)
+
+    def heap_blocks(self, parts: tuple[str, ...]) -> int | None:
+        """Blocks of a plain table or materialized view, if the server can scan TID ranges (14+)."""
+        _, _, oid = self.resolve(parts)
+        relkind, blocks, version = self.rows(
+            "SELECT c.relkind::text, pg_relation_size(c.oid) / current_setting('block_size')::int8, "
+            "current_setting('server_version_num')::int FROM pg_catalog.pg_class c WHERE c.oid = $1::int8::oid",
+            [oid])[0]
+        return int(blocks) if relkind in ("r", "m") and version >= 140000 else None
 
     def primary_key(self, parts: tuple[str, ...]) -> str | None:
         _, _, oid = self.resolve(parts)
