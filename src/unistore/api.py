@@ -9,19 +9,17 @@ read options by the adapter's ``open_options``.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import pyarrow as pa
 
-from . import registry
+from . import lineage, registry
 from .errors import BadSpecError
 from .filters import FilterLike
 from .location import Location
-from .source import Source, collect, start_read
+from .source import Source, read_table, start_read
 from .spec import ReadSpec
-
-Target = "str | tuple[str, ...] | None"
-
 
 def source(uri: str | os.PathLike[str], **options: Any) -> Source:
     """Open ``uri`` for repeated reads, listing and schema look-ups. Close it (or use ``with``)."""
@@ -34,6 +32,31 @@ def source(uri: str | os.PathLike[str], **options: Any) -> Source:
             f"the {location.scheme!r} adapter accepts: {', '.join(sorted(adapter.open_options)) or 'none'}"
         )
     return adapter.open(location, **options)
+
+
+def _open_for_read(uri: str | os.PathLike[str], table: Any, read_kwargs: dict[str, Any],
+                   options: dict[str, Any]) -> tuple[Source, ReadSpec]:
+    """Resolve the adapter, check the request's shape, open the source, validate the spec.
+
+    A request that is malformed fails before the store is touched; a source that
+    cannot be opened is still reported as a failed read (span, lineage events).
+    """
+    location = Location.parse(uri)
+    adapter = registry.get_adapter(location.scheme)
+    open_options = {k: options.pop(k) for k in list(options) if k in adapter.open_options}
+    shape = ReadSpec.build(table, **read_kwargs, **options)
+    started = time.perf_counter()
+    try:
+        src = adapter.open(location, **open_options)
+    except Exception as exc:
+        lineage.report_unopened(location, shape, exc, time.perf_counter() - started)
+        raise
+    try:
+        spec = src.spec(table, **read_kwargs, **options)
+    except BaseException:
+        src.close()
+        raise
+    return src, spec
 
 
 def scan(
@@ -52,17 +75,8 @@ def scan(
     The source is closed when the stream is exhausted or closed. The complete
     provenance is available from :func:`unistore.provenance_of` afterwards.
     """
-    location = Location.parse(uri)
-    adapter = registry.get_adapter(location.scheme)
-    open_options = {k: options.pop(k) for k in list(options) if k in adapter.open_options}
-    # Shape checks first: nothing is opened or sent for a malformed request.
-    ReadSpec.build(table, query=query, columns=columns, filter=filter, limit=limit, params=params, **options)
-    src = adapter.open(location, **open_options)
-    try:
-        spec = src.spec(table, query=query, columns=columns, filter=filter, limit=limit, params=params, **options)
-    except BaseException:
-        src.close()
-        raise
+    src, spec = _open_for_read(uri, table, dict(query=query, columns=columns, filter=filter, limit=limit,
+                                                params=params), options)
     return start_read(src, spec, owned=True)
 
 
@@ -83,5 +97,6 @@ def read(
     the read (source, snapshot, query, result); each field's metadata
     ``unistore.read`` holds the read id.
     """
-    return collect(scan(uri, table, query=query, columns=columns, filter=filter, limit=limit,
-                        params=params, **options))
+    src, spec = _open_for_read(uri, table, dict(query=query, columns=columns, filter=filter, limit=limit,
+                                                params=params), options)
+    return read_table(src, spec, owned=True)

@@ -34,14 +34,26 @@ def schema_fingerprint(schema: pa.Schema) -> str:
 class _ColumnHasher:
     """Streams of one column (or one nested child)."""
 
-    __slots__ = ("values", "nulls", "lengths", "children", "rows")
+    __slots__ = ("values", "_nulls", "_lengths", "children", "rows")
 
     def __init__(self) -> None:
         self.values = xxhash.xxh3_128()
-        self.nulls = xxhash.xxh3_128()
-        self.lengths = xxhash.xxh3_128()
+        self._nulls: xxhash.xxh3_128 | None = None  # created on first use: most columns never need them
+        self._lengths: xxhash.xxh3_128 | None = None
         self.children: list[_ColumnHasher] = []
         self.rows = 0
+
+    @property
+    def nulls(self) -> xxhash.xxh3_128:
+        if self._nulls is None:
+            self._nulls = xxhash.xxh3_128()
+        return self._nulls
+
+    @property
+    def lengths(self) -> xxhash.xxh3_128:
+        if self._lengths is None:
+            self._lengths = xxhash.xxh3_128()
+        return self._lengths
 
     def _child(self, i: int) -> "_ColumnHasher":
         while len(self.children) <= i:
@@ -111,7 +123,7 @@ class _ColumnHasher:
 
     def digest(self) -> bytes:
         h = xxhash.xxh3_128(struct.pack("<q", self.rows))
-        for part in (self.values, self.nulls, self.lengths):
+        for part in (self.values, self.nulls, self.lengths):  # an unused stream digests as empty
             h.update(part.digest())
         for child in self.children:
             h.update(child.digest())

@@ -18,7 +18,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -87,15 +87,19 @@ class Provenance:
     version: int = RECORD_VERSION
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as plain JSON-able data (shallow copies: no deep copy on the read path)."""
+        src, q, r = self.source, self.query, self.result
         return {
             "version": self.version,
             "read_id": self.read_id,
             "read_at": self.read_at,
             "unistore": self.unistore,
-            "source": asdict(self.source),
+            "source": {"system": src.system, "uri": src.uri, "namespace": src.namespace, "name": src.name},
             "snapshot": self.snapshot.to_dict(),
-            "query": asdict(self.query),
-            "result": asdict(self.result),
+            "query": {"language": q.language, "text": q.text, "params": q.params, "columns": q.columns,
+                      "filter": q.filter, "pushed_down": q.pushed_down, "request": q.request},
+            "result": {"rows": r.rows, "bytes": r.bytes, "schema_fingerprint": r.schema_fingerprint,
+                       "fingerprint": r.fingerprint, "complete": r.complete},
             "parents": list(self.parents),
         }
 
@@ -144,10 +148,20 @@ def now_rfc3339() -> str:
 
 # -- attaching and finding records -----------------------------------------
 
+def tag_fields(schema: pa.Schema, record: Provenance) -> pa.Schema:
+    """``schema`` with the read id on every field (so one column leads back to its read)."""
+    rid = record.read_id.encode()
+    fields = [f.with_metadata({**(f.metadata or {}), FIELD_KEY: rid}) for f in schema]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
 def tag_schema(schema: pa.Schema, record: Provenance) -> pa.Schema:
     """``schema`` with the record as schema metadata and the read id on every field."""
     rid = record.read_id.encode()
-    fields = [f.with_metadata({**(f.metadata or {}), FIELD_KEY: rid}) for f in schema]
+    if all((f.metadata or {}).get(FIELD_KEY) == rid for f in schema):
+        fields = list(schema)
+    else:
+        fields = list(tag_fields(schema, record))
     meta = {**(schema.metadata or {}), SCHEMA_KEY: record.to_json().encode()}
     return pa.schema(fields, metadata=meta)
 

@@ -14,8 +14,9 @@ import abc
 import dataclasses
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -26,7 +27,7 @@ from .errors import BadSpecError, QueryError, UnistoreError
 from .filters import Filter
 from .fingerprint import Fingerprinter, schema_fingerprint
 from .location import Location, scrub
-from .provenance import Dataset, Provenance, Query, now_rfc3339, remember, tag_schema, uuid7
+from .provenance import Dataset, Provenance, Query, now_rfc3339, remember, tag_fields, tag_schema, uuid7
 from .snapshot import Snapshot
 from .spec import ReadSpec
 from .timeseries import bind_time_column
@@ -96,7 +97,9 @@ class Source(abc.ABC):
 
     def read(self, table: str | tuple[str, ...] | None = None, **kwargs: Any) -> pa.Table:
         """Read into a ``pyarrow.Table`` whose schema carries the complete provenance."""
-        return collect(self.scan(table, **kwargs))
+        if self._closed:
+            raise BadSpecError(f"source {self.uri} is closed")
+        return read_table(self, self.spec(table, **kwargs))
 
     def scan(self, table: str | tuple[str, ...] | None = None, **kwargs: Any) -> pa.RecordBatchReader:
         """Stream the read as a ``pyarrow.RecordBatchReader``.
@@ -133,24 +136,6 @@ class Source(abc.ABC):
         return f"<{type(self).__name__} {self.uri}>"
 
 
-def collect(reader: pa.RecordBatchReader) -> pa.Table:
-    """Drain a unistore stream into a table whose schema holds the finished record."""
-    from .provenance import provenance_of
-
-    with reader:
-        batches = list(reader)
-    record = provenance_of(reader)
-    return pa.Table.from_batches(batches, schema=tag_schema(_untagged(reader.schema), record))
-
-
-def _untagged(schema: pa.Schema) -> pa.Schema:
-    from .provenance import FIELD_KEY, SCHEMA_KEY
-
-    meta = {k: v for k, v in (schema.metadata or {}).items() if k != SCHEMA_KEY}
-    fields = [f.with_metadata({k: v for k, v in (f.metadata or {}).items() if k != FIELD_KEY}) for f in schema]
-    return pa.schema(fields, metadata=meta or None)
-
-
 class Adapter(abc.ABC):
     """A store family: opens sources for the schemes it is registered under."""
 
@@ -165,10 +150,23 @@ class Adapter(abc.ABC):
 # -- the read path ------------------------------------------------------------
 
 def start_read(source: Source, spec: ReadSpec, *, owned: bool = False) -> pa.RecordBatchReader:
-    """Run one read: the adapter scans, the core records, fingerprints and reports.
+    """Run one read as a stream whose schema announces the record (source, snapshot, query).
 
     ``owned`` closes the source when the stream ends (``unistore.scan(uri)``).
     """
+    stream = _open_stream(source, spec, owned, announce=True)
+    return pa.RecordBatchReader.from_batches(stream.schema, stream)
+
+
+def read_table(source: Source, spec: ReadSpec, *, owned: bool = False) -> pa.Table:
+    """Run one read into a table; the record is serialised once, when it is complete."""
+    stream = _open_stream(source, spec, owned, announce=False)
+    batches = list(stream)
+    return pa.Table.from_batches(batches, schema=tag_schema(stream.schema, stream.record))
+
+
+def _open_stream(source: Source, spec: ReadSpec, owned: bool, announce: bool) -> "_ReadStream":
+    """The adapter plans and starts the read; the core wraps its batches."""
     started = time.perf_counter()
     span = lineage.ReadSpan(source, spec)
     try:
@@ -189,73 +187,109 @@ def start_read(source: Source, spec: ReadSpec, *, owned: bool = False) -> pa.Rec
         snapshot=scan.snapshot,
         query=dataclasses.replace(scan.query, request=spec.to_record()),
     )
-    out_schema = scan.schema
-    if spec.columns and list(scan.schema.names) != list(spec.columns):
-        out_schema = pa.schema([scan.schema.field(c) for c in spec.columns], metadata=scan.schema.metadata)
-    record.result.schema_fingerprint = schema_fingerprint(out_schema)
-    tagged = tag_schema(out_schema, record)
+    schema = scan.schema
+    if spec.columns and list(schema.names) != list(spec.columns):
+        schema = pa.schema([schema.field(c) for c in spec.columns], metadata=schema.metadata)
+    record.result.schema_fingerprint = schema_fingerprint(schema)
     remember(record)
-    batches = _batches(source, spec, scan, record, tagged, span, started, owned)
-    return pa.RecordBatchReader.from_batches(tagged, batches)
+    schema = tag_schema(schema, record) if announce else tag_fields(schema, record)
+    return _ReadStream(source, spec, scan, record, schema, span, started, owned)
 
 
-def _batches(source: Source, spec: ReadSpec, scan: Scan, record: Provenance, schema: pa.Schema,
-             span: "lineage.ReadSpan", started: float, owned: bool) -> Iterator[pa.RecordBatch]:
-    """Yield the adapter's batches, filtered, limited, tagged and fingerprinted on the way."""
-    fp = Fingerprinter(schema)
-    observe = span.observer(schema)  # per-batch column statistics, only when a lineage sink wants them
-    residual = scan.residual.to_arrow() if scan.residual is not None else None
-    remaining = spec.limit
-    completed = False
-    error: BaseException | None = None
-    try:
-        if remaining != 0:
-            project = list(schema.names) if batch_names_differ(scan.schema, schema) else None
-            for batch in scan.batches:
-                if residual is not None:
-                    batch = _apply_residual(batch, residual)
-                if project is not None:
-                    batch = batch.select(project)
-                if remaining is not None and batch.num_rows > remaining:
-                    batch = batch.slice(0, remaining)
+class _ReadStream:
+    """The batches of one read on their way to the caller.
+
+    Applies the residual filter, the projection and the limit, cuts batches to
+    ``batch_size`` (zero-copy), fingerprints them, and ends the read exactly
+    once: when the adapter's batches run out, when an error is raised, or when
+    the stream is dropped unfinished (recorded as incomplete). A class rather
+    than a generator so that a stream dropped before its first batch still
+    closes its transaction and reports the read.
+    """
+
+    def __init__(self, source: Source, spec: ReadSpec, scan: Scan, record: Provenance, schema: pa.Schema,
+                 span: "lineage.ReadSpan", started: float, owned: bool):
+        self.source, self.spec, self.scan, self.record, self.schema = source, spec, scan, record, schema
+        self.span, self.started, self.owned = span, started, owned
+        self.fingerprint = Fingerprinter(schema)
+        self.observe = span.observer(schema)  # per-batch column statistics, only when a lineage sink wants them
+        self.residual = scan.residual.to_arrow() if scan.residual is not None else None
+        self.project = list(schema.names) if list(scan.schema.names) != list(schema.names) else None
+        self.remaining = spec.limit
+        self.pending: deque[pa.RecordBatch] = deque()
+        self.batches = iter(scan.batches)
+        self.done = False
+
+    def __iter__(self) -> "_ReadStream":
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        if self.pending:
+            return self._emit(self.pending.popleft())
+        if self.done:
+            raise StopIteration
+        try:
+            while self.remaining != 0:
+                batch = next(self.batches, None)
+                if batch is None:
+                    break
+                batch = self._shape(batch)
                 if batch.num_rows == 0:
                     continue
-                batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-                for offset in range(0, batch.num_rows, spec.batch_size):  # zero-copy: at most batch_size rows
-                    piece = batch.slice(offset, spec.batch_size) if batch.num_rows > spec.batch_size else batch
-                    fp.update(piece)
-                    if observe is not None:
-                        observe(piece)
-                    yield piece
-                if remaining is not None:
-                    remaining -= batch.num_rows
-                    if remaining <= 0:
-                        break
-        completed = True
-    except GeneratorExit:  # the caller closed the stream early: the record says so
-        raise
-    except Exception as exc:
-        error = public_error(exc, source)
-        if error is exc:
-            raise
-        raise error from exc
-    finally:
-        record.result.rows = fp.rows
-        record.result.bytes = fp.nbytes
-        record.result.fingerprint = fp.hexdigest()
-        record.result.complete = completed
-        remember(record, finished=True)
-        if scan.close is not None:
-            with contextlib.suppress(Exception):
-                scan.close()
-        if owned:
-            with contextlib.suppress(Exception):
-                source.close()
-        span.finish(record, error, time.perf_counter() - started)
+                if self.remaining is not None:
+                    self.remaining -= batch.num_rows
+                size = self.spec.batch_size
+                if batch.num_rows > size:
+                    self.pending.extend(batch.slice(o, size) for o in range(size, batch.num_rows, size))
+                    batch = batch.slice(0, size)
+                return self._emit(batch)
+        except Exception as exc:
+            error = public_error(exc, self.source)
+            self._finish(complete=False, error=error)
+            if error is exc:
+                raise
+            raise error from exc
+        self._finish(complete=True)
+        raise StopIteration
 
+    def _shape(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if self.residual is not None:
+            batch = _apply_residual(batch, self.residual)
+        if self.project is not None:
+            batch = batch.select(self.project)
+        if self.remaining is not None and batch.num_rows > self.remaining:
+            batch = batch.slice(0, self.remaining)
+        return pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
 
-def batch_names_differ(scanned: pa.Schema, wanted: pa.Schema) -> bool:
-    return list(scanned.names) != list(wanted.names)
+    def _emit(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        self.fingerprint.update(batch)
+        if self.observe is not None:
+            self.observe(batch)
+        return batch
+
+    def _finish(self, *, complete: bool, error: BaseException | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        result = self.record.result
+        result.rows = self.fingerprint.rows
+        result.bytes = self.fingerprint.nbytes
+        result.fingerprint = self.fingerprint.hexdigest()
+        result.complete = complete
+        remember(self.record, finished=True)
+        if self.scan.close is not None:
+            with contextlib.suppress(Exception):
+                self.scan.close()
+        if self.owned:
+            with contextlib.suppress(Exception):
+                self.source.close()
+        self.span.finish(self.record, error, time.perf_counter() - self.started)
+
+    def __del__(self) -> None:
+        # dropped before the end (closed reader, abandoned stream): release and report it as incomplete
+        if not getattr(self, "done", True):
+            with contextlib.suppress(Exception):
+                self._finish(complete=False)
 
 
 def _apply_residual(batch: pa.RecordBatch, residual: Any) -> pa.RecordBatch:

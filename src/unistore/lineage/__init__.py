@@ -29,6 +29,7 @@ from .stats import ColumnStats
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ..location import Location
     from ..provenance import Provenance
     from ..runs import Run
     from ..source import Source
@@ -145,6 +146,24 @@ class ReadSpan:
                 _log.warning("lineage sink %r failed; the read is unaffected", sink, exc_info=True)
 
 
+class _Unopened:
+    """Stands in for a source that could not be opened, so the failed read is still reported."""
+
+    __slots__ = ("location", "uri")
+
+    def __init__(self, location: "Location"):
+        self.location = location
+        self.uri = location.redacted()
+
+
+def report_unopened(location: "Location", spec: "ReadSpec", error: BaseException, duration_s: float) -> None:
+    """Report a read whose source failed to open (a span with ``error.type``, a FAIL event)."""
+    try:
+        ReadSpan(_Unopened(location), spec).finish(None, error, duration_s)  # type: ignore[arg-type]
+    except Exception:  # pragma: no cover - reporting never replaces the caller's error
+        _log.warning("reporting a failed open failed", exc_info=True)
+
+
 from .config import configure, configured, flush, reads_in_run, shutdown  # noqa: E402  (public API)
 
 __all__ = [
@@ -159,6 +178,7 @@ __all__ = [
     "flush",
     "reads_in_run",
     "remove_sink",
+    "report_unopened",
     "shutdown",
     "sinks",
 ]

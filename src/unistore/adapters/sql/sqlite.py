@@ -181,7 +181,11 @@ class SQLiteSession(Session):
                 pass
         self._cursors.clear()
         try:
-            conn.cursor().execute("ROLLBACK")
+            cur = conn.cursor()
+            try:
+                cur.execute("ROLLBACK")
+            finally:
+                cur.close()
         except Exception:
             pass
         try:
