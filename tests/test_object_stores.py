@@ -248,6 +248,14 @@ def test_scan_streams_a_data_set_larger_than_the_batch_budget(moto_s3, plain):
     assert peak < data_bytes / 3, f"peak {peak / 2**20:.1f} MB of {data_bytes / 2**20:.1f} MB"
 
 
+def test_readahead_options_are_checked_and_passed(moto_s3, plain):
+    prefix = _two_parts(moto_s3, plain)
+    table = unistore.read(f"s3://{plain}/{prefix}", fragment_readahead=1, batch_readahead=2)
+    assert without_metadata(table).equals(TABLE)
+    with pytest.raises(unistore.BadSpecError, match="fragment_readahead"):
+        unistore.read(f"s3://{plain}/{prefix}", fragment_readahead=0)
+
+
 # -- HTTP ------------------------------------------------------------------------------------
 
 def test_http_wrong_token_is_an_authentication_error_without_the_token(http_files):

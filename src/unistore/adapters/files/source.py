@@ -46,7 +46,9 @@ class FileSource(Source):
     """
 
     capabilities: ClassVar[Capabilities] = Capabilities(queries=False, listing=True)
-    read_options: ClassVar[frozenset[str]] = frozenset({"format"})
+    #: ``fragment_readahead`` / ``batch_readahead``: how many files / batches pyarrow reads ahead
+    #: of the consumer (pyarrow's defaults, 4 and 16, favour speed; 1 and 4 bound a stream's memory)
+    read_options: ClassVar[frozenset[str]] = frozenset({"format", "fragment_readahead", "batch_readahead"})
 
     def __init__(self, location: Location, *, storage_options: dict[str, Any] | None = None,
                  format: str | None = None, partitioning: str | None = "hive",
@@ -238,16 +240,18 @@ class FileSource(Source):
         casting = declared is not None and not dataset.schema.equals(declared)
         spec.check_columns(declared if casting else dataset.schema, self._shown(path))
         columns = list(spec.columns) if spec.columns else None
+        tuning = _readahead(spec.options)
         if casting:
             # JSON keeps dates/decimals/binary as text: read text, cast, filter afterwards
             wanted = sorted(spec.needed_columns, key=dataset.schema.names.index) if columns else None
-            scanner = dataset.scanner(columns=wanted, batch_size=spec.batch_size, use_threads=True)
+            scanner = dataset.scanner(columns=wanted, batch_size=spec.batch_size, use_threads=True, **tuning)
             target = pa.schema([declared.field(n) for n in scanner.projected_schema.names])
             batches: Iterable[pa.RecordBatch] = (b.cast(target) for b in scanner.to_batches())
             schema, residual, expr = target, spec.filter, None
         else:
             expr = spec.filter.to_arrow() if spec.filter is not None else None
-            scanner = dataset.scanner(columns=columns, filter=expr, batch_size=spec.batch_size, use_threads=True)
+            scanner = dataset.scanner(columns=columns, filter=expr, batch_size=spec.batch_size, use_threads=True,
+                                      **tuning)
             schema, residual, batches = scanner.projected_schema, None, scanner.to_batches()
         text = f"scan {fmt} {len(objects)} file(s) under {self._shown(base)}"
         if exact:
@@ -354,6 +358,15 @@ def _guard(batches: Iterable[pa.RecordBatch], source: FileSource, path: str, obj
         shown = ", ".join(source._shown(p) for p in changed[:10])
         raise QueryError(f"{len(changed)} object(s) changed during the read of {source.uri} ({shown}); "
                          "the result may mix versions: read again")
+
+
+def _readahead(options: Any) -> dict[str, int]:
+    """The read-ahead read options, checked (they bound a stream's memory)."""
+    tuning = {k: options[k] for k in ("fragment_readahead", "batch_readahead") if k in options}
+    for name, value in tuning.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BadSpecError(f"{name} must be a positive integer, got {value!r}")
+    return tuning
 
 
 def _identity(pin: dict[str, Any]) -> tuple[Any, ...]:
