@@ -158,6 +158,14 @@ def test_s3_settings_follow_the_aws_environment_precedence():
 
 # -- errors: typed, with no secret in them -------------------------------------------------
 
+def test_a_prefix_does_not_match_its_longer_siblings_and_a_key_reads_one_object(moto_s3, plain):
+    prefix = _two_parts(moto_s3, plain)
+    _put(moto_s3, plain, f"{prefix}-other/part-000.parquet", TABLE)
+    assert unistore.read(f"s3://{plain}/{prefix}").num_rows == TABLE.num_rows
+    one = unistore.read(f"s3://{plain}/{prefix}", "part-001.parquet")
+    assert one.column("id").to_pylist() == list(range(31, 61))
+
+
 def test_missing_bucket_missing_key_and_empty_glob(moto_s3, versioned):
     with pytest.raises(unistore.SourceNotFoundError, match="bucket 'no-such-bucket-xyz' does not exist"):
         unistore.read("s3://no-such-bucket-xyz/data")
@@ -166,6 +174,16 @@ def test_missing_bucket_missing_key_and_empty_glob(moto_s3, versioned):
     prefix = _two_parts(moto_s3, versioned)
     with pytest.raises(unistore.SourceNotFoundError, match="no files match"):
         unistore.read(f"s3://{versioned}/{prefix}", "*.csv")
+
+
+def test_unreachable_endpoint_is_source_unavailable_without_the_secret(monkeypatch):
+    from stores import free_port
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "unreachable-Secret-789")
+    options = {"endpoint_url": f"http://127.0.0.1:{free_port()}"}  # nothing listens there
+    with pytest.raises(unistore.SourceUnavailableError) as info:
+        unistore.read("s3://some-bucket/data", storage_options=options)
+    assert "unreachable-Secret-789" not in str(info.value)
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +285,18 @@ def test_http_wrong_token_is_an_authentication_error_without_the_token(http_file
     record = unistore.provenance_of(table)
     assert HTTP_TOKEN not in record.to_json()
     assert record.source.namespace == http_files.url and record.source.name == "/tok.parquet"
+
+
+def test_http_index_page_reads_the_linked_files(http_files):
+    folder = os.path.join(http_files.root, f"index-{uuid.uuid4().hex[:6]}")
+    os.makedirs(folder)
+    pq.write_table(TABLE.slice(0, 30), os.path.join(folder, "part-000.parquet"))
+    pq.write_table(TABLE.slice(30), os.path.join(folder, "part-001.parquet"))
+    url = f"{http_files.url}/{os.path.basename(folder)}/"
+    table = unistore.read(url)
+    assert without_metadata(table).equals(TABLE)
+    objects = unistore.provenance_of(table).snapshot.pins["objects"]
+    assert [o["path"] for o in objects] == [url + "part-000.parquet", url + "part-001.parquet"]
 
 
 def test_http_missing_file(http_files):

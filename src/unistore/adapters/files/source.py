@@ -155,13 +155,16 @@ class FileSource(Source):
         return dict(zip(names, [first, *rest]))
 
     def _http_objects(self, path: str) -> dict[str, dict[str, Any]]:
-        """A URL is one file, unless the server answers with an HTML index of links."""
+        """A URL is one file, unless the server answers with an HTML index: then the files it links to."""
         info = self.fs.info(self._request(path))
         if info.get("mimetype") != "text/html":
             return {path: info}
-        listed = self.fs.ls(self._request(path), detail=True)
-        return {urlsplit(i["name"])._replace(query="").geturl(): self.fs.info(self._request(i["name"].split("?")[0]))
-                for i in listed if i.get("type") == "file" and not i["name"].rstrip("/").endswith(("..", ""))}
+        base = path.rstrip("/") + "/"
+        links = {urlsplit(i["name"])._replace(query="", fragment="").geturl() for i in self.fs.ls(self._request(base), detail=True)}
+        files = sorted(u for u in links if u.startswith(base) and not u.endswith("/") and "/" not in u[len(base):])
+        if not files:
+            raise SourceNotFoundError(f"the index page {self._shown(path)} links to no files")
+        return {u: self.fs.info(self._request(u)) for u in files}
 
     def _store_error(self, exc: BaseException, path: str) -> UnistoreError:
         """The most specific unistore error for a store's exception, with secrets scrubbed."""
@@ -176,7 +179,7 @@ class FileSource(Source):
                 bucket = path.lstrip("/").split("/", 1)[0]
                 return SourceNotFoundError(f"bucket {bucket!r} does not exist ({shown})")
             return SourceNotFoundError(f"no such file or directory: {shown}")
-        if isinstance(exc, (OSError, TimeoutError)):
+        if isinstance(exc, (OSError, TimeoutError)) or _is_connection_error(exc):
             return SourceUnavailableError(f"cannot reach {shown}: {text or type(exc).__name__}")
         return QueryError(f"{type(exc).__name__} while listing {shown}: {text}")
 
@@ -358,6 +361,15 @@ def _guard(batches: Iterable[pa.RecordBatch], source: FileSource, path: str, obj
         shown = ", ".join(source._shown(p) for p in changed[:10])
         raise QueryError(f"{len(changed)} object(s) changed during the read of {source.uri} ({shown}); "
                          "the result may mix versions: read again")
+
+
+#: driver exceptions (botocore, azure-core, aiohttp) that mean "the store could not be reached"
+CONNECTION_ERRORS = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+                               "ServiceRequestError", "ClientConnectorError", "ServerTimeoutError"})
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    return any(cls.__name__ in CONNECTION_ERRORS for cls in type(exc).__mro__)
 
 
 def _readahead(options: Any) -> dict[str, int]:
