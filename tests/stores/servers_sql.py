@@ -137,19 +137,19 @@ def _my_value(v):
 @pytest.fixture(scope="session")
 def loader_postgresql():
     if not pg_available():
-        missing_store("PostgreSQL on 127.0.0.1:%d" % PG_PORT)
+        missing_store(f"PostgreSQL on 127.0.0.1:{PG_PORT}")
     return PostgreSQLLoader()
 
 
 @pytest.fixture(scope="session")
 def loader_postgresql_dbapi():
     if not pg_available():
-        missing_store("PostgreSQL on 127.0.0.1:%d" % PG_PORT)
+        missing_store(f"PostgreSQL on 127.0.0.1:{PG_PORT}")
     return PostgreSQLDBAPILoader()
 
 
 @pytest.fixture(scope="session")
 def loader_mariadb():
     if not my_available():
-        missing_store("MariaDB on 127.0.0.1:%d" % MY_PORT)
+        missing_store(f"MariaDB on 127.0.0.1:{MY_PORT}")
     return MariaDBLoader()

@@ -35,7 +35,7 @@ import contextlib
 import datetime as dt
 import threading
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -216,7 +216,6 @@ class MySQLSession(Session):
         self.source = source
         self._cursors: list[Any] = []
         self._binlog: tuple[str, int] | None = None  # the snapshot's binlog position (MariaDB, binlog on)
-        self.transport = "pymysql"
         self.conn = source._acquire()
         try:
             self._run("SET SESSION time_zone = '+00:00'")
@@ -338,7 +337,6 @@ class MySQLSession(Session):
         if self._binlog_now() != self._binlog:
             reader.close()  # something committed since the recorded snapshot: read inside it instead
             return None
-        self.transport = "connectorx"
         return target, _cx_batches(reader, first, target, self._error)
 
     def close(self, reuse: bool = True) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.sql import quoted_name
 
-from ...errors import (AuthenticationError, BadSpecError, QueryError, SourceNotFoundError,
+from ...errors import (AuthenticationError, BadSpecError, QueryError, ReadOnlyError, SourceNotFoundError,
                        SourceUnavailableError, UnistoreError)
 from ...location import Location, scrub
 from ...provenance import Dataset
@@ -286,9 +286,8 @@ class PostgreSQLSession(Session):
         text = scrub(str(exc), self.source.location.secrets)
         state = getattr(exc, "sqlstate", None) or ""
         if state == "25006" or "read-only transaction" in text:
-            from ...errors import ReadOnlyError
             return ReadOnlyError(f"PostgreSQL refused a write in the read-only transaction: {_first_line(text)}")
-        if state.startswith("08") or "server closed the connection" in text or "connection" in text.lower() and "lost" in text.lower():
+        if state.startswith("08") or "server closed the connection" in text:
             return SourceUnavailableError(f"lost the connection to {self.source.uri}: {_first_line(text)}")
         return QueryError(f"PostgreSQL rejected the query: {_first_line(text)}")
 
@@ -375,7 +374,7 @@ class PostgreSQLSession(Session):
         for name, value in zip(names, params):
             flat += [name, _setting_text(value)]
         self._run(f"SELECT {calls}", flat).fetchall()
-        rewritten = _PLACEHOLDER_SUB.sub(
+        rewritten = _PLACEHOLDER.sub(
             lambda m: f"current_setting('{names[int(m.group(1)) - 1]}')::{typed[int(m.group(1)) - 1]}", sql)
         return rewritten, None
 
@@ -428,7 +427,6 @@ def _batch_bytes(batch_size: int, schema: pa.Schema | None) -> int:
 # -- parameters as settings -----------------------------------------------------------
 
 _PLACEHOLDER = re.compile(r"\$(\d+)\b")
-_PLACEHOLDER_SUB = _PLACEHOLDER
 
 
 def _setting_type(value: Any) -> str | None:
