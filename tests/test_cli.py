@@ -35,6 +35,7 @@ def test_demo_runs_on_embedded_stores(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for section in ("== events", "== customers", "== orders", "== products", "orders: identical", "DriftError"):
+    for section in ("== events", "== customers", "== orders", "== products", "== events, 2026-01-02 (time range)",
+                    "orders: identical", "DriftError"):
         assert section in out
     assert "sqlite.file" in out and "duckdb.file" in out and "files.objects" in out

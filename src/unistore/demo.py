@@ -103,6 +103,10 @@ def run(folder: str = "unistore-demo", *, out: Any = print) -> dict[str, pa.Tabl
     results["customers"] = read(places["customers"])
     results["orders"] = read(places["orders"], "orders", filter=[("paid", "==", True), ("amount", ">", 100)])
     results["products"] = read(places["products"], "products", columns=["product_id", "category", "price"])
+    # the Parquet events are a time series too: a time range on any time column, pushed into the scan
+    results["events, 2026-01-02 (time range)"] = read(
+        places["events"], columns=["ts", "customer_id", "kind"], time_column="ts",
+        start=dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc), end=dt.datetime(2026, 1, 3, tzinfo=dt.timezone.utc))
 
     for name, table in results.items():
         out(f"== {name}")
