@@ -335,3 +335,17 @@ def test_gcs_locations_open_through_gcsfs_without_touching_the_network():
         assert "gs" in src.fs.protocol and src.root == "some-bucket/prefix"
         assert src.uri == "gs://some-bucket/prefix"
         assert src._dataset_ref(src.root).namespace == "gs://some-bucket"
+
+
+def test_rotated_environment_credentials_are_used_at_once(moto_auth, monkeypatch):
+    """fsspec caches file system instances; one holding old credentials must not be reused."""
+    _, options = moto_auth
+    endpoint_only = {"endpoint_url": options["endpoint_url"]}
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", options["key"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", options["secret"])
+    assert unistore.read("s3://granted/t", storage_options=endpoint_only).num_rows == TABLE.num_rows
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAROTATEDAWAY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "rotated-Secret-value-9")
+    with pytest.raises(unistore.AuthenticationError) as info:
+        unistore.read("s3://granted/t", storage_options=endpoint_only)
+    assert "rotated-Secret-value-9" not in str(info.value)

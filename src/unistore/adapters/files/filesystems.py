@@ -89,6 +89,12 @@ class S3Settings:
         if self.region:
             client["region_name"] = self.region
         out["client_kwargs"] = client
+        # credentials found in the environment are passed on explicitly, so that fsspec's instance
+        # cache (keyed by these options) never serves a client holding credentials since rotated
+        if not self.anon:
+            for name, value in (("key", self.key), ("secret", self.secret), ("token", self.token)):
+                if value and name not in out:
+                    out[name] = value
         # fresh listings every read (a cached listing would pin stale state); the instance itself
         # is shared, since a new botocore session per read costs more than a small file's read
         out.setdefault("use_listings_cache", False)
