@@ -6,4 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 bash scripts/stores.sh
+echo "== ruff check (pyflakes + syntax)"
+.venv/bin/ruff check --quiet src tests benchmarks
 exec .venv/bin/python -m pytest "$@"

@@ -133,7 +133,7 @@ class ArcticDBSource(Source):
 
     def _scan(self, spec: ReadSpec) -> Scan:
         if spec.query is not None:
-            raise BadSpecError(f"ArcticDB has no query language; read a symbol with table= and narrow it with filter=")
+            raise BadSpecError("ArcticDB has no query language; read a symbol with table= and narrow it with filter=")
         window = ts.time_range(spec.options)
         symbol = self._symbol(spec.table)
         version = self._version(symbol, spec)
