@@ -27,6 +27,11 @@ PG = "postgresql://postgres@127.0.0.1:5432/test"
 MY = "mysql://root@127.0.0.1:3306/test"
 
 
+# drivers are imported before the clock starts, for unistore as for the direct paths
+PG_SETUP = "import unistore, unistore.adapters.sql.postgresql, adbc_driver_postgresql.dbapi"
+MY_SETUP = "import unistore, unistore.adapters.sql.mysql, connectorx, pymysql"
+
+
 def table_name(rows: int) -> str:
     return f"bench_mixed_{rows}"
 
@@ -122,8 +127,8 @@ con = pg.connect({PG!r}); cur = con.cursor(); cur.execute({sql!r}); table = cur.
 cur.close(); con.close()"""),
             Variant("ConnectorX read_sql(arrow)", reference=True, setup="import connectorx as cx",
                     body=f"table = cx.read_sql({PG!r}, {sql!r}, return_type='arrow')"),
-            Variant("unistore.read", setup="import unistore", body=f"table = unistore.read({PG!r}, {t!r})"),
-            Variant("unistore.read partitions=2", setup="import unistore",
+            Variant("unistore.read", setup=PG_SETUP, body=f"table = unistore.read({PG!r}, {t!r})"),
+            Variant("unistore.read partitions=2", setup=PG_SETUP,
                     body=f"table = unistore.read({PG!r}, {t!r}, partitions=2)"),
             Variant("pandas.read_sql + from_pandas",
                     setup="import pandas as pd, pyarrow as pa, sqlalchemy as sa",
@@ -140,7 +145,7 @@ engine.dispose()"""),
         compare(f"MariaDB, {args.rows:,} rows x 6 columns", [
             Variant("ConnectorX read_sql(arrow)", reference=True, setup="import connectorx as cx",
                     body=f"table = cx.read_sql({MY!r}, {sql!r}, return_type='arrow')"),
-            Variant("unistore.read", setup="import unistore", body=f"table = unistore.read({MY!r}, {t!r})"),
+            Variant("unistore.read", setup=MY_SETUP, body=f"table = unistore.read({MY!r}, {t!r})"),
             Variant("pandas.read_sql + from_pandas",
                     setup="import pandas as pd, pyarrow as pa, sqlalchemy as sa",
                     body=f"""
