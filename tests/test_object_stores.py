@@ -349,3 +349,15 @@ def test_rotated_environment_credentials_are_used_at_once(moto_auth, monkeypatch
     with pytest.raises(unistore.AuthenticationError) as info:
         unistore.read("s3://granted/t", storage_options=endpoint_only)
     assert "rotated-Secret-value-9" not in str(info.value)
+
+
+def test_azure_snapshot_follows_an_overwrite_at_once(azurite):
+    """No listing cache: the ETag recorded after an overwrite is the new one."""
+    from stores.object_stores import AzureLoader
+
+    loader = AzureLoader(azurite)
+    loader.put("unistore/etag/a.parquet", TABLE)
+    first = unistore.provenance_of(unistore.read("az://unistore/etag")).snapshot.pins["objects"][0]
+    loader.put("unistore/etag/a.parquet", bump_second_amount(TABLE))
+    second = unistore.provenance_of(unistore.read("az://unistore/etag")).snapshot.pins["objects"][0]
+    assert first["etag"] != second["etag"]

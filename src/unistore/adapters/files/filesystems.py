@@ -27,9 +27,10 @@ SECRET_OPTIONS = frozenset({"secret", "token", "key", "password", "account_key",
                             "connection_string", "client_secret", "credentials"})
 #: s3fs options the native pyarrow S3 file system can honour as well
 S3_NATIVE_OPTIONS = frozenset({"key", "secret", "token", "endpoint_url", "region", "client_kwargs", "anon",
-                               "version_aware", "use_listings_cache", "skip_instance_cache", "use_ssl"})
+                               "version_aware", "use_listings_cache", "skip_instance_cache"})
 S3_SCHEMES = ("s3", "s3a")
 AZURE_SCHEMES = ("az", "abfs", "abfss")
+GCS_SCHEMES = ("gs", "gcs")
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,12 @@ def open_filesystems(location: Location, storage_options: dict[str, Any] | None,
         return _http(location, options, secrets)
     if scheme in AZURE_SCHEMES:  # adlfs reads these itself when no option names the account
         secrets += option_secrets({"connection_string": os.environ.get("AZURE_STORAGE_CONNECTION_STRING", ""),
-                                   "account_key": os.environ.get("AZURE_STORAGE_KEY", ""),
-                                   "sas_token": os.environ.get("AZURE_STORAGE_SAS_TOKEN", "")})
+                                   "account_key": os.environ.get("AZURE_STORAGE_ACCOUNT_KEY", ""),
+                                   "sas_token": os.environ.get("AZURE_STORAGE_SAS_TOKEN", ""),
+                                   "client_secret": os.environ.get("AZURE_STORAGE_CLIENT_SECRET", "")})
+    if scheme in AZURE_SCHEMES + GCS_SCHEMES:
+        # fresh listings every read: a cached listing would record stale ETags and hide changes
+        options.setdefault("use_listings_cache", False)
     try:
         fs, root = fsspec.core.url_to_fs(location.raw, **options)
     except ImportError as exc:
