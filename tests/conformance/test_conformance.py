@@ -121,7 +121,9 @@ def test_each_read_gets_its_own_id_but_the_same_fingerprint(case):
     a, b = unistore.provenance_of(read(case)), unistore.provenance_of(read(case))
     assert a.read_id != b.read_id
     assert a.result.fingerprint == b.result.fingerprint
-    assert a.snapshot.value == b.snapshot.value
+    # server-wide snapshots (PostgreSQL xids, binlog positions) move with any other commit on the
+    # server, so only the kind is certain to match; the values are checked by the replay tests
+    assert a.snapshot.kind == b.snapshot.kind
 
 
 @pytest.mark.needs("exact_types", "ordered")
