@@ -175,6 +175,13 @@ def test_raw_query_with_parameters(case):
 
 
 @pytest.mark.needs("queries")
+def test_colons_inside_quoted_literals_are_not_parameters(case):
+    table = unistore.read(case.uri, query=case.query + " WHERE kind <> 'x:1' AND id <= :top", params={"top": 3},
+                          **case.options)
+    assert sorted(table.column("id").to_pylist()) == [1, 2, 3]
+
+
+@pytest.mark.needs("queries")
 def test_raw_query_narrowed_by_columns_filter_and_limit(case):
     table = unistore.read(case.uri, query=case.query, columns=["id"], filter=[("kind", "==", "a")], limit=100,
                           **case.options)

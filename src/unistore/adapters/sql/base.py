@@ -23,7 +23,7 @@ from ...provenance import Dataset, Query
 from ...snapshot import Snapshot
 from ...source import Capabilities, Scan, Source
 from ...spec import ReadSpec
-from .readonly import check_read_only
+from .readonly import QUOTED, check_read_only
 
 SUBQUERY_ALIAS = "unistore_q"
 
@@ -164,7 +164,7 @@ class SQLSource(Source):
 
     def _text(self, spec: ReadSpec) -> sa.TextClause:
         assert spec.query is not None
-        text = sa.text(spec.query)
+        text = sa.text(escape_literal_colons(spec.query))
         if spec.params:
             try:
                 text = text.bindparams(**dict(spec.params))
@@ -194,6 +194,12 @@ class SQLSource(Source):
             return session.table_schema(self.table_parts(table))
         finally:
             session.close()
+
+
+def escape_literal_colons(sql: str) -> str:
+    """Protect colons inside quoted literals and identifiers (``'{"a":1}'``, ``'12:30'``) so that only
+    ``:name`` outside quotes is a parameter; SQLAlchemy's text() would bind them all."""
+    return QUOTED.sub(lambda m: m.group(0).replace(":", "\\:"), sql)
 
 
 def _columns(names: tuple[str, ...]) -> list[sa.ColumnClause]:

@@ -19,12 +19,13 @@ WRITE_KEYWORDS = re.compile(
     re.IGNORECASE,
 )
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
-_STRINGS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\$\$.*?\$\$", re.DOTALL)
+#: quoted string literals, quoted identifiers and dollar-quoted bodies
+QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\$\$.*?\$\$", re.DOTALL)
 
 
 def strip_literals(sql: str) -> str:
     """SQL with comments removed and quoted strings / identifiers blanked."""
-    return _STRINGS.sub("''", _COMMENTS.sub(" ", sql))
+    return QUOTED.sub("''", _COMMENTS.sub(" ", sql))
 
 
 def check_read_only(sql: str) -> None:
