@@ -31,6 +31,8 @@ from .filesystems import S3Settings, SecretLocation, option_secrets
 from .timetravel import epoch_ms, parse_as_of
 
 SNAPSHOT_KIND = "iceberg.snapshot_id"
+#: data files handed to pyiceberg's reader at once (its thread pool reads them in parallel)
+FILES_IN_FLIGHT = max(4, 2 * (os.cpu_count() or 1))
 
 
 class IcebergAdapter(Adapter):
@@ -165,20 +167,24 @@ class IcebergSource(Source):
 def _batches(scan, schema: pa.Schema, source: IcebergSource) -> Iterator[pa.RecordBatch]:
     """Stream the planned files as batches of ``schema``.
 
-    pyiceberg's ArrowScan reads the files in its thread pool; its batches may
-    carry large string/binary types, cast here once to the types the schema names.
+    pyiceberg's ArrowScan reads files in its thread pool, but submits every
+    file of a call at once and keeps each file's batches until consumed; so
+    the files go to it a few at a time, which bounds a stream's memory. Its
+    batches may carry large string/binary types, cast here once.
     """
     from pyiceberg.io.pyarrow import ArrowScan
 
     try:
-        tasks = scan.plan_files()
-        batches = ArrowScan(scan.table_metadata, scan.io, scan.projection(), scan.row_filter,
-                            scan.case_sensitive, scan.limit).to_record_batches(tasks)
-        for batch in batches:
-            if batch.num_rows:
-                if batch.schema.names != schema.names:
-                    batch = batch.select(schema.names)
-                yield batch if batch.schema.equals(schema) else batch.cast(schema)
+        tasks = list(scan.plan_files())
+        reader = ArrowScan(scan.table_metadata, scan.io, scan.projection(), scan.row_filter,
+                           scan.case_sensitive, scan.limit)
+        step = FILES_IN_FLIGHT
+        for start in range(0, len(tasks), step):
+            for batch in reader.to_record_batches(tasks[start:start + step]):
+                if batch.num_rows:
+                    if batch.schema.names != schema.names:
+                        batch = batch.select(schema.names)
+                    yield batch if batch.schema.equals(schema) else batch.cast(schema)
     except ValueError as exc:
         raise SnapshotUnavailableError(scrub(str(exc), source.location.secrets)) from None
 
