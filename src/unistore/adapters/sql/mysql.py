@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,6 +47,7 @@ from ...provenance import Dataset
 from ...registry import require
 from ...snapshot import Snapshot
 from .base import Session, SQLSource
+from .pool import IdlePool
 
 DEFAULT_PORT = 3306
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -99,11 +99,10 @@ class MySQLSource(SQLSource):
         self._timeout = timeout
         self._connect_args = dict(connect_args or {})
         self.system = "mariadb" if location.base_scheme == "mariadb" else "mysql"  # type: ignore[misc]
-        self._idle: list[Any] = []
-        self._lock = threading.Lock()
+        self._pool = IdlePool(self._connect)
         conn = self._connect()
         self.flavour = "mariadb" if "mariadb" in (conn.get_server_info() or "").lower() else "mysql"
-        self._release(conn)
+        self._pool.release(conn)
 
     # -- connections ------------------------------------------------------------
     def _connect(self) -> Any:
@@ -128,26 +127,8 @@ class MySQLSource(SQLSource):
             return SourceNotFoundError(f"database {self.database!r} does not exist on {where}")
         return SourceUnavailableError(f"cannot connect to {where} ({self.uri}): {text}")
 
-    def _acquire(self) -> Any:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return self._connect()
-
-    def _release(self, conn: Any) -> None:
-        with self._lock:
-            if not self._closed and not self._idle:
-                self._idle.append(conn)
-                return
-        with contextlib.suppress(Exception):
-            conn.close()
-
     def _close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            with contextlib.suppress(Exception):
-                conn.close()
+        self._pool.close()
 
     def session(self) -> "MySQLSession":
         return MySQLSession(self)
@@ -216,7 +197,7 @@ class MySQLSession(Session):
         self.source = source
         self._cursors: list[Any] = []
         self._binlog: tuple[str, int] | None = None  # the snapshot's binlog position (MariaDB, binlog on)
-        self.conn = source._acquire()
+        self.conn = source._pool.acquire()
         try:
             self._run("SET SESSION time_zone = '+00:00'")
             self._run("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -351,7 +332,7 @@ class MySQLSession(Session):
         except Exception:
             reuse = False
         if reuse:
-            self.source._release(conn)
+            self.source._pool.release(conn)
         else:
             with contextlib.suppress(Exception):
                 conn.close()

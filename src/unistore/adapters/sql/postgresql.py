@@ -42,6 +42,7 @@ from ...registry import require
 from ...snapshot import Snapshot
 from ...spec import ReadSpec
 from .base import Session, SQLSource
+from .pool import IdlePool
 
 DEFAULT_PORT = 5432
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -95,10 +96,9 @@ class PostgreSQLSource(SQLSource):
         params["connect_timeout"] = str(max(1, int(round(timeout))))
         params.setdefault("application_name", "unistore")
         self._libpq_uri = _libpq_uri(location, self.host, self.port, self.database, params)
-        self._idle: list[Any] = []
-        self._lock = threading.Lock()
+        self._pool = IdlePool(self._connect)
         # fail early (wrong password, unknown database, server down): the connection is kept for the first read
-        self._release(self._connect())
+        self._pool.release(self._connect())
 
     # -- connections -----------------------------------------------------------
     def _connect(self) -> Any:
@@ -118,27 +118,8 @@ class PostgreSQLSource(SQLSource):
             return AuthenticationError(f"{where}: role {self.location.username!r} does not exist")
         return SourceUnavailableError(f"cannot connect to {where} ({self.uri}): {_first_line(text)}")
 
-    def _acquire(self) -> Any:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return self._connect()
-
-    def _release(self, conn: Any) -> None:
-        """Keep one healthy idle connection for the next read; close the rest."""
-        with self._lock:
-            if not self._closed and not self._idle:
-                self._idle.append(conn)
-                return
-        with contextlib.suppress(Exception):
-            conn.close()
-
     def _close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            with contextlib.suppress(Exception):
-                conn.close()
+        self._pool.close()
 
     def session(self, snapshot_id: str | None = None) -> "PostgreSQLSession":
         return PostgreSQLSession(self, snapshot_id)
@@ -252,7 +233,7 @@ class PostgreSQLSession(Session):
     def __init__(self, source: PostgreSQLSource, snapshot_id: str | None = None):
         self.source = source
         self._cursors: list[Any] = []
-        self.conn = source._acquire()
+        self.conn = source._pool.acquire()
         try:
             self._run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if snapshot_id is not None:
@@ -406,7 +387,7 @@ class PostgreSQLSession(Session):
         except Exception:
             reuse = False
         if reuse:
-            self.source._release(conn)
+            self.source._pool.release(conn)
         else:
             with contextlib.suppress(Exception):
                 conn.close()
