@@ -419,16 +419,7 @@ def test_a_dialect_without_its_driver_names_what_to_install():
 # -- the user page's examples run as written ------------------------------------------------------
 
 def test_the_sql_servers_page_examples_run(tmp_path, monkeypatch):
-    import pathlib
-    import re
+    from docs_examples import run_examples
 
-    page = pathlib.Path(__file__).resolve().parent.parent / "docs" / "stores" / "sql-servers.md"
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.DOTALL)
-    assert len(blocks) >= 5
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {"__name__": "docs_example"}
-    for i, block in enumerate(blocks):
-        try:
-            exec(compile(block, f"sql-servers.md[{i}]", "exec"), namespace)
-        except Exception as exc:
-            raise AssertionError(f"example {i} of sql-servers.md failed: {exc!r}\n{block}") from exc
+    run_examples("stores/sql-servers.md", at_least=5)
