@@ -17,3 +17,23 @@ wait_port() {
     sleep 0.2
   done
 }
+install_binary_only() {
+  # install_binary_only PKG SERVICE BINARY: install a Debian server package for its binary only.
+  # The tests start their own server on a free loopback port with a temporary data directory,
+  # so the package's service must neither start during the install nor hold the default ports.
+  local pkg=$1 service=$2 binary=$3
+  if [ ! -x "$binary" ]; then
+    local created_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then  # exit 101 = "do not start services" while installing
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created_policy=1
+    fi
+    apt_install "$pkg"
+    if [ "$created_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  fi
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl stop "$service" || true
+    systemctl disable "$service" >/dev/null 2>&1 || true
+  fi
+  test -x "$binary"
+  echo "   $pkg installed: $binary (servers are started by the test session)"
+}
