@@ -169,9 +169,28 @@ def _open_stream(source: Source, spec: ReadSpec, owned: bool, announce: bool) ->
     """The adapter plans and starts the read; the core wraps its batches."""
     started = time.perf_counter()
     span = lineage.ReadSpan(source, spec)
+    scan: Scan | None = None
     try:
         scan = source._scan(spec)
-    except Exception as exc:
+        record = Provenance(
+            read_id=uuid7(),
+            read_at=now_rfc3339(),
+            unistore=__version__,
+            source=scan.dataset,
+            snapshot=scan.snapshot,
+            query=dataclasses.replace(scan.query, request=spec.to_record()),
+        )
+        schema = scan.schema
+        if spec.columns and list(schema.names) != list(spec.columns):
+            schema = pa.schema([schema.field(c) for c in spec.columns], metadata=schema.metadata)
+        record.result.schema_fingerprint = schema_fingerprint(schema)
+        remember(record)
+        schema = tag_schema(schema, record) if announce else tag_fields(schema, record)
+        return _ReadStream(source, spec, scan, record, schema, span, started, owned)
+    except Exception as exc:  # nothing streams yet: release what the adapter opened, report, raise
+        if scan is not None and scan.close is not None:
+            with contextlib.suppress(Exception):
+                scan.close()
         if owned:
             source.close()
         err = public_error(exc, source)
@@ -179,21 +198,6 @@ def _open_stream(source: Source, spec: ReadSpec, owned: bool, announce: bool) ->
         if err is exc:
             raise
         raise err from exc
-    record = Provenance(
-        read_id=uuid7(),
-        read_at=now_rfc3339(),
-        unistore=__version__,
-        source=scan.dataset,
-        snapshot=scan.snapshot,
-        query=dataclasses.replace(scan.query, request=spec.to_record()),
-    )
-    schema = scan.schema
-    if spec.columns and list(schema.names) != list(spec.columns):
-        schema = pa.schema([schema.field(c) for c in spec.columns], metadata=schema.metadata)
-    record.result.schema_fingerprint = schema_fingerprint(schema)
-    remember(record)
-    schema = tag_schema(schema, record) if announce else tag_fields(schema, record)
-    return _ReadStream(source, spec, scan, record, schema, span, started, owned)
 
 
 class _ReadStream:
