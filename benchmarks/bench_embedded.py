@@ -22,39 +22,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from _data import make_parquet  # noqa: E402
 from _harness import Variant, compare  # noqa: E402
 
 DATA = os.path.join(HERE, "data")
-
-
-def make_parquet(rows: int) -> str:
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    path = os.path.join(DATA, f"events_{rows}")
-    if os.path.isdir(path):
-        return path
-    rng = np.random.default_rng(42)
-    categories = pa.array([f"category-{i:04d}" for i in range(1000)])
-    tmp = path + ".tmp"
-    chunk = 2_000_000
-    batches = []
-    for start in range(0, rows, chunk):
-        n = min(chunk, rows - start)
-        batches.append(pa.record_batch({
-            "id": pa.array(np.arange(start, start + n, dtype=np.int64)),
-            "user_id": pa.array(rng.integers(0, 5_000_000, n, dtype=np.int64)),
-            "amount": pa.array(rng.normal(100, 30, n)),
-            "score": pa.array(rng.random(n)),
-            "category": categories.take(pa.array(rng.integers(0, 1000, n))),
-            "ts": pa.array(np.datetime64("2026-01-01") + rng.integers(0, 10**13, n).astype("timedelta64[us]")),
-            "flag": pa.array(rng.random(n) > 0.5),
-        }))
-    table = pa.Table.from_batches(batches)
-    ds.write_dataset(table, tmp, format="parquet", max_rows_per_file=5_000_000, max_rows_per_group=1_000_000)
-    os.rename(tmp, path)
-    return path
 
 
 def make_sqlite(rows: int) -> str:
@@ -107,7 +78,7 @@ def main() -> None:
     import pyarrow.parquet as pq
 
     pq.write_table(pa.table({"x": [1]}), os.path.join(DATA, "one.parquet"))
-    parquet = make_parquet(args.parquet_rows)
+    parquet = make_parquet(DATA, args.parquet_rows, rows_per_file=5_000_000)
     db = make_sqlite(args.sqlite_rows)
     print(f"data: {parquet} ({dir_size(parquet) / 1e6:.0f} MB on disk, {args.parquet_rows:,} rows), "
           f"{db} ({os.path.getsize(db) / 1e6:.0f} MB, {args.sqlite_rows:,} rows); ready in {time.perf_counter() - t0:.0f}s")

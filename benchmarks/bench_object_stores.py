@@ -28,6 +28,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from _data import make_parquet  # noqa: E402
 from _harness import Variant, compare  # noqa: E402
 
 DATA = os.path.join(HERE, "data", "object_stores")
@@ -38,42 +39,6 @@ BUCKET = "unistore-bench"
 QUICK_EXIT = ("import atexit, os, sys\natexit.register(lambda: (sys.stdout.flush(), sys.stderr.flush(), "
               "os._exit(1 if hasattr(sys, 'last_value') else 0)))\n")
 KEY, SECRET = "bench-key", "bench-secret"
-
-
-def make_parquet(rows: int) -> str:
-    """A directory of Parquet files (7 mixed columns), written once."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    path = os.path.join(DATA, f"events_{rows}")
-    if os.path.isdir(path):
-        return path
-    os.makedirs(DATA, exist_ok=True)
-    rng = np.random.default_rng(42)
-    categories = pa.array([f"category-{i:04d}" for i in range(1000)])
-    tmp = path + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-
-    def batches():
-        chunk = 1_000_000
-        for start in range(0, rows, chunk):
-            n = min(chunk, rows - start)
-            yield pa.record_batch({
-                "id": pa.array(np.arange(start, start + n, dtype=np.int64)),
-                "user_id": pa.array(rng.integers(0, 5_000_000, n, dtype=np.int64)),
-                "amount": pa.array(rng.normal(100, 30, n)),
-                "score": pa.array(rng.random(n)),
-                "category": categories.take(pa.array(rng.integers(0, 1000, n))),
-                "ts": pa.array(np.datetime64("2026-01-01") + rng.integers(0, 10**13, n).astype("timedelta64[us]")),
-                "flag": pa.array(rng.random(n) > 0.5),
-            })
-
-    first = next(batches())
-    ds.write_dataset(batches(), tmp, schema=first.schema, format="parquet",
-                     max_rows_per_file=2_000_000, max_rows_per_group=500_000)
-    os.rename(tmp, path)
-    return path
 
 
 def make_delta(parquet: str) -> str:
@@ -146,7 +111,7 @@ def main() -> None:
     parser.add_argument("--skip-tables", action="store_true")
     args = parser.parse_args()
 
-    parquet = make_parquet(args.rows)
+    parquet = make_parquet(DATA, args.rows)
     size_mb = sum(os.path.getsize(os.path.join(parquet, f)) for f in os.listdir(parquet)) / 2**20
     print(f"data: {args.rows:,} rows, {size_mb:.0f} MB of Parquet in {len(os.listdir(parquet))} files")
     results = {"rows": args.rows, "parquet_mb": round(size_mb)}
