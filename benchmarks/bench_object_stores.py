@@ -41,6 +41,11 @@ QUICK_EXIT = ("import atexit, os, sys\natexit.register(lambda: (sys.stdout.flush
 KEY, SECRET = "bench-key", "bench-secret"
 
 
+def warm(scheme: str) -> str:
+    """Setup that imports unistore's adapter for ``scheme`` (the direct paths import theirs in setup too)."""
+    return f"import unistore\nunistore.registry.get_adapter({scheme!r})"
+
+
 def make_delta(parquet: str) -> str:
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -133,15 +138,15 @@ def main() -> None:
                         body=f"t = ds.dataset('{BUCKET}/events', format='parquet', filesystem=fs).to_table()"),
                 Variant("pyarrow.dataset over s3fs", reference=True, setup=s3fs_setup,
                         body=f"t = ds.dataset('{BUCKET}/events', format='parquet', filesystem=fs).to_table()"),
-                Variant("unistore.read (native data path)", setup=quick_exit + "import unistore",
+                Variant("unistore.read (native data path)", setup=quick_exit + warm("s3"),
                         body=f"t = unistore.read('{uri}')"),
-                Variant("unistore.read (s3fs data path)", setup=quick_exit + "import unistore",
+                Variant("unistore.read (s3fs data path)", setup=quick_exit + warm("s3"),
                         body=f"t = unistore.read('{uri}', data_path='fsspec')"),
-                Variant("unistore.scan, batches dropped (streaming)", setup=quick_exit + "import unistore",
+                Variant("unistore.scan, batches dropped (streaming)", setup=quick_exit + warm("s3"),
                         body=f"n = sum(b.num_rows for b in unistore.scan('{uri}'))"),
-                Variant("unistore.read, readahead 1 file / 4 batches", setup=quick_exit + "import unistore",
+                Variant("unistore.read, readahead 1 file / 4 batches", setup=quick_exit + warm("s3"),
                         body=f"t = unistore.read('{uri}', fragment_readahead=1, batch_readahead=4)"),
-                Variant("unistore.scan, readahead 1 file / 4 batches", setup=quick_exit + "import unistore",
+                Variant("unistore.scan, readahead 1 file / 4 batches", setup=quick_exit + warm("s3"),
                         body=f"n = sum(b.num_rows for b in unistore.scan('{uri}', fragment_readahead=1, "
                              "batch_readahead=4))"),
             ], repeat=args.repeat)
@@ -158,7 +163,7 @@ def main() -> None:
             Variant("deltalake DeltaTable(...).to_pyarrow_dataset().to_table()", reference=True,
                     setup=QUICK_EXIT + "from deltalake import DeltaTable",
                     body=f"t = DeltaTable('{delta}').to_pyarrow_dataset().to_table()"),
-            Variant("unistore.read delta://", setup=QUICK_EXIT + "import unistore\nfrom deltalake import DeltaTable",
+            Variant("unistore.read delta://", setup=QUICK_EXIT + warm("delta") + "\nfrom deltalake import DeltaTable",
                     body=f"t = unistore.read('delta://{delta}')"),
         ], repeat=args.repeat)
         catalog = make_iceberg(parquet)
@@ -168,7 +173,7 @@ def main() -> None:
                            f"cat = SqlCatalog('default', uri='sqlite:///{catalog}')"),
                     body="t = cat.load_table('bench.events').scan().to_arrow()"),
             Variant("unistore.read iceberg://",
-                    setup=QUICK_EXIT + "import unistore\nfrom pyiceberg.catalog.sql import SqlCatalog",
+                    setup=QUICK_EXIT + warm("iceberg") + "\nfrom pyiceberg.catalog.sql import SqlCatalog",
                     body=f"t = unistore.read('iceberg://{catalog}', 'bench.events')"),
         ], repeat=args.repeat)
     print("\n" + json.dumps(results, default=str))
