@@ -53,11 +53,8 @@ def storage_options_for(uri: str, given: dict[str, Any]) -> dict[str, str]:
     options: dict[str, str] = {}
     if uri.startswith(("s3://", "s3a://")):
         s3 = S3Settings.resolve({}, os.environ)
-        for name, value in (("AWS_ENDPOINT_URL", s3.endpoint_url), ("AWS_REGION", s3.region),
-                            ("AWS_ACCESS_KEY_ID", s3.key), ("AWS_SECRET_ACCESS_KEY", s3.secret),
-                            ("AWS_SESSION_TOKEN", s3.token)):
-            if value:
-                options[name] = value
+        options.update(s3.named("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID",
+                                "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"))
         if (s3.endpoint_url or "").startswith("http://"):
             options["AWS_ALLOW_HTTP"] = "true"
     options.update({k: str(v) for k, v in given.items()})

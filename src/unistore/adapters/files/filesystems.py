@@ -81,6 +81,12 @@ class S3Settings:
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.secret, self.token) if s)
 
+    def named(self, endpoint: str, region: str, key: str, secret: str, token: str) -> dict[str, str]:
+        """The settings that are set, under the option names another library uses (delta-rs, pyiceberg)."""
+        pairs = ((endpoint, self.endpoint_url), (region, self.region), (key, self.key),
+                 (secret, self.secret), (token, self.token))
+        return {name: value for name, value in pairs if value}
+
     def s3fs_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Options for s3fs: the caller's, plus the resolved endpoint and region, version aware."""
         out = {k: v for k, v in options.items() if k not in ("region", "endpoint_url")}

@@ -53,11 +53,8 @@ def catalog_properties(location: Location, given: dict[str, Any]) -> dict[str, s
     if warehouse:
         props["warehouse"] = warehouse
     s3 = S3Settings.resolve({}, os.environ)
-    for name, value in (("s3.endpoint", s3.endpoint_url), ("s3.region", s3.region),
-                        ("s3.access-key-id", s3.key), ("s3.secret-access-key", s3.secret),
-                        ("s3.session-token", s3.token)):
-        if value:
-            props[name] = value
+    props.update(s3.named("s3.endpoint", "s3.region", "s3.access-key-id", "s3.secret-access-key",
+                          "s3.session-token"))
     props.update({k: str(v) for k, v in given.items()})
     return props
 
