@@ -50,23 +50,32 @@ def run_variant(v: Variant) -> dict:
     return json.loads(line[len("__RESULT__"):])
 
 
-def compare(title: str, variants: list[Variant], repeat: int = 3) -> list[dict]:
-    """Run every variant ``repeat`` times (interleaved); print medians and ratios to the fastest reference."""
+def compare(title: str, variants: list[Variant], repeat: int = 3, *, memory_against: str | None = None) -> list[dict]:
+    """Run every variant ``repeat`` times (interleaved); print medians and ratios to the fastest reference.
+
+    ``growth MB`` is the peak above the child's baseline after its setup (imports, connections).
+    Memory ratios are to the fastest reference, or to the variant named ``memory_against`` (a prefix).
+    """
     runs: dict[str, list[dict]] = {v.name: [] for v in variants}
     for _ in range(repeat):
         for v in variants:
             runs[v.name].append(run_variant(v))
     rows = []
     for v in variants:
-        secs = statistics.median(r["seconds"] for r in runs[v.name])
-        peak = max(r["peak_mb"] for r in runs[v.name])
-        rows.append({"variant": v.name, "seconds": secs, "peak_mb": peak, "reference": v.reference})
+        rs = runs[v.name]
+        rows.append({"variant": v.name, "reference": v.reference,
+                     "seconds": statistics.median(r["seconds"] for r in rs),
+                     "peak_mb": max(r["peak_mb"] for r in rs),
+                     "growth_mb": max(r["peak_mb"] - r["base_mb"] for r in rs)})
     refs = [r for r in rows if r["reference"]] or rows
     fastest = min(refs, key=lambda r: r["seconds"])
-    print(f"\n## {title}  (median of {repeat}; ratio = time / {fastest['variant']})")
-    print(f"{'variant':<44} {'seconds':>9} {'ratio':>7} {'peak MB':>9} {'mem ratio':>9}")
+    memory = next((r for r in rows if memory_against and r["variant"].startswith(memory_against)), fastest)
+    print(f"\n## {title}  (median of {repeat}; ratio = time / {fastest['variant']}; "
+          f"mem ratio = peak / {memory['variant']})")
+    print(f"{'variant':<44} {'seconds':>9} {'ratio':>7} {'peak MB':>9} {'growth MB':>10} {'mem ratio':>9}")
     for r in rows:
         r["ratio"] = r["seconds"] / fastest["seconds"]
-        r["mem_ratio"] = r["peak_mb"] / fastest["peak_mb"]
-        print(f"{r['variant']:<44} {r['seconds']:>9.3f} {r['ratio']:>7.2f} {r['peak_mb']:>9.0f} {r['mem_ratio']:>9.2f}")
+        r["mem_ratio"] = r["peak_mb"] / memory["peak_mb"]
+        print(f"{r['variant']:<44} {r['seconds']:>9.3f} {r['ratio']:>7.2f} {r['peak_mb']:>9.0f} "
+              f"{r['growth_mb']:>10.0f} {r['mem_ratio']:>9.2f}")
     return rows

@@ -21,7 +21,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _harness import Variant, run_variant  # noqa: E402
+from _harness import Variant, compare  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 MY = "mysql://root@127.0.0.1:3306/test"
@@ -83,32 +83,6 @@ def make_mariadb(rows: int) -> str:
     return name
 
 
-def compare(title: str, variants: list[Variant], repeat: int = 3) -> list[dict]:
-    """Like _harness.compare, plus the peak above the process's baseline after imports."""
-    import statistics
-
-    runs: dict[str, list[dict]] = {v.name: [] for v in variants}
-    for _ in range(repeat):
-        for v in variants:
-            runs[v.name].append(run_variant(v))
-    rows = []
-    for v in variants:
-        rs = runs[v.name]
-        rows.append({"variant": v.name, "reference": v.reference,
-                     "seconds": statistics.median(r["seconds"] for r in rs),
-                     "peak_mb": max(r["peak_mb"] for r in rs),
-                     "growth_mb": max(r["peak_mb"] - r["base_mb"] for r in rs)})
-    fastest = min((r for r in rows if r["reference"]), key=lambda r: r["seconds"])
-    adbc = next((r for r in rows if r["variant"].startswith("raw ADBC")), fastest)
-    print(f"\n## {title}  (median of {repeat}; ratio = time / fastest direct path, {fastest['variant']})")
-    print(f"{'variant':<36} {'seconds':>8} {'ratio':>6} {'peak MB':>8} {'growth MB':>10} {'peak/' + adbc['variant'][:8]:>14}")
-    for r in rows:
-        r["ratio"] = r["seconds"] / fastest["seconds"]
-        print(f"{r['variant']:<36} {r['seconds']:>8.2f} {r['ratio']:>6.2f} {r['peak_mb']:>8.0f} {r['growth_mb']:>10.0f} "
-              f"{r['peak_mb'] / adbc['peak_mb']:>14.2f}")
-    return rows
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_000_000)
@@ -137,7 +111,7 @@ engine = sa.create_engine({PG.replace('postgresql://', 'postgresql+psycopg://')!
 with engine.connect() as c:
     table = pa.Table.from_pandas(pd.read_sql(sa.text({sql!r}), c))
 engine.dispose()"""),
-        ], repeat=args.repeat)
+        ], repeat=args.repeat, memory_against="raw ADBC")
 
     if args.only in (None, "mariadb"):
         t = make_mariadb(args.rows)
