@@ -1,28 +1,89 @@
 """Locations: what a caller names, with the secrets kept out of sight.
 
 Like SQLAlchemy's URL, a :class:`Location` never shows its password: ``str``,
-``repr`` and :meth:`Location.redacted` drop the user-info part and every query
+``repr`` and :meth:`Location.redacted` drop passwords and every query
 parameter that looks like a credential. Provenance, spans, events, logs and
 error messages only ever see the redacted form. :func:`scrub` removes known
 secret values from free text (driver error messages echo them sometimes).
+
+The rules (documented for users in ``docs/quickstart.md``, "Credentials"):
+
+- A password is never kept. Database and time-series servers keep the user
+  name (``postgresql://bob@host/db``), as SQLAlchemy does, so a replay
+  reconnects as the same user; the driver finds the password where it always
+  does (``PGPASSWORD``, ``~/.pgpass``, ``MYSQL_PWD``...).
+- HTTP(S) and object-store locations drop the user info entirely: there a user
+  name alone is usually a token (``https://TOKEN@host/...``).
+- Query parameters whose name looks like a credential are dropped
+  (:func:`is_secret_param`).
+- User info ends at the *last* ``@`` before the host, so a password holding an
+  unencoded ``/ ? # @ :`` is still known whole as a secret (see
+  :func:`_split_userinfo` for the one ambiguity).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-SECRET_WORDS = re.compile(r"pass|pwd|secret|token|key|signature|credential|auth|session|x-amz-", re.I)
-#: Azure shared-access-signature parameters: short names, matched exactly.
-SAS_PARAMS = frozenset({"sig", "sv", "se", "sp", "sr", "st", "spr", "srt", "ss", "skoid", "sktid"})
+SECRET_WORDS = re.compile(
+    r"pass|pwd|secret|token|key|signature|credential|auth|session|x-amz-|jwt|bearer|private|cookie", re.I)
+#: short parameter names that are credentials: Azure shared-access signatures, InfluxDB 1.x's ``p``,
+#: OAuth's ``code``
+SECRET_PARAMS = frozenset({"sig", "sv", "se", "sp", "sr", "st", "spr", "srt", "ss", "skoid", "sktid",
+                           "p", "pw", "code", "sas", "sts", "hmac"})
+SAS_PARAMS = SECRET_PARAMS  # the old name, kept for importers
+#: schemes whose user info is a credential as a whole (a bare user name is often a token)
+NO_USERINFO_SCHEMES = frozenset({"http", "https", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl",
+                                 "file", "local", "memory", "ftp", "sftp", "ssh", "hdfs", "webhdfs", "hf",
+                                 "github", "git", "oss", "r2", "wasb", "wasbs"})
+#: at most this many characters of any text that may echo a caller's input go into a message
+MESSAGE_LIMIT = 400
 _WINDOWS_DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+(%[^\]]*)?\]|[^\s/?#@\[\]:]*)(:[0-9]*)?([/?#]|$)")
+_RESERVED = re.compile(r"[/?#]")
 
 
-def _is_secret_param(name: str) -> bool:
-    """A query parameter whose value must never be recorded."""
-    return name.lower() in SAS_PARAMS or bool(SECRET_WORDS.search(name))
+def is_secret_param(name: str) -> bool:
+    """A query parameter (or option) whose value must never be recorded."""
+    return name.lower() in SECRET_PARAMS or bool(SECRET_WORDS.search(name))
+
+
+_is_secret_param = is_secret_param
+
+
+def _bad(what: str) -> Exception:
+    from .errors import BadSpecError
+
+    return BadSpecError(what)
+
+
+def _split_userinfo(rest: str) -> tuple[str | None, str]:
+    """Split ``user:password@host/...`` (the text after ``://``) at the end of the user info.
+
+    The user info ends at the last ``@`` that is followed by a host. Text
+    before it holding ``/?#`` still counts as user info when it reads as
+    ``user:password`` — a password with unencoded reserved characters —
+    unless it reads as ``host:port/...`` (digits after the colon), which is
+    the one ambiguity: such a password must be percent-encoded.
+    """
+    at = rest.rfind("@")
+    while at > 0:
+        userinfo, hostpart = rest[:at], rest[at + 1:]
+        reserved = _RESERVED.search(userinfo)
+        if _HOST.match(hostpart):
+            if reserved is None:
+                return userinfo, hostpart
+            colon = userinfo.find(":")
+            if 0 < colon < reserved.start() and "@" not in userinfo[:colon]:
+                between = userinfo[colon + 1:reserved.start()]
+                if not between.isdigit():
+                    return userinfo, hostpart
+        at = rest.rfind("@", 0, at)
+    return None, rest
 
 
 @dataclass(frozen=True)
@@ -37,34 +98,49 @@ class Location:
     username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
     query: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: the user info exactly as written (percent-encoded or not), scrubbed from text too
+    raw_userinfo: str | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, uri: str | os.PathLike[str]) -> "Location":
-        text = os.fspath(uri)
+        """Parse ``uri``; a malformed one is a :class:`~unistore.errors.BadSpecError` that does not echo it."""
+        try:
+            text = os.fspath(uri)
+        except TypeError:
+            raise _bad(f"a location must be a string or path, not {type(uri).__name__}") from None
         if not isinstance(text, str) or not text:
-            from .errors import BadSpecError
-
-            raise BadSpecError("a location must be a non-empty string or path")
+            raise _bad("a location must be a non-empty string or path")
         if "://" not in text and not text.startswith("file:"):
             if ":" in text.split("/", 1)[0] and not _WINDOWS_DRIVE.match(text):
                 # "scheme:opaque" forms such as "sqlite:relative.db" are not supported.
                 scheme = text.split(":", 1)[0].lower()
                 return cls(raw=text, scheme=scheme, netloc_host=None, port=None, path=text.split(":", 1)[1])
             return cls(raw=text, scheme="file", netloc_host=None, port=None, path=text)
-        parts = urlsplit(text)
+        if "://" not in text:  # file:/path
+            return cls(raw=text, scheme="file", netloc_host=None, port=None, path=unquote(text[5:]))
+        scheme, rest = text.split("://", 1)
+        userinfo, hostpart = _split_userinfo(rest)
+        username = password = None
+        if userinfo is not None:
+            user, colon, pw = userinfo.partition(":")
+            username = unquote(user) or None
+            password = unquote(pw) if colon and pw else None
+        what = f"the {scheme.lower()}:// location" if scheme.isascii() and scheme.isprintable() else "the location"
         try:
+            parts = urlsplit(f"{scheme}://{hostpart}")
             port = parts.port
         except ValueError:
-            port = None
+            raise _bad(f"{what} has a malformed host or port (its text is not shown: it may hold a secret)") from None
         return cls(
             raw=text,
-            scheme=parts.scheme.lower(),
+            scheme=scheme.lower(),
             netloc_host=parts.hostname,
             port=port,
             path=unquote(parts.path),
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
+            username=username,
+            password=password,
             query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+            raw_userinfo=userinfo,
         )
 
     @property
@@ -73,24 +149,55 @@ class Location:
         return self.scheme.split("+", 1)[0]
 
     @property
+    def keeps_user(self) -> bool:
+        """Whether the user name is recorded (database servers) or dropped with the user info (HTTP, objects)."""
+        return self.base_scheme not in NO_USERINFO_SCHEMES
+
+    @property
     def secrets(self) -> tuple[str, ...]:
-        """Every secret value this location carries, for :func:`scrub`."""
-        values = [self.password] if self.password else []
-        values += [v for k, v in self.query if v and _is_secret_param(k)]
-        return tuple(v for v in values if len(v) >= 3)
+        """Every secret value this location carries, for :func:`scrub` (longest first)."""
+        values: list[str] = []
+        if self.password:
+            values.append(self.password)
+            values.append(base64.b64encode(f"{self.username or ''}:{self.password}".encode()).decode())
+        if self.raw_userinfo and ":" in self.raw_userinfo:
+            values.append(self.raw_userinfo.split(":", 1)[1])
+        if self.username and not self.keeps_user and not self.password:  # a bare token as the user name
+            values.append(self.username)
+            values.append(base64.b64encode(f"{self.username}:{self.password or ''}".encode()).decode())
+            if self.raw_userinfo:
+                values.append(self.raw_userinfo)
+        values += [v for k, v in self.query if v and is_secret_param(k)]
+        values += [v for k, v in parse_qsl(self._raw_query(), keep_blank_values=True) if v and is_secret_param(k)]
+        found = tuple(dict.fromkeys(v for v in values if len(v) >= 3))
+        return tuple(sorted(found, key=len, reverse=True))
+
+    def _raw_query(self) -> str:
+        return self.raw.split("?", 1)[1] if "?" in self.raw else ""
 
     def redacted(self) -> str:
-        """The URI with user info and secret query parameters removed."""
+        """The URI without password, secret query parameters, and (HTTP, object stores) user names."""
         if "://" not in self.raw:
             return self.raw if self.scheme == "file" else f"{self.scheme}:<opaque>"
-        parts = urlsplit(self.raw)
-        host = parts.hostname or ""
+        host = self.netloc_host or ""
         if ":" in host:
             host = f"[{host}]"
-        netloc = host + (f":{self.port}" if self.port else "")
-        kept = [(k, v) for k, v in self.query if not _is_secret_param(k)]
+        user = quote(self.username, safe="") + "@" if self.username and self.keeps_user else ""
+        netloc = user + host + (f":{self.port}" if self.port else "")
+        kept = [(k, v) for k, v in self.query if not is_secret_param(k)]
         query = urlencode(kept, quote_via=quote)
-        return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+        scheme, rest = self.raw.split("://", 1)
+        path = urlsplit(f"{scheme}://{_split_userinfo(rest)[1]}").path
+        return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
+
+    def with_credentials(self) -> str:
+        """The URI as it must be sent, user info percent-encoded (never record or show this)."""
+        if self.raw_userinfo is None:
+            return self.raw
+        user = quote(self.username or "", safe="")
+        userinfo = user + (":" + quote(self.password, safe="") if self.password else "")
+        scheme, rest = self.raw.split("://", 1)
+        return f"{scheme}://{userinfo}@{_split_userinfo(rest)[1]}"
 
     def __str__(self) -> str:
         return self.redacted()
@@ -106,7 +213,21 @@ def redact(uri: str | os.PathLike[str]) -> str:
 
 def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:
     """Replace every occurrence of each secret (raw and URL-quoted) in ``text`` with ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        for form in (secret, quote(secret, safe=""), quote(secret), quote_plus_safe(secret)):
+            text = text.replace(form, "***")
     return text
+
+
+def quote_plus_safe(secret: str) -> str:
+    """The form-encoded spelling of a secret (spaces as ``+``), as query strings carry it."""
+    from urllib.parse import quote_plus
+
+    return quote_plus(secret, safe="")
+
+
+def cap(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out (messages stay short)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
