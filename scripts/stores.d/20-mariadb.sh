@@ -1,30 +1,71 @@
 #!/usr/bin/env bash
-# MariaDB on 127.0.0.1:3306: install on a fresh Debian machine, start if down,
-# and create the test database and a password-protected test user.
+# MariaDB on 127.0.0.1:3306 (where the tests connect: root with no password over TCP, database test):
+# install on a fresh Debian machine, start the server as the mysql user if nothing listens on 3306,
+# turn the binary log on (the GTID snapshot unistore records), and create the test database and users.
+# Processes are found by pid file and port only: a mariadbd of another container may be visible.
+# Idempotent: a running server with the binary log on is left running.
 set -euo pipefail
 . "$(dirname "$0")/_lib.sh"
+PORT=3306
 
 [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server mariadb-client
-if ! (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
-  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --bind-address=127.0.0.1 \
-    || start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
-fi
-wait_port 3306 60
-# the binary log gives each read a GTID position (the snapshot unistore records); turn it on once
-cnf=/etc/mysql/my.cnf
-if [ -f "$cnf" ] && ! grep -q "unistore-tests" "$cnf"; then
+starting || exit 0
+RUN=/run/mysqld SOCK=/run/mysqld/mysqld.sock PIDFILE=/run/mysqld/mysqld.pid
+datadir=$(/usr/sbin/mariadbd --print-defaults | tr ' ' '\n' | sed -n 's/^--datadir=//p' | tail -n 1)
+datadir=${datadir:-/var/lib/mysql}
+errlog=/var/log/mysql/unistore-tests.err
+as_admin() { mariadb --protocol=socket -S "$SOCK" -uroot "$@"; }  # root through the socket (unix_socket auth)
+
+# the binary log gives each read a GTID position; a conf.d file on Debian, my.cnf on other layouts
+if [ -d /etc/mysql/mariadb.conf.d ]; then cnf=/etc/mysql/mariadb.conf.d/60-unistore-tests.cnf; else cnf=/etc/mysql/my.cnf; fi
+if ! grep -qs "unistore-tests" "$cnf"; then
   printf '\n[mysqld]\n# unistore-tests: GTID / binlog position for read snapshots\nlog_bin = mariadb-bin\nbinlog_format = ROW\nserver_id = 1\n' >> "$cnf"
 fi
-if [ "$(mariadb -uroot -h127.0.0.1 -Nse 'SELECT @@log_bin')" != "1" ]; then
-  mariadb-admin -uroot -h127.0.0.1 shutdown
-  for _ in $(seq 1 300); do pgrep -x mariadbd >/dev/null || break; sleep 0.2; done  # until it has exited
-  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
-  wait_port 3306 60
+
+start_server() {
+  mkdir -p "$RUN" "$(dirname "$errlog")" && chown mysql:mysql "$RUN" "$(dirname "$errlog")"
+  if [ ! -d "$datadir/mysql" ]; then
+    echo "   mariadb-install-db --user=mysql --datadir=$datadir"
+    mariadb-install-db --user=mysql --datadir="$datadir" --skip-test-db >/dev/null
+  fi
+  start-stop-daemon --start --background --pidfile "$PIDFILE" --startas /usr/sbin/mariadbd -- \
+    --user=mysql --datadir="$datadir" --socket="$SOCK" --pid-file="$PIDFILE" \
+    --bind-address=127.0.0.1 --port="$PORT" --log-error="$errlog"
+  local i
+  for i in $(seq 1 300); do
+    port_open "$PORT" && mariadb-admin --protocol=socket -S "$SOCK" -uroot ping >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "   MariaDB did not come up on 127.0.0.1:$PORT; the end of $errlog:" >&2
+  tail -n 20 "$errlog" >&2 || true
+  return 1
+}
+
+if ! port_open "$PORT"; then
+  start_server
+elif ! mariadb-admin --protocol=socket -S "$SOCK" -uroot ping >/dev/null 2>&1; then
+  echo "   127.0.0.1:$PORT is taken by a server that is not this machine's MariaDB (no answer on $SOCK)" >&2
+  exit 1
 fi
-mariadb -uroot -h127.0.0.1 -e "CREATE DATABASE IF NOT EXISTS test;
+if [ "$(as_admin -Nse 'SELECT @@log_bin')" != "1" ]; then
+  echo "   restarting MariaDB with the binary log on"
+  mariadb-admin --protocol=socket -S "$SOCK" -uroot shutdown
+  wait_port_closed "$PORT" 60
+  start_server
+fi
+
+# Debian's root@localhost authenticates through the unix socket only, so TCP from 127.0.0.1 gets
+# "Access denied": the tests connect as root with no password over TCP, so allow that on loopback
+if ! mariadb -uroot -h127.0.0.1 -P"$PORT" -e 'SELECT 1' >/dev/null 2>&1; then
+  echo "   root over TCP on 127.0.0.1: unix_socket or no password"
+  as_admin -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('');
+    CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+    GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+fi
+as_admin -e "CREATE DATABASE IF NOT EXISTS test;
   CREATE USER IF NOT EXISTS 'unistore_auth'@'%' IDENTIFIED BY 'unistore-Secret-pw';
   CREATE USER IF NOT EXISTS 'unistore_auth'@'localhost' IDENTIFIED BY 'unistore-Secret-pw';
   GRANT ALL ON *.* TO 'unistore_auth'@'%'; GRANT ALL ON *.* TO 'unistore_auth'@'localhost';"
-echo "   MariaDB on 127.0.0.1:3306"
+mariadb -uroot -h127.0.0.1 -P"$PORT" -D test -e 'SELECT 1' >/dev/null || {
+  echo "   root cannot reach database test over TCP on 127.0.0.1:$PORT" >&2; exit 1; }
+echo "   MariaDB on 127.0.0.1:$PORT"

@@ -5,6 +5,7 @@
 set -euo pipefail
 . "$(dirname "$0")/_lib.sh"
 if ! command -v azurite-blob >/dev/null 2>&1; then
+  installing || { echo "   azurite-blob missing: npm install -g azurite@3" >&2; exit 1; }
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   echo "   npm install -g azurite@3"
   npm install -g --no-fund --no-audit azurite@3 >/dev/null
