@@ -47,11 +47,10 @@ def _no_lineage_left_behind():
 
 def add_openlineage_sink(client, spool_dir, **spool_options):
     """An OpenLineage sink with a private spool (fast retries for the tests), added to the sinks."""
-    from unistore.lineage.openlineage import OpenLineageSink, event_id, to_client_event
-    from unistore.lineage.spool import Spool
+    from unistore.lineage.openlineage import OpenLineageSink, make_spool
 
     options = {"retry_initial": 0.02, "retry_max": 0.2, **spool_options}
-    spool = Spool(spool_dir, lambda e: client.emit(to_client_event(e)), event_id, **options)
+    spool = make_spool(spool_dir, client, **options)
     return lineage.add_sink(OpenLineageSink(spool))
 
 

@@ -35,7 +35,7 @@ _config = LineageConfig()
 
 
 def configure(*, openlineage: Any = None, log: str | os.PathLike[str] | None = None,
-              spool_dir: str | os.PathLike[str] | None = None, namespace: str | None = None,
+              spool_dir: str | os.PathLike[str] | None = None, spool_fsync: bool = False, namespace: str | None = None,
               manifest_dir: str | os.PathLike[str] | None = None,
               tracer_provider: Any = None, meter_provider: Any = None) -> LineageConfig:
     """Set up lineage reporting for this process.
@@ -43,9 +43,11 @@ def configure(*, openlineage: Any = None, log: str | os.PathLike[str] | None = N
     - ``openlineage``: ``True`` builds an ``OpenLineageClient()`` from your own
       configuration (``openlineage.yml``, ``OPENLINEAGE_*`` variables); pass
       an ``OpenLineageClient`` to use that one; ``None``/``False`` is off.
-      Events go through a disk spool at ``spool_dir`` (default
-      ``~/.cache/unistore/lineage-spool``) so a slow or down collector never
-      slows a read and loses nothing.
+      Each read's events are journalled in ``spool_dir`` (default
+      ``~/.cache/unistore/lineage-spool``) before the read returns, so
+      ``kill -9`` loses nothing and a slow or down collector never slows a
+      read; ``spool_fsync=True`` also flushes each journal entry to the disk
+      (survives power loss, costs a disk flush per read).
     - ``log``: a ``.jsonl`` file, or a directory for Parquet parts: every
       read's provenance record, readable with :func:`unistore.read`.
     - ``namespace``: OpenLineage job namespace (default
@@ -66,11 +68,10 @@ def configure(*, openlineage: Any = None, log: str | os.PathLike[str] | None = N
         old = _config
         ol_sink = log_sink = None
         if openlineage:
-            from .openlineage import OpenLineageSink, event_id, make_client, to_client_event
-            from .spool import Spool
+            from .openlineage import OpenLineageSink, make_client, make_spool
 
             client = make_client(None if openlineage is True else openlineage)
-            spool = Spool(spool_dir, lambda event: client.emit(to_client_event(event)), event_id)
+            spool = make_spool(spool_dir, client, fsync=spool_fsync)
             ol_sink = OpenLineageSink(spool, namespace=ns)
         if log is not None:
             from .log import LineageLog

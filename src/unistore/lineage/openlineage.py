@@ -1,8 +1,9 @@
 """OpenLineage RunEvents for reads and runs, sent through openlineage-python (extra ``unistore[openlineage]``).
 
 A read outside :func:`unistore.run` is its own OpenLineage run (``runId`` =
-the read id): a START and a COMPLETE (or FAIL) event, both sent when the read
-ends. Reads inside a run are grouped into the run's own events instead.
+the read id): a START and a COMPLETE event — ABORT when the stream was closed
+before its end, FAIL with the error — both sent when the read ends. Reads
+inside a run are grouped into the run's own events instead.
 
 Each input dataset carries the standard facets ``schema``, ``dataSource``,
 ``version`` (the snapshot), ``inputStatistics``, ``dataQualityMetrics`` (row
@@ -14,8 +15,12 @@ facet. Facet versions are pinned here (not taken from the installed client)
 so the events keep validating against the same spec whatever client version
 is installed.
 
-Events are built as plain JSON-ready dicts — that is what the disk spool
-stores — and turned into openlineage-python objects only for delivery, so the
+The reading thread only takes a compact *job* (:func:`read_job`: the record,
+schema fields, column metrics, run id, end time), which the spool journals
+before the read returns; the sender thread builds the events from it
+(:func:`build_events`) as plain JSON-ready dicts — the same events whenever
+and by whichever process they are built — and turns them into
+openlineage-python objects only for delivery, so the
 user's own client configuration (``openlineage.yml``, ``OPENLINEAGE_*``
 variables, or a client passed in) decides the transport.
 """
@@ -35,7 +40,6 @@ from ..provenance import jsonable, uuid7
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ..provenance import Provenance
     from . import ReadEvent
     from .spool import Spool
 
@@ -86,38 +90,45 @@ def _schema_fields(schema: "pa.Schema") -> list[dict[str, Any]]:
     return [field(f, i) for i, f in enumerate(schema, start=1)]
 
 
-def _data_source_uri(record: "Provenance") -> str:
+def _data_source_uri(source: dict[str, Any]) -> str:
     """A URI for the ``dataSource`` facet: the dataset namespace when it is one, else the redacted URI."""
-    ns = record.source.namespace
-    return ns if "://" in ns else record.source.uri
+    ns = source["namespace"]
+    return ns if "://" in ns else source["uri"]
 
 
-def _snapshot_version(record: "Provenance") -> str:
-    value = record.snapshot.value
+def _snapshot_version(snapshot: dict[str, Any]) -> str:
+    value = snapshot.get("value")
     text = value if isinstance(value, str) else json.dumps(value, default=jsonable, sort_keys=True)
-    return f"{record.snapshot.kind}:{text}"
+    return f"{snapshot['kind']}:{text}"
 
 
-def input_dataset(event: "ReadEvent") -> dict[str, Any] | None:
-    """The OpenLineage input dataset of one finished read (None when the read never started)."""
-    record = event.record
+def read_input(event: "ReadEvent") -> dict[str, Any]:
+    """What an input dataset is built from, as JSON-ready data (taken on the reading thread, kept compact)."""
+    return {"record": event.record.to_dict() if event.record is not None else None,
+            "schema": _schema_fields(event.schema) if event.schema is not None else None,
+            "columns": event.columns.to_openlineage() if event.columns is not None else None}
+
+
+def input_dataset(read: dict[str, Any]) -> dict[str, Any] | None:
+    """The OpenLineage input dataset of one finished read, from :func:`read_input` (None: never started)."""
+    record = read["record"]
     if record is None:
         return None
+    source, result = record["source"], record["result"]
     facets: dict[str, Any] = {
-        "dataSource": facet("dataSource", name=record.source.namespace, uri=_data_source_uri(record)),
-        "version": facet("version", datasetVersion=_snapshot_version(record)),
+        "dataSource": facet("dataSource", name=source["namespace"], uri=_data_source_uri(source)),
+        "version": facet("version", datasetVersion=_snapshot_version(record["snapshot"])),
     }
-    if event.schema is not None:
-        facets["schema"] = facet("schema", fields=_schema_fields(event.schema))
-    metrics = event.columns.to_openlineage() if event.columns is not None else {}
+    if read.get("schema") is not None:
+        facets["schema"] = facet("schema", fields=read["schema"])
     input_facets = {
-        "inputStatistics": facet("inputStatistics", rowCount=record.result.rows, size=record.result.bytes),
-        "dataQualityMetrics": facet("dataQualityMetrics", rowCount=record.result.rows,
-                                    bytes=record.result.bytes, columnMetrics=metrics),
-        CUSTOM_FACET: {"_producer": PRODUCER, "_schemaURL": CUSTOM_FACET_SCHEMA,
-                       "record": json.loads(record.to_json())},
+        "inputStatistics": facet("inputStatistics", rowCount=result["rows"], size=result["bytes"]),
+        "dataQualityMetrics": facet("dataQualityMetrics", rowCount=result["rows"],
+                                    bytes=result["bytes"], columnMetrics=read.get("columns") or {}),
+        CUSTOM_FACET: {"_producer": PRODUCER, "_schemaURL": CUSTOM_FACET_SCHEMA, "record": record},
     }
-    return {"namespace": record.source.namespace, "name": record.source.name,
+    # the adapter names the dataset the OpenLineage way; passed through unchanged
+    return {"namespace": source["namespace"], "name": source["name"],
             "facets": facets, "inputFacets": input_facets}
 
 
@@ -138,8 +149,12 @@ def output_dataset(output: Any) -> dict[str, Any]:
     return {"namespace": f"{loc.scheme}://{host}" if host else loc.scheme, "name": loc.path.lstrip("/") or "/"}
 
 
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:8192]
+
+
 def _error_facet(error: BaseException | str) -> dict[str, Any]:
-    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    message = error if isinstance(error, str) else _error_text(error)
     return facet("errorMessage", message=message[:8192], programmingLanguage="PYTHON")
 
 
@@ -162,26 +177,70 @@ def run_event(event_type: str, *, run_id: str, job_namespace: str, job_name: str
     }
 
 
-def read_events(event: "ReadEvent", job_namespace: str) -> list[dict[str, Any]]:
-    """START and COMPLETE/FAIL for one read that is not part of a run."""
+def read_job(event: "ReadEvent", job_namespace: str) -> dict[str, Any]:
+    """The compact job the reading thread journals for a read outside a run (events are built later)."""
     record = event.record
-    now = _now()
-    run_id = record.read_id if record is not None else uuid7()
-    started = record.read_at if record is not None else now
-    target = record.source.name if record is not None else event.source_uri
+    return {"kind": "read", "namespace": job_namespace, "time": _now(),
+            "run_id": record.read_id if record is not None else uuid7(),
+            "source_uri": event.source_uri,
+            "error": _error_text(event.error) if event.error is not None else None,
+            **read_input(event)}
+
+
+def end_state(error: str | None, record: dict[str, Any] | None) -> str:
+    """FAIL on an error, ABORT for a read that ended incomplete (stream closed early), else COMPLETE."""
+    if error is not None:
+        return "FAIL"
+    if record is not None and not record["result"].get("complete", True):
+        return "ABORT"
+    return "COMPLETE"
+
+
+def read_events(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """START and COMPLETE/ABORT/FAIL for one read that is not part of a run, from its :func:`read_job`."""
+    record = job["record"]
+    started = record["read_at"] if record is not None else job["time"]
+    target = record["source"]["name"] if record is not None else job["source_uri"]
     job_facets: dict[str, Any] = {"jobType": _job_type("QUERY")}
-    if record is not None and record.query.language == "sql":
-        job_facets["sql"] = facet("sql", query=record.query.text, dialect=record.source.system)
-    inputs = [d for d in [input_dataset(event)] if d is not None]
-    common = dict(run_id=run_id, job_namespace=job_namespace, job_name=f"unistore.read.{target}",
+    if record is not None and record["query"]["language"] == "sql":
+        job_facets["sql"] = facet("sql", query=record["query"]["text"], dialect=record["source"]["system"])
+    inputs = [d for d in [input_dataset(job)] if d is not None]
+    common = dict(run_id=job["run_id"], job_namespace=job["namespace"], job_name=f"unistore.read.{target}",
                   job_facets=job_facets)
     start = run_event("START", event_time=started, **common)
-    if event.error is not None:
-        end = run_event("FAIL", event_time=now, inputs=inputs, run_facets={"errorMessage": _error_facet(event.error)},
-                        **common)
-    else:
-        end = run_event("COMPLETE", event_time=now, inputs=inputs, **common)
-    return [start, end]
+    state = end_state(job["error"], record)
+    run_facets = {"errorMessage": _error_facet(job["error"])} if state == "FAIL" else {}
+    return [start, run_event(state, event_time=job["time"], inputs=inputs, run_facets=run_facets, **common)]
+
+
+def run_start_job(run: Any, job_namespace: str) -> dict[str, Any]:
+    return {"kind": "run_start", "namespace": job_namespace, "run_id": run.run_id, "name": run.name,
+            "time": run.started_at, "outputs": [output_dataset(o) for o in run.outputs]}
+
+
+def run_end_job(run: Any, reads: list["ReadEvent"], error: BaseException | None,
+                job_namespace: str) -> dict[str, Any]:
+    return {"kind": "run_end", "namespace": job_namespace, "run_id": run.run_id, "name": run.name,
+            "time": run.ended_at, "outputs": [output_dataset(o) for o in run.outputs],
+            "error": _error_text(error) if error is not None else None,
+            "inputs": [read_input(r) for r in reads if r.record is not None]}
+
+
+def build_events(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The OpenLineage events of a journalled job (the spool's sender thread, or a later process)."""
+    kind = job["kind"]
+    if kind == "read":
+        return read_events(job)
+    common = dict(run_id=job["run_id"], job_namespace=job["namespace"], job_name=job["name"],
+                  event_time=job["time"], outputs=job["outputs"], job_facets={"jobType": _job_type("JOB")})
+    if kind == "run_start":
+        return [run_event("START", **common)]
+    if kind == "run_end":
+        inputs = [d for d in (input_dataset(r) for r in job["inputs"]) if d is not None]
+        error = job["error"]
+        return [run_event("FAIL" if error is not None else "COMPLETE", inputs=inputs,
+                          run_facets={"errorMessage": _error_facet(error)} if error is not None else {}, **common)]
+    raise ValueError(f"unknown lineage job kind {kind!r}")
 
 
 def _now() -> str:
@@ -221,11 +280,20 @@ def to_client_event(event: dict[str, Any]) -> Any:
     )
 
 
-class OpenLineageSink:
-    """Turns finished reads and runs into OpenLineage events, handed to a :class:`~.spool.Spool`.
+def make_spool(directory: Any, client: Any, **options: Any) -> "Spool":
+    """A write-ahead :class:`~.spool.Spool` delivering this module's jobs through ``client``."""
+    from .spool import Spool
 
-    The read thread only queues the finished read; the spool's sender thread
-    builds, persists and delivers the events.
+    return Spool(directory, lambda event: client.emit(to_client_event(event)), event_id, build=build_events,
+                 **options)
+
+
+class OpenLineageSink:
+    """Turns finished reads and runs into OpenLineage jobs, journalled by a :class:`~.spool.Spool`.
+
+    The reading thread only serialises a compact job and appends it to the
+    journal (so it survives ``kill -9`` once the read returned); the spool's
+    sender thread builds the events and delivers them.
     """
 
     wants_column_stats = True
@@ -237,23 +305,13 @@ class OpenLineageSink:
     def emit(self, event: "ReadEvent") -> None:
         if event.run is not None:  # part of a run: reported in the run's COMPLETE/FAIL event
             return
-        self.spool.submit(lambda: read_events(event, self.namespace))
+        self.spool.submit(read_job(event, self.namespace))
 
     def run_started(self, run: Any) -> None:
-        self.spool.submit(lambda: [run_event(
-            "START", run_id=run.run_id, job_namespace=self.namespace, job_name=run.name,
-            event_time=run.started_at, outputs=[output_dataset(o) for o in run.outputs],
-            job_facets={"jobType": _job_type("JOB")})])
+        self.spool.submit(run_start_job(run, self.namespace))
 
     def run_finished(self, run: Any, reads: list["ReadEvent"], error: BaseException | None) -> None:
-        def build() -> list[dict[str, Any]]:
-            inputs = [d for d in (input_dataset(r) for r in reads) if d is not None]
-            run_facets = {"errorMessage": _error_facet(error)} if error is not None else {}
-            return [run_event("FAIL" if error is not None else "COMPLETE", run_id=run.run_id,
-                              job_namespace=self.namespace, job_name=run.name, event_time=run.ended_at,
-                              inputs=inputs, outputs=[output_dataset(o) for o in run.outputs],
-                              job_facets={"jobType": _job_type("JOB")}, run_facets=run_facets)]
-        self.spool.submit(build)
+        self.spool.submit(run_end_job(run, reads, error, self.namespace))
 
     def close(self, timeout: float = 5.0) -> bool:
         return self.spool.close(timeout)
