@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -23,9 +24,11 @@ from ...provenance import Dataset, Query
 from ...snapshot import Snapshot
 from ...source import Capabilities, Scan, Source
 from ...spec import ReadSpec
-from .readonly import QUOTED, check_read_only
+from ...sqlguard import classify
 
 SUBQUERY_ALIAS = "unistore_q"
+#: quoted string literals, quoted identifiers and dollar-quoted bodies (where a colon is not a parameter)
+QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\$\$.*?\$\$", re.DOTALL)
 
 
 class Session(abc.ABC):
@@ -64,6 +67,8 @@ class SQLSource(Source):
     system: ClassVar[str] = "sql"
     #: schema a one-part table name lives in
     default_schema: ClassVar[str | None] = None
+    #: the dialect :func:`unistore.sqlguard.classify` parses ``query=`` text in
+    sql_dialect: ClassVar[str] = "generic"
 
     def __init__(self, location: Location, dialect: sa.engine.Dialect):
         super().__init__(location)
@@ -94,8 +99,12 @@ class SQLSource(Source):
     def _scan(self, spec: ReadSpec) -> Scan:
         # read options were checked against ``read_options`` by Source.spec; dialects that declare some use them
         dataclasses.replace(spec, options={}).check_unsupported(self.uri)
+        ordered = False
         if spec.query is not None:
-            check_read_only(spec.query)
+            # before anything is sent: one statement, read-only at every node, no side-effecting function
+            statement = classify(spec.query, self.sql_dialect)
+            # a wrapped query (columns, filter, limit) no longer promises its inner ORDER BY
+            ordered = statement.ordered and not (spec.columns or spec.filter is not None or spec.limit is not None)
             if spec.params is not None and not isinstance(spec.params, Mapping):
                 raise BadSpecError("SQL query parameters are named: write :name in the query and pass params={'name': ...}")
         elif spec.table is None:
@@ -131,6 +140,7 @@ class SQLSource(Source):
                              **pushed},
             ),
             close=session.close,
+            ordered=ordered,
         )
 
     def _execute(self, session: Session, stmt: Any, spec: ReadSpec, parts: tuple[str, ...] | None,

@@ -30,6 +30,7 @@ from ...errors import (AuthenticationError, BadSpecError, QueryError, SourceNotF
 from ...location import Location, scrub
 from ...provenance import Dataset
 from ...snapshot import Snapshot
+from ...sqlguard import DIALECTS as GUARD_DIALECTS
 from .base import Session, SQLSource
 
 #: dialect name -> statements that make the transaction read-only (and as consistent as the dialect allows)
@@ -76,6 +77,7 @@ class DBAPISource(SQLSource):
         super().__init__(location, engine.dialect)
         self.engine = engine
         self.system = engine.dialect.name  # type: ignore[misc]
+        self.sql_dialect = engine.dialect.name if engine.dialect.name in GUARD_DIALECTS else "generic"  # type: ignore[misc]
         self.url = url
 
     def _close(self) -> None:

@@ -3,6 +3,12 @@
 Every read runs in one transaction (DuckDB's MVCC snapshot) with the session
 time zone set to UTC, so TIMESTAMPTZ columns come back as
 ``timestamp[us, tz=UTC]`` whatever the machine's zone.
+
+The connection is the second guard behind :mod:`unistore.sqlguard`: the
+database file the user named is opened (read-only) first, then external
+access is switched off and the configuration locked, so no statement can
+read or write any other file (``read_text``, ``COPY ... TO``, ``EXPORT
+DATABASE``, ``ATTACH``, ``INSTALL``) or switch that back on.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import pyarrow as pa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import BindTyping
 
-from ...errors import QueryError, SourceNotFoundError, SourceUnavailableError
+from ...errors import QueryError, ReadOnlyError, SourceNotFoundError, SourceUnavailableError
 from ...location import Location
 from ...provenance import Dataset
 from ...snapshot import Snapshot
@@ -38,6 +44,7 @@ class _DuckDBDialect(postgresql.dialect):  # type: ignore[misc,valid-type]
 class DuckDBSource(SQLSource):
     system = "duckdb"
     default_schema = "main"
+    sql_dialect = "duckdb"
 
     def __init__(self, location: Location, *, threads: int | None = None):
         super().__init__(location, _DuckDBDialect())
@@ -73,7 +80,9 @@ class DuckDBSession(Session):
             raise SourceUnavailableError(f"cannot open DuckDB database {path} read-only: {exc}") from None
         except duckdb.Error as exc:
             raise QueryError(f"cannot open DuckDB database {path}: {exc}") from None
-        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET TimeZone = 'UTC'")  # before the lock; ICU is built into the wheel
+        self.con.execute("SET enable_external_access = false")  # the named file is already open
+        self.con.execute("SET lock_configuration = true")
         self.con.execute("BEGIN TRANSACTION")
 
     def __enter__(self) -> "DuckDBSession":
@@ -93,8 +102,10 @@ class DuckDBSession(Session):
                 schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         try:
             reader = self.con.sql(sql, params=params or None).to_arrow_reader(batch_size)
+        except duckdb.PermissionException as exc:
+            raise ReadOnlyError(f"DuckDB refused to reach outside the database: {_first_line(exc)}") from None
         except duckdb.Error as exc:
-            raise QueryError(f"DuckDB rejected the query: {exc}") from None
+            raise QueryError(f"DuckDB rejected the query: {_first_line(exc)}") from None
         return reader.schema, iter(reader)
 
     def snapshot(self) -> Snapshot:
@@ -110,3 +121,7 @@ class DuckDBSession(Session):
         except duckdb.Error:
             pass
         con.close()
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__

@@ -77,6 +77,7 @@ class MySQLSource(SQLSource):
     """A MySQL or MariaDB database (``mysql://``, ``mariadb://``, ``mysql+pymysql://``)."""
 
     system = "mysql"
+    sql_dialect = "mysql"
 
     def __init__(self, location: Location, *, connect_timeout: float | int | None = None,
                  connect_args: dict[str, Any] | None = None, driver: str | None = None,

@@ -74,6 +74,7 @@ class PostgreSQLSource(SQLSource):
 
     system = "postgresql"
     default_schema = "public"
+    sql_dialect = "postgres"
     read_options: ClassVar[frozenset[str]] = frozenset({"partitions", "partition_on"})
 
     def __init__(self, location: Location, *, connect_timeout: float | int | None = None,

@@ -3,9 +3,12 @@
 The ADBC SQLite driver (extra ``unistore[sqlite]``) fetches straight into
 Arrow; without it the standard library's sqlite3 is used and each batch is
 built column by column. Either way the connection is opened with
-``mode=ro`` so the file cannot be written, and a read transaction pins the
-state. The snapshot is the file's identity: size, mtime, inode and the
-header's change counter.
+``mode=ro`` (and ``query_only``) so the file cannot be written, and a read
+transaction pins the state. The ADBC driver runs only the first statement of
+a text and silently drops the rest, so :mod:`unistore.sqlguard` refuses any
+text that is not exactly one read-only statement before it is sent. The
+snapshot is the file's identity: size, mtime, inode and the header's change
+counter.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .types import cast_batch, declared_to_arrow
 class SQLiteSource(SQLSource):
     system = "sqlite"
     default_schema = "main"
+    sql_dialect = "sqlite"
 
     def __init__(self, location: Location, *, driver: str | None = None):
         super().__init__(location, sqlite_dialect.dialect())
@@ -90,6 +94,7 @@ class SQLiteSession(Session):
                 self.conn = adbc.connect(uri, autocommit=True)
             else:
                 self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self._run("PRAGMA query_only = ON")  # a second lock beside mode=ro
             self._run("BEGIN")
             # the first read takes the shared lock / WAL snapshot the whole read will see
             self._run("SELECT count(*) FROM sqlite_master")
