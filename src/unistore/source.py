@@ -60,6 +60,7 @@ class Scan:
     query: Query
     residual: Filter | None = None
     close: Callable[[], None] | None = None
+    ordered: bool = False
 
 
 class Source(abc.ABC):
