@@ -62,6 +62,7 @@ class Run:
         self._reads: list["ReadEvent"] = []
         self._lock = threading.Lock()
         self._token: Any = None
+        self._span: tuple[Any, Any] | None = None  # (OpenTelemetry span, context token) while running
 
     # -- the reads ---------------------------------------------------------------
     def _add_read(self, event: "ReadEvent") -> None:
@@ -92,6 +93,7 @@ class Run:
         self.started_at = now_rfc3339()
         self.status = "running"
         self._token = lineage.current_run.set(self)
+        self._span = lineage.otel.start_run(self.name, self.run_id)  # reads inside get it as parent span
         for sink in lineage.run_sinks():
             _safely(sink.run_started, self)
         return self
@@ -101,6 +103,12 @@ class Run:
             lineage.current_run.reset(self._token)
         except ValueError:  # exited in another context than it was entered in
             lineage.current_run.set(None)
+        if self._span is not None:
+            try:
+                lineage.otel.end_run(*self._span, exc)
+            except Exception:  # pragma: no cover - a broken SDK must not break the run
+                log.warning("ending the span of run %r failed", self.name, exc_info=True)
+            self._span = None
         self.ended_at = now_rfc3339()
         self.status = "failed" if exc is not None else "completed"
         if exc is not None:

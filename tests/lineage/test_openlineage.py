@@ -86,6 +86,21 @@ def test_failed_read_emits_fail_with_the_error(events_file, sqlite_uri, ol_spec)
     assert "SourceNotFoundError" in error["message"] and error["programmingLanguage"] == "PYTHON"
 
 
+def test_a_stream_closed_early_is_an_abort(events_file, sqlite_uri, ol_spec):
+    import gc
+
+    with unistore.scan(sqlite_uri, "events", batch_size=1) as reader:
+        assert reader.read_next_batch().num_rows == 1
+    del reader
+    gc.collect()
+    events = events_file()
+    assert [e["eventType"] for e in events] == ["START", "ABORT"]
+    for event in events:
+        ol_spec.validate(event)
+    assert "errorMessage" not in events[1]["run"]["facets"]
+    assert events[1]["inputs"][0]["inputFacets"]["unistore_provenance"]["record"]["result"]["complete"] is False
+
+
 @pytest.mark.parametrize("store", ["duckdb", "parquet"])
 def test_other_embedded_stores_validate_too(events_file, tmp_path, ol_spec, store):
     data = pa.table({"id": [1, 2, None], "name": ["a", None, "c"], "s": [{"k": 1}, {"k": 2}, None]})

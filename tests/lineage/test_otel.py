@@ -20,8 +20,8 @@ def test_one_client_span_per_read_named_and_attributed_by_the_conventions(teleme
     a = span.attributes
     assert a["db.system.name"] == "sqlite"
     assert a["db.operation.name"] == "SELECT"
-    assert a["db.namespace"] == record.source.namespace
-    assert a["db.collection.name"] == record.source.name
+    assert a["db.namespace"] == sqlite_uri.removeprefix("sqlite:///")  # the database, not the OpenLineage namespace
+    assert a["db.collection.name"] == "events"
     assert a["db.response.returned_rows"] == table.num_rows == record.result.rows
     assert "?" in a["db.query.text"] and "> 1" not in a["db.query.text"]
     assert a["unistore.read_id"] == record.read_id
@@ -43,7 +43,8 @@ def test_the_system_is_known_when_the_span_starts(telemetry, sqlite_uri):
 
     otel._tracer_provider.add_span_processor(AtStart())
     unistore.read(sqlite_uri, "events")
-    assert seen == [{"db.operation.name": "SELECT", "db.system.name": "sqlite"}]
+    assert seen == [{"db.operation.name": "SELECT", "db.system.name": "sqlite",
+                     "db.namespace": sqlite_uri.removeprefix("sqlite:///"), "db.collection.name": "events"}]
 
 
 def test_query_literals_are_replaced_in_db_query_text(telemetry, sqlite_uri):

@@ -20,8 +20,10 @@ exception (``raise ... from exc``) may echo a connection string.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
@@ -104,28 +106,90 @@ def operation_name(spec: "ReadSpec") -> str:
 class _Started:
     """What ``finish`` needs from ``start``: the span and the attributes known up front."""
 
-    __slots__ = ("span", "operation", "server")
+    __slots__ = ("span", "operation", "server", "names")
 
-    def __init__(self, span: Any, operation: str, server: dict[str, Any]):
-        self.span, self.operation, self.server = span, operation, server
+    def __init__(self, span: Any, operation: str, server: dict[str, Any], names: dict[str, Any]):
+        self.span, self.operation, self.server, self.names = span, operation, server, names
+
+
+def _database(source: Any) -> str | None:
+    """The database a source reads (``db.namespace``): a server's database name, an embedded store's file."""
+    loc = source.location
+    system = getattr(source, "system", None)
+    if system in ("sqlite", "duckdb"):
+        path = getattr(source, "path", None) or loc.path
+        return os.path.abspath(path) if path and path != ":memory:" else path or None
+    database = getattr(source, "database", None)
+    return database if isinstance(database, str) and database else None
+
+
+def _s3_endpoint() -> tuple[str, int]:
+    url = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not url:
+        return "s3.amazonaws.com", 443
+    parts = urlsplit(url)
+    return parts.hostname or url, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def naming(source: Any, spec: "ReadSpec") -> dict[str, Any]:
+    """The attributes known before anything is sent, so a read that fails still carries them.
+
+    ``db.namespace`` is the database (PostgreSQL ``{database}`` here, ``{database}.{schema}`` once the
+    table is resolved), ``db.collection.name`` the table as the caller named it, ``server.*`` where the
+    store listens; for S3 the bucket, the key and the S3 endpoint.
+    """
+    loc = source.location
+    out: dict[str, Any] = {}
+    if loc.scheme in ("s3", "s3a"):
+        if loc.netloc_host:
+            out["db.namespace"] = loc.netloc_host  # the bucket
+        key = loc.path.lstrip("/")
+        if key:
+            out["db.collection.name"] = key
+        out["server.address"], out["server.port"] = _s3_endpoint()
+    else:
+        host, port = getattr(source, "host", None), getattr(source, "port", None)
+        host = host if isinstance(host, str) else loc.netloc_host
+        port = port if isinstance(port, int) else loc.port
+        if host:
+            out["server.address"] = host
+        if port:
+            out["server.port"] = port
+        database = _database(source)
+        if database:
+            out["db.namespace"] = database
+    if spec.table is not None:
+        out["db.collection.name"] = spec.target
+    if spec.query:
+        out["db.query.text"] = sanitize_query(spec.query)[:_MAX_TEXT]
+    return out
 
 
 def start(source: "Source", spec: "ReadSpec") -> _Started:
     operation = operation_name(spec)
     target = spec.target if spec.table is not None else None
-    loc = source.location
-    server: dict[str, Any] = {}
-    if loc.netloc_host:
-        server["server.address"] = loc.netloc_host
-    if loc.port:
-        server["server.port"] = loc.port
-    attributes: dict[str, Any] = {"db.operation.name": operation, **server}
+    names = naming(source, spec)
+    server = {k: v for k, v in names.items() if k.startswith("server.")}
+    attributes: dict[str, Any] = {"db.operation.name": operation, **names}
     system = getattr(source, "system", None)  # known before the read for SQL sources: samplers can use it
     if isinstance(system, str):
         attributes["db.system.name"] = system
     span = _get_tracer().start_span(f"{operation} {target}" if target else operation, kind=SpanKind.CLIENT,
                                     attributes=attributes)
-    return _Started(span, operation, server)
+    return _Started(span, operation, server, names)
+
+
+def _resolved_names(record: "Provenance", names: dict[str, Any]) -> dict[str, Any]:
+    """Names only the finished read knows: PostgreSQL's schema, a file's path (its OpenLineage name)."""
+    out: dict[str, Any] = {}
+    source = record.source
+    if source.system == "postgresql" and "db.collection.name" in names:
+        parts = source.name.split(".")  # database.schema.table, as the adapter resolved it
+        if len(parts) == 3:
+            out["db.namespace"] = f"{parts[0]}.{parts[1]}"
+    if "db.collection.name" not in names and record.query.language == "files":
+        out["db.collection.name"] = source.name
+    return out
 
 
 def finish(started: _Started, record: "Provenance | None", error: BaseException | None,
@@ -133,14 +197,16 @@ def finish(started: _Started, record: "Provenance | None", error: BaseException 
     span = started.span
     recording = span.is_recording()
     metric_attrs: dict[str, Any] = {"db.operation.name": started.operation, **started.server}
+    for key in ("db.namespace", "db.collection.name"):
+        if key in started.names:
+            metric_attrs[key] = started.names[key]
     if record is not None:
         metric_attrs["db.system.name"] = record.source.system
-        metric_attrs["db.namespace"] = record.source.namespace
-        metric_attrs["db.collection.name"] = record.source.name
+        metric_attrs.update(_resolved_names(record, started.names))
     if error is not None:
         metric_attrs["error.type"] = type(error).__qualname__
     if recording:
-        attributes = dict(metric_attrs)
+        attributes = {**started.names, **metric_attrs}  # a failed read keeps what was known at its start
         if record is not None:
             attributes.update({
                 "db.query.text": sanitize_query(record.query.text)[:_MAX_TEXT],
@@ -162,4 +228,24 @@ def finish(started: _Started, record: "Provenance | None", error: BaseException 
     duration.record(duration_s, metric_attrs)
     if record is not None:
         rows.record(record.result.rows, metric_attrs)
+    span.end()
+
+
+def start_run(name: str, run_id: str) -> tuple[Any, Any]:
+    """Open the span of a :func:`unistore.run` and make it current: reads started inside are its children."""
+    from opentelemetry import context
+
+    span = _get_tracer().start_span(f"unistore.run {name}", kind=SpanKind.INTERNAL,
+                                    attributes={"unistore.run.name": name, "unistore.run.id": run_id})
+    return span, context.attach(trace.set_span_in_context(span))
+
+
+def end_run(span: Any, token: Any, error: BaseException | None) -> None:
+    """Restore the caller's context and end the run's span (status ERROR when the block raised)."""
+    from opentelemetry import context
+
+    context.detach(token)  # in another context than attach (threads): OpenTelemetry logs it, never raises
+    if error is not None:
+        span.set_attribute("error.type", type(error).__qualname__)
+        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}"))
     span.end()
