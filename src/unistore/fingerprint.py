@@ -1,138 +1,104 @@
-"""Content fingerprints that ignore how the data was cut into batches.
+"""Content fingerprints: the rows of a result as a multiset, whatever their order or batching.
 
-Each column feeds separate streams into incremental xxh3-128 hashers: the
-non-null values (fixed-width buffers hashed in place, zero-copy), the global
-positions of nulls, value lengths for variable-width and list types, and
-child streams for nested types. Every stream is a concatenation over rows,
-so the digest is the same however the rows were split into batches or row
-groups, and nothing is copied except where nulls must be dropped. The final
-fingerprint hashes the schema (names and types), the row count and each
-column's digests.
+Every value gets a 128-bit hash (two independent 64-bit lanes), every row the
+mix of its values' hashes, and the digest is the sum of the row hashes modulo
+2^64 per lane. Addition is commutative, so the same rows give the same digest
+in any order, batching or worker count, and the digest of a union of disjoint
+parts is the sum of the parts' digests (:func:`combine`). Per-column sums name
+the columns that changed. An order-sensitive digest of the row hashes in
+stream order is kept beside it for reads whose order was requested.
+
+The algorithm is fixed in docs/provenance.md and pinned by golden values in
+tests/test_fingerprint.py; change it only with a new prefix.
 """
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass, field
+from typing import Any, Iterable
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.types as pat
 import xxhash
 
-PREFIX = "xxh3_128:"
-_VERSION = b"unistore-fingerprint-v1"
+from .errors import BadSpecError
+
+PREFIX = "ms128v2:"
+ORDERED_PREFIX = "ord128v2:"
+SCHEMA_PREFIX = "xxh3_128:"
+_SCHEMA_VERSION = b"unistore-fingerprint-v1"  # the schema fingerprint did not change in v2
+
+_M64 = (1 << 64) - 1
+_SEED, _MUL_SEED = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F  # xxh3-64 seeds of column seeds and multipliers
+_ROW_SEEDS = (np.uint64(0x165667B19E3779F9), np.uint64(0x27D4EB2F165667C5))
+_NULL_TAG = 0x6E756C6C6E756C6C  # "nullnull": a null's hash is fmix64(column seed ^ this)
+_WORD_STEP = np.uint64(0x9E3779B97F4A7C15)  # string word j is keyed with seed + (j + 1) * this
+_LEN_STEP = np.uint64(0xC2B2AE3D27D4EB4F)  # a string's length enters as fmix64(seed + length * this)
+_C1, _C2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+_CANONICAL_NAN = {8: 0x7FF8000000000000, 4: 0x7FC00000, 2: 0x7E00}
+_BLOCK = 1 << 15  # rows hashed at a time: keeps the temporaries in cache
 
 
 def schema_fingerprint(schema: pa.Schema) -> str:
     """Fingerprint of column names and types (metadata ignored)."""
-    h = xxhash.xxh3_128(_VERSION)
+    h = xxhash.xxh3_128(_SCHEMA_VERSION)
     for f in schema:
         h.update(f"{f.name}\x1f{f.type}\x1e".encode())
-    return PREFIX + h.hexdigest()
+    return SCHEMA_PREFIX + h.hexdigest()
 
 
-class _ColumnHasher:
-    """Streams of one column (or one nested child)."""
+# -- the mixer ----------------------------------------------------------------
 
-    __slots__ = ("values", "_nulls", "_lengths", "children", "rows")
+def fmix64(x: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """murmur3's 64-bit finaliser, in place on a uint64 array (wrap-around arithmetic)."""
+    t = np.empty_like(x) if scratch is None else scratch[:len(x)]
+    np.right_shift(x, _S33, out=t)
+    x ^= t
+    x *= _C1
+    np.right_shift(x, _S33, out=t)
+    x ^= t
+    x *= _C2
+    np.right_shift(x, _S33, out=t)
+    x ^= t
+    return x
 
-    def __init__(self) -> None:
-        self.values = xxhash.xxh3_128()
-        self._nulls: xxhash.xxh3_128 | None = None  # created on first use: most columns never need them
-        self._lengths: xxhash.xxh3_128 | None = None
-        self.children: list[_ColumnHasher] = []
-        self.rows = 0
 
-    @property
-    def nulls(self) -> xxhash.xxh3_128:
-        if self._nulls is None:
-            self._nulls = xxhash.xxh3_128()
-        return self._nulls
+def _fmix_int(x: int) -> int:
+    return int(fmix64(np.array([x & _M64], dtype=np.uint64))[0])
 
-    @property
-    def lengths(self) -> xxhash.xxh3_128:
-        if self._lengths is None:
-            self._lengths = xxhash.xxh3_128()
-        return self._lengths
 
-    def _child(self, i: int) -> "_ColumnHasher":
-        while len(self.children) <= i:
-            self.children.append(_ColumnHasher())
-        return self.children[i]
+def _logical_type(typ: pa.DataType) -> pa.DataType:
+    """Dictionary encoding is representation, not content: a dictionary column hashes as its values."""
+    return typ.value_type if pat.is_dictionary(typ) else typ
 
-    def update(self, arr: pa.Array) -> None:
-        n = len(arr)
-        if n == 0:
-            return
-        typ = arr.type
-        if pat.is_dictionary(typ):
-            arr = arr.dictionary_decode()
-            typ = arr.type
-        if isinstance(typ, pa.ExtensionType):
-            arr = arr.storage
-            typ = arr.type
-        if pat.is_null(typ):
-            self.rows += n
-            return
-        if arr.null_count:
-            positions = pc.add(pc.indices_nonzero(arr.is_null()), pa.scalar(self.rows, pa.uint64()))
-            self.nulls.update(_fixed_bytes(positions, 8))
-            arr = arr.drop_null()
-        self.rows += n
-        if len(arr) == 0:
-            return
-        self._values(arr, typ)
 
-    def _values(self, arr: pa.Array, typ: pa.DataType) -> None:
-        if pat.is_boolean(typ):
-            self.values.update(_fixed_bytes(pc.cast(arr, pa.uint8()), 1))
-        elif pat.is_string_view(typ) or pat.is_binary_view(typ):
-            self._values(pc.cast(arr, pa.large_string() if pat.is_string_view(typ) else pa.large_binary()), None)
-        elif typ is None or pat.is_string(typ) or pat.is_binary(typ) or pat.is_large_string(typ) or pat.is_large_binary(typ):
-            wide = typ is None or pat.is_large_string(typ) or pat.is_large_binary(typ)
-            self._var_width(arr, 8 if wide else 4)
-        elif _byte_width(typ):
-            self.values.update(_fixed_bytes(arr, _byte_width(typ)))
-        elif pat.is_map(typ):  # no length kernel for maps: lengths from offsets, entries as one struct child
-            offsets = arr.offsets
-            lengths = pc.cast(pc.subtract(offsets.slice(1), offsets.slice(0, len(arr))), pa.int64())
-            self.lengths.update(_fixed_bytes(lengths, 8))
-            start, stop = offsets[0].as_py(), offsets[len(arr)].as_py()  # keys/items ignore the slice
-            entries = [arr.keys.slice(start, stop - start), arr.items.slice(start, stop - start)]
-            self._child(0).update(pa.StructArray.from_arrays(entries, names=["key", "value"]))
-        elif pat.is_list(typ) or pat.is_large_list(typ) or pat.is_fixed_size_list(typ):
-            lengths = pc.cast(pc.list_value_length(arr), pa.int64())
-            self.lengths.update(_fixed_bytes(lengths, 8))
-            self._child(0).update(arr.flatten())
-        elif pat.is_struct(typ):
-            for i, child in enumerate(arr.flatten()):
-                self._child(i).update(child)
-        else:  # unions and other rare types: exact but slow
-            self.values.update(repr(arr.to_pylist()).encode())
+def column_keys(position: int, f: pa.Field) -> tuple[int, int]:
+    """A column's seed and its odd row multiplier, from its position, name and (logical) type."""
+    key = f"{position}\x1f{f.name}\x1f{_logical_type(f.type)}".encode()
+    return xxhash.xxh3_64_intdigest(key, seed=_SEED), xxhash.xxh3_64_intdigest(key, seed=_MUL_SEED) | 1
 
-    def _var_width(self, arr: pa.Array, offset_width: int) -> None:
-        lengths = pc.cast(pc.binary_length(arr), pa.int64())
-        self.lengths.update(_fixed_bytes(lengths, 8))
-        offsets = arr.buffers()[1]
-        fmt = "<q" if offset_width == 8 else "<i"
-        start = struct.unpack_from(fmt, offsets, arr.offset * offset_width)[0]
-        end = struct.unpack_from(fmt, offsets, (arr.offset + len(arr)) * offset_width)[0]
-        data = arr.buffers()[2]
-        if data is not None and end > start:
-            self.values.update(memoryview(data)[start:end])
 
-    def digest(self) -> bytes:
-        h = xxhash.xxh3_128(struct.pack("<q", self.rows))
-        for part in (self.values, self.nulls, self.lengths):  # an unused stream digests as empty
-            h.update(part.digest())
-        for child in self.children:
-            h.update(child.digest())
-        return h.digest()
+# -- per-value hashes -----------------------------------------------------------
+
+def _validity(arr: pa.Array) -> np.ndarray | None:
+    """Boolean mask of valid values, or None when there are no nulls."""
+    if arr.null_count == 0:
+        return None
+    if pat.is_null(arr.type):
+        return np.zeros(len(arr), dtype=bool)
+    bitmap = arr.buffers()[0]
+    if bitmap is None:  # unions and the like: ask Arrow
+        return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    return bits[arr.offset:arr.offset + len(arr)].view(bool)
 
 
 def _byte_width(typ: pa.DataType) -> int:
-    """Bytes per value for flat fixed-width types, 0 for everything else."""
-    if pat.is_nested(typ) or pat.is_boolean(typ):
+    """Bytes per value of flat fixed-width types (ints, floats, decimals, temporal, fixed binary), else 0."""
+    if pat.is_nested(typ) or pat.is_boolean(typ) or pat.is_null(typ):
         return 0
     try:
         bits = typ.bit_width
@@ -141,39 +107,256 @@ def _byte_width(typ: pa.DataType) -> int:
     return bits // 8 if bits % 8 == 0 else 0
 
 
-def _fixed_bytes(arr: pa.Array, width: int) -> memoryview:
-    """The value bytes of a null-free fixed-width array, without copying."""
+def _fixed_words(arr: pa.Array, width: int, floating: bool) -> list[np.ndarray]:
+    """A fixed-width array's values as uint64 words (little-endian, zero-extended; NaNs made canonical)."""
+    n = len(arr)
     buf = arr.buffers()[1]
-    return memoryview(buf)[arr.offset * width:(arr.offset + len(arr)) * width]
+    if width in (1, 2, 4, 8):
+        raw = np.frombuffer(buf, dtype=f"<u{width}", count=n, offset=arr.offset * width)
+        if floating:
+            isnan = np.isnan(raw.view(f"<f{width}"))
+            if isnan.any():
+                raw = np.where(isnan, raw.dtype.type(_CANONICAL_NAN[width]), raw)
+        return [raw if width == 8 else raw.astype(np.uint64)]
+    k = (width + 7) // 8
+    raw = np.frombuffer(buf, dtype=np.uint8, count=n * width, offset=arr.offset * width).reshape(n, width)
+    padded = np.zeros((n, k * 8), dtype=np.uint8)
+    padded[:, :width] = raw
+    words = padded.view("<u8")
+    return [np.ascontiguousarray(words[:, j]) for j in range(k)]
+
+
+def _chain(words: list[np.ndarray], seed: int, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """h = seed; for each word: h = fmix64(h ^ word)."""
+    np.bitwise_xor(words[0], np.uint64(seed), out=out)
+    fmix64(out, scratch)
+    for w in words[1:]:
+        out ^= w
+        fmix64(out, scratch)
+    return out
+
+
+def _var_width_hashes(arr: pa.Array, seed: int) -> np.ndarray:
+    """Strings and binaries, vectorised over 8-byte words read at any byte offset."""
+    n = len(arr)
+    wide = pat.is_large_string(arr.type) or pat.is_large_binary(arr.type)
+    offsets = np.frombuffer(arr.buffers()[1], dtype="<i8" if wide else "<i4", count=n + 1,
+                            offset=arr.offset * (8 if wide else 4)).astype(np.int64)
+    lengths = np.diff(offsets)
+    data = arr.buffers()[2]
+    start, stop = int(offsets[0]), int(offsets[-1])
+    padded = np.zeros(stop - start + 8, dtype=np.uint8)
+    if data is not None and stop > start:
+        padded[:stop - start] = np.frombuffer(data, dtype=np.uint8, count=stop - start, offset=start)
+    at = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))  # a word at every byte
+    nwords = (lengths + 7) // 8
+    first = np.cumsum(nwords) - nwords  # index of each value's first word
+    owner = np.repeat(np.arange(n), nwords)
+    j = np.arange(int(nwords.sum()), dtype=np.int64) - first[owner]  # word index within its value
+    words = at[(offsets[:-1] - start)[owner] + 8 * j]
+    left = lengths[owner] - 8 * j  # bytes of the value from this word on
+    short = left < 8
+    if short.any():  # the last word of a value: keep only its own bytes
+        words[short] &= (np.uint64(1) << (left[short].astype(np.uint64) * np.uint64(8))) - np.uint64(1)
+    words ^= np.uint64(seed) + (j.astype(np.uint64) + np.uint64(1)) * _WORD_STEP
+    fmix64(words)
+    csum = np.concatenate((np.zeros(1, np.uint64), np.cumsum(words, dtype=np.uint64)))
+    v = csum[first + nwords] - csum[first]
+    length_part = np.uint64(seed) + lengths.astype(np.uint64) * _LEN_STEP
+    v += fmix64(length_part)
+    return fmix64(v)
+
+
+def _slow_hashes(arr: pa.Array, seed: int) -> np.ndarray:
+    """Nested and rare types: exact but slow — each value's Python repr, hashed with xxh3-64, then fmix64."""
+    v = np.fromiter((xxhash.xxh3_64_intdigest(repr(x).encode(), seed=seed) for x in arr.to_pylist()),
+                    dtype=np.uint64, count=len(arr))
+    return fmix64(v)
+
+
+def value_hashes(arr: pa.Array, seed: int, out: np.ndarray | None = None,
+                 scratch: np.ndarray | None = None) -> np.ndarray:
+    """The per-value hashes of one column (nulls included) as a uint64 array (``out`` when given)."""
+    n = len(arr)
+    out = np.empty(n, np.uint64) if out is None else out[:n]
+    scratch = np.empty(n, np.uint64) if scratch is None else scratch[:n]
+    typ = arr.type
+    if isinstance(typ, pa.ExtensionType):
+        arr, typ = arr.storage, arr.storage.type
+    if pat.is_dictionary(typ):
+        arr = arr.dictionary_decode()
+        typ = arr.type
+    if pat.is_string_view(typ) or pat.is_binary_view(typ):
+        arr = arr.cast(pa.large_string() if pat.is_string_view(typ) else pa.large_binary())
+        typ = arr.type
+    valid = _validity(arr)
+    if pat.is_null(typ):
+        pass  # every value is null: filled below
+    elif pat.is_boolean(typ):
+        bits = np.unpackbits(np.frombuffer(arr.buffers()[1], dtype=np.uint8), bitorder="little")
+        _chain([bits[arr.offset:arr.offset + n].astype(np.uint64)], seed, out, scratch)
+    elif pat.is_string(typ) or pat.is_binary(typ) or pat.is_large_string(typ) or pat.is_large_binary(typ):
+        out[:] = _var_width_hashes(arr, seed)
+    elif _byte_width(typ):
+        _chain(_fixed_words(arr, _byte_width(typ), pat.is_floating(typ)), seed, out, scratch)
+    else:
+        out[:] = _slow_hashes(arr, seed)
+    if valid is not None:
+        out[~valid] = _fmix_int(seed ^ _NULL_TAG)
+    return out
+
+
+# -- digests --------------------------------------------------------------------
+
+def _hex(lanes: tuple[int, int]) -> str:
+    return f"{lanes[0]:016x}{lanes[1]:016x}"
+
+
+def _unhex(text: str) -> tuple[int, int]:
+    if len(text) != 32:
+        raise ValueError("expected 32 hex digits")
+    return int(text[:16], 16), int(text[16:], 16)
+
+
+@dataclass(frozen=True)
+class ContentDigest:
+    """A result's content as a multiset of rows: composable with :func:`combine`.
+
+    ``lanes`` are the two 64-bit sums of the row hashes; ``columns`` each
+    column's 64-bit sum of value hashes (keyed by name; a repeated name gets
+    ``#position``); ``ordered`` the order-sensitive fingerprint when kept.
+    """
+
+    schema_fingerprint: str
+    rows: int = 0
+    lanes: tuple[int, int] = (0, 0)
+    columns: dict[str, int] = field(default_factory=dict)
+    ordered: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """The versioned content fingerprint: schema, row count and row-hash sums, hashed."""
+        h = xxhash.xxh3_128(b"unistore-multiset-v2\x1e")
+        h.update(self.schema_fingerprint.encode())
+        h.update(struct.pack("<QQQ", self.rows, *self.lanes))
+        return PREFIX + h.hexdigest()
+
+    def column_fingerprints(self) -> dict[str, str]:
+        """Per-column digests as 16 hex digits each."""
+        return {name: f"{value:016x}" for name, value in self.columns.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_fingerprint": self.schema_fingerprint, "rows": self.rows, "lanes": _hex(self.lanes),
+                "columns": self.column_fingerprints(), "fingerprint": self.fingerprint,
+                "ordered_fingerprint": self.ordered}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ContentDigest":
+        try:
+            return cls(schema_fingerprint=str(data["schema_fingerprint"]), rows=int(data["rows"]),
+                       lanes=_unhex(data["lanes"]),
+                       columns={str(k): int(v, 16) for k, v in (data.get("columns") or {}).items()},
+                       ordered=data.get("ordered_fingerprint"))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BadSpecError(f"not a content digest ({type(exc).__name__}: {str(exc)[:80]})") from None
+
+
+def combine(parts: Iterable[ContentDigest]) -> ContentDigest:
+    """The digest of the union of disjoint parts, from the parts' digests alone.
+
+    The order-sensitive fingerprint does not compose (it is None in the result).
+    """
+    parts = list(parts)
+    if not parts:
+        raise BadSpecError("combine needs at least one digest")
+    schema = parts[0].schema_fingerprint
+    if any(p.schema_fingerprint != schema for p in parts):
+        raise BadSpecError("cannot combine digests of results with different schemas")
+    names = list(parts[0].columns)
+    if any(list(p.columns) != names for p in parts):
+        raise BadSpecError("cannot combine digests with different columns")
+    cols = {n: sum(p.columns[n] for p in parts) & _M64 for n in names}
+    lanes = (sum(p.lanes[0] for p in parts) & _M64, sum(p.lanes[1] for p in parts) & _M64)
+    return ContentDigest(schema, sum(p.rows for p in parts), lanes, cols)
+
+
+def _column_names(schema: pa.Schema) -> list[str]:
+    names = schema.names
+    return [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names)]
 
 
 class Fingerprinter:
-    """Feed record batches with :meth:`update`; read :attr:`rows`, :attr:`nbytes`, :meth:`hexdigest`."""
+    """Feed record batches with :meth:`update`; read :attr:`rows`, :attr:`nbytes`, :meth:`hexdigest`.
 
-    def __init__(self, schema: pa.Schema):
+    ``ordered=True`` also keeps the order-sensitive digest (:meth:`ordered_hexdigest`).
+    Rows are hashed a block at a time into reused buffers, so the temporaries stay in cache.
+    """
+
+    def __init__(self, schema: pa.Schema, *, ordered: bool = False):
         self.schema = schema
-        self.columns = [_ColumnHasher() for _ in schema]
+        self.schema_fp = schema_fingerprint(schema)
+        keys = [column_keys(i, f) for i, f in enumerate(schema)]
+        self.seeds = [k[0] for k in keys]
+        self.multipliers = [np.uint64(k[1]) for k in keys]
+        self.names = _column_names(schema)
+        self.col_sums = [0] * len(schema)  # Python ints, reduced mod 2^64
+        self.lane_sums = [0, 0]
+        self.ordered = xxhash.xxh3_128() if ordered else None
         self.rows = 0
         self.nbytes = 0
+        self._buffers = [np.empty(_BLOCK, np.uint64) for _ in range(5)]
 
     def update(self, batch: pa.RecordBatch) -> None:
-        self.rows += batch.num_rows
+        n = batch.num_rows
+        self.rows += n
         self.nbytes += batch.nbytes
-        for hasher, column in zip(self.columns, batch.columns):
-            hasher.update(column)
+        v, t, acc1, acc2, scratch = self._buffers
+        for a in range(0, n, _BLOCK):
+            m = min(_BLOCK, n - a)
+            r1, r2, tm = acc1[:m], acc2[:m], t[:m]
+            r1.fill(0)
+            r2.fill(0)
+            for c, column in enumerate(batch.columns):
+                h = value_hashes(column.slice(a, m) if m != n else column, self.seeds[c], v, scratch)
+                self.col_sums[c] = (self.col_sums[c] + int(h.sum(dtype=np.uint64))) & _M64
+                r1 += h
+                np.multiply(h, self.multipliers[c], out=tm)
+                r2 += tm
+            r1 ^= _ROW_SEEDS[0]
+            r2 ^= _ROW_SEEDS[1]
+            fmix64(r1, scratch)
+            fmix64(r2, scratch)
+            if self.ordered is not None:
+                self.ordered.update(np.column_stack((r1, r2)).astype("<u8", copy=False).tobytes())
+            self.lane_sums[0] = (self.lane_sums[0] + int(r1.sum(dtype=np.uint64))) & _M64
+            self.lane_sums[1] = (self.lane_sums[1] + int(r2.sum(dtype=np.uint64))) & _M64
+
+    def digest(self) -> ContentDigest:
+        return ContentDigest(self.schema_fp, self.rows, (self.lane_sums[0], self.lane_sums[1]),
+                             dict(zip(self.names, self.col_sums)), self.ordered_hexdigest())
 
     def hexdigest(self) -> str:
-        h = xxhash.xxh3_128(schema_fingerprint(self.schema).encode())
-        h.update(struct.pack("<q", self.rows))
-        for hasher in self.columns:
-            h.update(hasher.digest())
-        return PREFIX + h.hexdigest()
+        return self.digest().fingerprint
+
+    def ordered_hexdigest(self) -> str | None:
+        """The order-sensitive fingerprint, or None when it was not asked for."""
+        if self.ordered is None:
+            return None
+        h = xxhash.xxh3_128(b"unistore-ordered-v2\x1e")
+        h.update(self.schema_fp.encode())
+        h.update(struct.pack("<Q", self.rows))
+        h.update(self.ordered.digest())
+        return ORDERED_PREFIX + h.hexdigest()
+
+
+def digest(data: pa.Table | pa.RecordBatch, *, ordered: bool = False) -> ContentDigest:
+    """The content digest of a whole table or batch."""
+    fp = Fingerprinter(data.schema, ordered=ordered)
+    for b in (data.to_batches() if isinstance(data, pa.Table) else [data]):
+        fp.update(b)
+    return fp.digest()
 
 
 def fingerprint(data: pa.Table | pa.RecordBatch) -> str:
-    """Fingerprint a whole table (convenience for checks and tests)."""
-    fp = Fingerprinter(data.schema)
-    batches = data.to_batches() if isinstance(data, pa.Table) else [data]
-    for b in batches:
-        fp.update(b)
-    return fp.hexdigest()
+    """The content fingerprint of a whole table (convenience for checks and tests)."""
+    return digest(data).fingerprint

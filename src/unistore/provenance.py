@@ -18,16 +18,17 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pyarrow as pa
 
+from .fingerprint import PREFIX, ContentDigest, digest as content_digest, schema_fingerprint
 from .snapshot import Snapshot
 
 SCHEMA_KEY = b"unistore.provenance"
 FIELD_KEY = b"unistore.read"
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: order-independent content digests, per-column digests, derived records
 
 
 def uuid7() -> str:
@@ -65,16 +66,46 @@ class Query:
 
 @dataclass
 class Result:
+    """What came back. ``fingerprint`` is the order-independent content digest (docs/provenance.md);
+    ``lanes`` its two 64-bit row-hash sums (what makes digests of parts combinable), ``columns``
+    one digest per column, ``ordered_fingerprint`` the order-sensitive digest when order was requested.
+    """
+
     rows: int = 0
     bytes: int = 0
     schema_fingerprint: str | None = None
     fingerprint: str | None = None
     complete: bool = False
+    ordered_fingerprint: str | None = None
+    lanes: str | None = None
+    columns: dict[str, str] | None = None
+
+    def set_digest(self, digest: ContentDigest) -> None:
+        """Fill the content fields from a finished digest."""
+        d = digest.to_dict()
+        self.fingerprint, self.ordered_fingerprint = d["fingerprint"], d["ordered_fingerprint"]
+        self.lanes, self.columns = d["lanes"], d["columns"]
+
+    def digest(self) -> ContentDigest | None:
+        """The composable digest this result records, or None for records made before version 2."""
+        if not (self.fingerprint or "").startswith(PREFIX) or self.lanes is None or self.schema_fingerprint is None:
+            return None
+        return ContentDigest.from_dict({"schema_fingerprint": self.schema_fingerprint, "rows": self.rows,
+                                        "lanes": self.lanes, "columns": self.columns or {},
+                                        "ordered_fingerprint": self.ordered_fingerprint})
+
+
+_RESULT_FIELDS = frozenset(f.name for f in fields(Result))
 
 
 @dataclass
 class Provenance:
-    """One read's record. ``result`` fills in as the stream is consumed."""
+    """One read's record. ``result`` fills in as the stream is consumed.
+
+    A *derived* record (``derived=True``) describes a table made from a read's result
+    (a slice, a filter, a new column...): its ``result`` is that table's own, ``parents``
+    names the read, and :attr:`parent` holds that read's record when it is known.
+    """
 
     read_id: str
     read_at: str
@@ -85,6 +116,9 @@ class Provenance:
     result: Result = field(default_factory=Result)
     parents: list[str] = field(default_factory=list)
     version: int = RECORD_VERSION
+    derived: bool = False
+    #: the record of the read this one was derived from (not serialised: find it by ``parents``)
+    parent: "Provenance | None" = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as plain JSON-able data (shallow copies: no deep copy on the read path)."""
@@ -99,8 +133,11 @@ class Provenance:
             "query": {"language": q.language, "text": q.text, "params": q.params, "columns": q.columns,
                       "filter": q.filter, "pushed_down": q.pushed_down, "request": q.request},
             "result": {"rows": r.rows, "bytes": r.bytes, "schema_fingerprint": r.schema_fingerprint,
-                       "fingerprint": r.fingerprint, "complete": r.complete},
+                       "fingerprint": r.fingerprint, "ordered_fingerprint": r.ordered_fingerprint,
+                       "lanes": r.lanes, "columns": dict(r.columns) if r.columns is not None else None,
+                       "complete": r.complete},
             "parents": list(self.parents),
+            "derived": self.derived,
         }
 
     def to_json(self) -> str:
@@ -115,9 +152,10 @@ class Provenance:
             source=Dataset(**data["source"]),
             snapshot=Snapshot.from_dict(data["snapshot"]),
             query=Query(**data["query"]),
-            result=Result(**(data.get("result") or {})),
+            result=Result(**{k: v for k, v in (data.get("result") or {}).items() if k in _RESULT_FIELDS}),
             parents=list(data.get("parents") or []),
-            version=data.get("version", RECORD_VERSION),
+            version=data.get("version", 1),  # records without a version predate versioning
+            derived=bool(data.get("derived", False)),
         )
 
     @classmethod
@@ -192,7 +230,10 @@ def provenance_of(obj: Any) -> Provenance:
     """The provenance of a table, batch, reader, schema or field produced by unistore.
 
     For a stream, the ``result`` part (rows, bytes, fingerprint) is complete
-    once the stream has been consumed.
+    once the stream has been consumed. A table or batch whose rows or schema
+    no longer match the record it carries (Arrow keeps schema metadata through
+    slice, filter, select, concat...) gets a derived record instead: its own
+    rows and fingerprint, the read as its parent. See :func:`describes`.
     """
     if isinstance(obj, pa.Field):
         rid = (obj.metadata or {}).get(FIELD_KEY)
@@ -211,4 +252,97 @@ def provenance_of(obj: Any) -> Provenance:
         live = lookup(record.read_id)
         if live is not None:
             return live
-    return record
+        return record
+    if not isinstance(obj, (pa.Table, pa.RecordBatch)) or describes(record, obj):
+        return record  # a schema or a reader has no rows of its own to check
+    return derive(record, obj)
+
+
+# -- does a record describe this table? ---------------------------------------
+
+#: read id -> (the table the read returned, weakly; its row count; the identity of its buffers)
+_returned: "OrderedDict[str, tuple[weakref.ref[Any], int, tuple[Any, ...]]]" = OrderedDict()
+#: id(table) -> (the table, weakly; its digest): hashing a table once is enough
+_digests: "OrderedDict[int, tuple[weakref.ref[Any], ContentDigest]]" = OrderedDict()
+
+
+def _identity(data: pa.Table | pa.RecordBatch) -> tuple[Any, ...]:
+    """Where each column's values live: chunk offsets, lengths and buffer addresses (no hashing)."""
+    columns = data.columns if isinstance(data, pa.Table) else [pa.chunked_array([c]) for c in data.columns]
+    return tuple(
+        tuple((chunk.offset, len(chunk), tuple((b.address, b.size) if b is not None else None for b in chunk.buffers()))
+              for chunk in column.chunks if len(chunk))
+        for column in columns)
+
+
+def remember_returned(record: Provenance, table: pa.Table) -> None:
+    """Note what a read returned, so :func:`provenance_of` knows that table without hashing it.
+
+    The table is held weakly: while it lives, its buffers cannot be reused by other data.
+    """
+    entry = (weakref.ref(table), table.num_rows, _identity(table))
+    with _lock:
+        _returned[record.read_id] = entry
+        _returned.move_to_end(record.read_id)
+        while len(_returned) > _RECENT_MAX:
+            _returned.popitem(last=False)
+
+
+def _is_returned(record: Provenance, data: pa.Table | pa.RecordBatch) -> bool:
+    with _lock:
+        entry = _returned.get(record.read_id)
+    if entry is None or entry[0]() is None or entry[1] != data.num_rows:
+        return False
+    return _identity(data) == entry[2]
+
+
+def table_digest(data: pa.Table | pa.RecordBatch, *, ordered: bool = False) -> ContentDigest:
+    """The content digest of ``data``, remembered per object while it lives."""
+    key = id(data)
+    with _lock:
+        hit = _digests.get(key)
+    if hit is not None and hit[0]() is data and (hit[1].ordered is not None or not ordered):
+        return hit[1]
+    d = content_digest(data, ordered=ordered)
+    with _lock:
+        _digests[key] = (weakref.ref(data), d)
+        while len(_digests) > 256:
+            _digests.popitem(last=False)
+    return d
+
+
+def describes(record: Provenance, data: pa.Table | pa.RecordBatch) -> bool:
+    """Whether ``record`` describes exactly ``data``: same schema, rows and content.
+
+    Cheap for the table a read returned (buffer identity, no hashing); otherwise
+    the content is hashed once and compared with the record (a re-ordered table
+    is the same multiset, so it matches unless the record has an ordered digest).
+    Records from before version 2 have no comparable content digest: for them
+    schema and row count decide.
+    """
+    r = record.result
+    if data.num_rows != r.rows or schema_fingerprint(data.schema) != r.schema_fingerprint:
+        return False
+    if _is_returned(record, data):
+        return True
+    if r.digest() is None:
+        return True  # a version-1 record: content not comparable (documented)
+    d = table_digest(data, ordered=r.ordered_fingerprint is not None)
+    if d.fingerprint != r.fingerprint:
+        return False
+    return r.ordered_fingerprint is None or d.ordered == r.ordered_fingerprint
+
+
+def derive(parent: Provenance, data: pa.Table | pa.RecordBatch) -> Provenance:
+    """A record for ``data`` made from ``parent``'s result: its own rows and digests, the read as parent.
+
+    Source, snapshot and query stay the parent's (where the data came from and how it was read);
+    the id is derived from the parent's id and the content, so the same table always gets the same id.
+    """
+    d = table_digest(data)
+    result = Result(rows=data.num_rows, bytes=data.nbytes, schema_fingerprint=d.schema_fingerprint, complete=True)
+    result.set_digest(d)
+    rid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"unistore:derived:{parent.read_id}:{d.fingerprint}"))
+    return Provenance(read_id=rid, read_at=parent.read_at, unistore=parent.unistore, source=parent.source,
+                      snapshot=parent.snapshot, query=parent.query, result=result, parents=[parent.read_id],
+                      derived=True, parent=lookup(parent.read_id) or parent)

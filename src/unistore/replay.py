@@ -3,19 +3,23 @@
 Stores with versions (object versions, table versions) read the pinned state
 (``ReadSpec.pin``); the others re-issue the recorded request and compare.
 Either way the result is checked against the recorded row count, schema and
-content fingerprint, and any difference raises :class:`DriftError`.
+content fingerprint (order-independent; the ordered digest too when both reads
+kept one), and any difference raises :class:`DriftError` naming the columns
+that changed. A derived record (a slice or filter of a read) cannot be
+replayed: only the read it came from can.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from typing import Any
 
 import pyarrow as pa
 
 from .errors import BadSpecError, DriftError, SnapshotUnavailableError
-from .provenance import Provenance, provenance_of
+from .provenance import Provenance, lookup, provenance_of, remember_returned, tag_schema
 
 
 def as_record(obj: Any) -> Provenance:
@@ -24,6 +28,11 @@ def as_record(obj: Any) -> Provenance:
         return obj
     if isinstance(obj, dict):
         return Provenance.from_dict(obj)
+    if isinstance(obj, str) and not obj.lstrip().startswith("{"):
+        record = lookup(obj)  # a read id, e.g. record.parents[0]
+        if record is None:
+            raise BadSpecError(f"no record of read {obj[:80]!r} in this process; pass the record itself")
+        return record
     if isinstance(obj, (str, bytes)):
         return Provenance.from_json(obj)
     if isinstance(obj, (pa.Table, pa.RecordBatch, pa.Schema, pa.RecordBatchReader)):
@@ -32,18 +41,37 @@ def as_record(obj: Any) -> Provenance:
 
 
 def differences(recorded: Provenance, now: Provenance) -> dict[str, Any]:
-    """What differs between two reads' results (empty when they are the same data)."""
+    """What differs between two reads' results (empty when they are the same data).
+
+    ``rows`` (before and after), ``schema``, ``fingerprint``, ``ordered_fingerprint`` (only
+    when both reads kept one), ``columns`` (names whose per-column digest changed) and
+    ``objects`` (files whose pins changed). A record made before version 2 has no
+    comparable content digest: only rows and schema are compared (see :func:`replay`).
+    """
+    r, n = recorded.result, now.result
     diffs: dict[str, Any] = {}
-    if recorded.result.rows != now.result.rows:
-        diffs["rows"] = {"recorded": recorded.result.rows, "now": now.result.rows}
-    if recorded.result.schema_fingerprint != now.result.schema_fingerprint:
-        diffs["schema"] = {"recorded": recorded.result.schema_fingerprint, "now": now.result.schema_fingerprint}
-    if recorded.result.fingerprint != now.result.fingerprint:
-        diffs["fingerprint"] = {"recorded": recorded.result.fingerprint, "now": now.result.fingerprint}
-    changed = _changed_objects(recorded.snapshot.to_dict(), now.snapshot.to_dict())
-    if changed and diffs:
-        diffs["objects"] = changed
+    if r.rows != n.rows:
+        diffs["rows"] = {"recorded": r.rows, "now": n.rows}
+    if r.schema_fingerprint != n.schema_fingerprint:
+        diffs["schema"] = {"recorded": r.schema_fingerprint, "now": n.schema_fingerprint}
+    if comparable(recorded):
+        if r.fingerprint != n.fingerprint:
+            diffs["fingerprint"] = {"recorded": r.fingerprint, "now": n.fingerprint}
+        if r.ordered_fingerprint and n.ordered_fingerprint and r.ordered_fingerprint != n.ordered_fingerprint:
+            diffs["ordered_fingerprint"] = {"recorded": r.ordered_fingerprint, "now": n.ordered_fingerprint}
+        before, after = r.columns or {}, n.columns or {}
+        changed = [c for c in list(before) + [c for c in after if c not in before] if before.get(c) != after.get(c)]
+        if changed and diffs:
+            diffs["columns"] = changed
+    changed_objects = _changed_objects(recorded.snapshot.to_dict(), now.snapshot.to_dict())
+    if changed_objects and diffs:
+        diffs["objects"] = changed_objects
     return diffs
+
+
+def comparable(record: Provenance) -> bool:
+    """Whether the record's content fingerprint can be compared with a new read's (version 2 and later)."""
+    return record.result.digest() is not None
 
 
 def _changed_objects(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -65,6 +93,11 @@ def replay(record: Any, *, uri: str | os.PathLike[str] | None = None, **options:
     from .spec import ReadSpec
 
     rec = as_record(record)
+    if rec.derived:
+        raise BadSpecError(
+            f"this table was derived from read {rec.parents[0] if rec.parents else '?'} (sliced, filtered, "
+            "selected or otherwise changed); replay can re-read only that read: pass its record, "
+            "unistore.replay(unistore.provenance_of(table).parent), or its id, unistore.replay(record.parents[0])")
     if not rec.result.complete:
         raise SnapshotUnavailableError(f"read {rec.read_id} did not finish; there is nothing to replay")
     if not rec.query.request:
@@ -77,5 +110,10 @@ def replay(record: Any, *, uri: str | os.PathLike[str] | None = None, **options:
     diffs = differences(rec, now)
     if diffs:
         raise DriftError(rec.source.uri, diffs)
-    from .provenance import tag_schema
-    return table.replace_schema_metadata(tag_schema(table.schema, now).metadata)
+    if not comparable(rec):
+        warnings.warn(f"read {rec.read_id} was recorded by an older unistore (record version {rec.version}): "
+                      "its fingerprint cannot be compared, so only row count and schema were checked",
+                      stacklevel=2)
+    again = table.replace_schema_metadata(tag_schema(table.schema, now).metadata)
+    remember_returned(now, again)
+    return again

@@ -27,7 +27,8 @@ from .errors import BadSpecError, QueryError, UnistoreError
 from .filters import Filter
 from .fingerprint import Fingerprinter, schema_fingerprint
 from .location import Location, scrub
-from .provenance import Dataset, Provenance, Query, now_rfc3339, remember, tag_fields, tag_schema, uuid7
+from .provenance import (Dataset, Provenance, Query, now_rfc3339, remember, remember_returned, tag_fields,
+                         tag_schema, uuid7)
 from .snapshot import Snapshot
 from .spec import ReadSpec
 from .timeseries import bind_time_column
@@ -163,7 +164,9 @@ def read_table(source: Source, spec: ReadSpec, *, owned: bool = False) -> pa.Tab
     """Run one read into a table; the record is serialised once, when it is complete."""
     stream = _open_stream(source, spec, owned, announce=False)
     batches = list(stream)
-    return pa.Table.from_batches(batches, schema=tag_schema(stream.schema, stream.record))
+    table = pa.Table.from_batches(batches, schema=tag_schema(stream.schema, stream.record))
+    remember_returned(stream.record, table)  # so provenance_of(table) knows it without hashing
+    return table
 
 
 def _open_stream(source: Source, spec: ReadSpec, owned: bool, announce: bool) -> "_ReadStream":
@@ -216,7 +219,7 @@ class _ReadStream:
                  span: "lineage.ReadSpan", started: float, owned: bool):
         self.source, self.spec, self.scan, self.record, self.schema = source, spec, scan, record, schema
         self.span, self.started, self.owned = span, started, owned
-        self.fingerprint = Fingerprinter(schema)
+        self.fingerprint = Fingerprinter(schema, ordered=scan.ordered)
         self.observe = span.observer(schema)  # per-batch column statistics, only when a lineage sink wants them
         self.residual = scan.residual.to_arrow() if scan.residual is not None else None
         self.project = list(schema.names) if list(scan.schema.names) != list(schema.names) else None
@@ -279,7 +282,7 @@ class _ReadStream:
         result = self.record.result
         result.rows = self.fingerprint.rows
         result.bytes = self.fingerprint.nbytes
-        result.fingerprint = self.fingerprint.hexdigest()
+        result.set_digest(self.fingerprint.digest())
         result.complete = complete
         remember(self.record, finished=True)
         if self.scan.close is not None:

@@ -100,7 +100,7 @@ def test_provenance_record_fields(case):
     data = json.loads(table.schema.metadata[b"unistore.provenance"])
     assert data == json.loads(json.dumps(record.to_dict(), default=str))
     assert set(data) >= {"version", "read_id", "read_at", "unistore", "source", "snapshot", "query", "result", "parents"}
-    assert data["version"] == 1 and data["unistore"] == unistore.__version__
+    assert data["version"] == 2 and data["unistore"] == unistore.__version__
     assert data["read_at"].endswith("Z")
     src = data["source"]
     assert src["system"] and src["namespace"] and src["name"] and src["uri"]
@@ -111,7 +111,8 @@ def test_provenance_record_fields(case):
     result = data["result"]
     assert result["rows"] == N_ROWS and result["complete"] is True and result["bytes"] > 0
     assert result["fingerprint"] == unistore.fingerprint(without_metadata(table))
-    assert result["fingerprint"].startswith("xxh3_128:")
+    assert result["fingerprint"].startswith("ms128v2:")
+    assert set(result["columns"]) == set(table.column_names) and len(result["lanes"]) == 32
     for f in table.schema:
         assert f.metadata[b"unistore.read"] == data["read_id"].encode()
         assert unistore.provenance_of(f).read_id == data["read_id"]
