@@ -37,7 +37,7 @@ def test_bad_filters_are_rejected(bad):
 
 
 def test_filters_are_not_truth_values():
-    with pytest.raises(TypeError):
+    with pytest.raises(unistore.BadSpecError, match="use & and |"):
         bool(col("a") > 1)
 
 

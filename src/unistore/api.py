@@ -8,6 +8,7 @@ read options by the adapter's ``open_options``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import time
 from typing import Any
@@ -16,7 +17,7 @@ import pyarrow as pa
 
 from . import lineage, registry
 from .errors import BadSpecError
-from .filters import FilterLike
+from .filters import FilterLike, short
 from .location import Location
 from .source import Source, read_table, start_read
 from .spec import ReadSpec
@@ -25,10 +26,14 @@ def source(uri: str | os.PathLike[str], **options: Any) -> Source:
     """Open ``uri`` for repeated reads, listing and schema look-ups. Close it (or use ``with``)."""
     location = Location.parse(uri)
     adapter = registry.get_adapter(location.scheme)
-    unknown = set(options) - adapter.open_options
+    unknown = sorted(set(options) - adapter.open_options)
     if unknown:
+        hints = []
+        for name in unknown[:5]:
+            close = difflib.get_close_matches(name, sorted(adapter.open_options), n=1)
+            hints.append(f"{short(name, 40)} (did you mean {close[0]}?)" if close else short(name, 40))
         raise BadSpecError(
-            f"unknown option(s) {', '.join(sorted(unknown))} for {location.redacted()}; "
+            f"unknown option(s) {', '.join(hints)} for {location.redacted()}; "
             f"the {location.scheme!r} adapter accepts: {', '.join(sorted(adapter.open_options)) or 'none'}"
         )
     return adapter.open(location, **options)
@@ -44,6 +49,7 @@ def _open_for_read(uri: str | os.PathLike[str], table: Any, read_kwargs: dict[st
     location = Location.parse(uri)
     adapter = registry.get_adapter(location.scheme)
     open_options = {k: options.pop(k) for k in list(options) if k in adapter.open_options}
+    # built once: a second build would find a generator (filter values, columns) already drained
     shape = ReadSpec.build(table, **read_kwargs, **options)
     started = time.perf_counter()
     try:
@@ -52,7 +58,7 @@ def _open_for_read(uri: str | os.PathLike[str], table: Any, read_kwargs: dict[st
         lineage.report_unopened(location, shape, exc, time.perf_counter() - started)
         raise
     try:
-        spec = src.spec(table, **read_kwargs, **options)
+        spec = src.spec(shape)
     except BaseException:
         src.close()
         raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -28,14 +29,30 @@ def command(name: str, configure: Callable[[argparse.ArgumentParser], None]):
 
 
 def _parse_filter(text: str) -> Any:
-    """``--filter`` takes DNF tuples as JSON: ``'[["amount", ">", 10]]'``."""
+    """``--filter`` takes DNF tuples as JSON: ``'[["amount", ">", 10]]'`` (an OR of ANDs: one level deeper)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"--filter must be JSON like '[[\"amount\", \">\", 10]]': {exc}") from None
-    if data and isinstance(data[0], list) and data[0] and isinstance(data[0][0], list):
-        return [[tuple(p) for p in clause] for clause in data]
+        raise argparse.ArgumentTypeError(f"must be JSON like '[[\"amount\", \">\", 10]]' ({exc.msg})") from None
+    if not isinstance(data, list) or not data or not all(isinstance(p, list) and p for p in data):
+        raise argparse.ArgumentTypeError("must be a JSON list of [column, op, value] lists, "
+                                         "e.g. '[[\"amount\", \">\", 10]]'")
+    nested = [isinstance(p[0], list) for p in data]
+    if any(nested):  # [[[...], [...]], [[...]]]: OR of AND-clauses
+        if not all(nested) or not all(isinstance(t, list) for clause in data for t in clause):
+            raise argparse.ArgumentTypeError("mixes clauses ([[...], ...]) and [column, op, value] lists")
+        return [[tuple(t) for t in clause] for clause in data]
     return [tuple(p) for p in data]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
 
 
 def _read_args(p: argparse.ArgumentParser) -> None:
@@ -44,9 +61,9 @@ def _read_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--query", "-q", help="a read-only query in the store's language")
     p.add_argument("--columns", "-c", help="comma-separated column names")
     p.add_argument("--filter", "-f", type=_parse_filter, help='DNF filter as JSON, e.g. \'[["amount", ">", 10]]\'')
-    p.add_argument("--limit", "-n", type=int)
+    p.add_argument("--limit", "-n", type=_positive)
     p.add_argument("--output", "-o", help="write the result to FILE.parquet, .csv, .json(l) or .arrow")
-    p.add_argument("--rows", type=int, default=10, help="rows to preview (default 10)")
+    p.add_argument("--rows", type=_positive, default=10, help="rows to preview (default 10)")
 
 
 @command("read", _read_args)
@@ -54,6 +71,8 @@ def _read(args: argparse.Namespace) -> int:
     from .api import read
     from .provenance import provenance_of
 
+    if args.output:  # checked before the read: a typo in the folder must not cost a whole read
+        check_output(args.output)
     table = read(args.uri, args.table, query=args.query,
                  columns=args.columns.split(",") if args.columns else None,
                  filter=args.filter, limit=args.limit)
@@ -87,7 +106,34 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".json", ".jsonl", ".arrow", ".feather", ".ipc")
+
+
+def check_output(path: str) -> None:
+    """Raise :class:`~unistore.errors.BadSpecError` unless ``path`` can be written: known suffix, existing folder."""
+    from .errors import BadSpecError
+
+    if not path.lower().endswith(OUTPUT_SUFFIXES):
+        raise BadSpecError(f"--output must end in .parquet, .csv, .json, .jsonl or .arrow: {path[:200]}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise BadSpecError(f"--output folder does not exist: {folder[:200]}")
+    if os.path.isdir(path):
+        raise BadSpecError(f"--output is a folder, not a file: {path[:200]}")
+
+
 def write_output(table: pa.Table, path: str) -> None:
+    """Write ``table`` to ``path`` in the format its suffix names."""
+    from .errors import BadSpecError
+
+    check_output(path)
+    try:
+        _write(table, path)
+    except OSError as exc:
+        raise BadSpecError(f"cannot write --output {path[:200]}: {exc.strerror or type(exc).__name__}") from None
+
+
+def _write(table: pa.Table, path: str) -> None:
     lower = path.lower()
     if lower.endswith((".parquet", ".pq")):
         import pyarrow.parquet as pq
@@ -107,8 +153,6 @@ def write_output(table: pa.Table, path: str) -> None:
         import pyarrow.feather as feather
 
         feather.write_feather(table, path)
-    else:
-        raise SystemExit(f"--output must end in .parquet, .csv, .json, .jsonl or .arrow: {path}")
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
@@ -123,21 +167,32 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+EPILOG = """exit status:
+  0  success
+  1  unistore error (bad request, source not found or unreachable, query rejected, drift);
+     one line on stderr: "unistore: ErrorType: message"
+  2  usage error (unknown command, bad or missing argument)
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="unistore", description="Read any silo into Arrow, with provenance.")
+    """Run the command line; returns the exit status (see ``EPILOG``)."""
+    parser = argparse.ArgumentParser(prog="unistore", description="Read any silo into Arrow, with provenance.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"unistore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _load_plugins()
     for name, (configure, _) in COMMANDS.items():
-        configure(sub.add_parser(name))
+        configure(sub.add_parser(name, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter))
     args = parser.parse_args(argv)
     from .errors import UnistoreError
 
     try:
         return COMMANDS[args.command][1](args)
     except UnistoreError as exc:
-        print(f"unistore: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        message = " ".join(str(exc).split())  # one line, however the message was built
+        print(f"unistore: {type(exc).__name__}: {message}", file=sys.stderr)
+        return 1
 
 
 def _load_plugins() -> None:

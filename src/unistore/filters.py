@@ -35,6 +35,20 @@ _ALIASES = {"=": "==", "<>": "!=", "not_in": "not in", "notin": "not in"}
 _NEGATION = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">",
              "in": "not in", "not in": "in", "is null": "is not null", "is not null": "is null"}
 _SCALARS = (bool, int, float, str, bytes, decimal.Decimal, dt.date, dt.datetime, dt.time, dt.timedelta)
+#: how much of a caller's value an error message may quote
+SHORT = 80
+
+
+def short(value: Any, limit: int = SHORT) -> str:
+    """``repr(value)`` cut to ``limit`` characters: messages quote input, never all of a huge one."""
+    if isinstance(value, (list, tuple, set, frozenset, dict)) and len(value) > limit:
+        text = f"<{type(value).__name__} of {len(value)} items>"  # repr of a huge container costs time too
+    else:
+        try:
+            text = repr(value)
+        except Exception:  # a repr that fails must not replace the real error
+            text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -66,18 +80,18 @@ def _literal(value: Any) -> str:
 
 def _predicate(column: Any, op: Any, value: Any = None) -> Predicate:
     if not isinstance(column, str) or not column:
-        raise BadSpecError(f"filter column must be a non-empty string, got {column!r}")
+        raise BadSpecError(f"filter column must be a non-empty string, got {short(column)}")
     if not isinstance(op, str):
-        raise BadSpecError(f"filter operator must be a string, got {op!r}")
+        raise BadSpecError(f"filter operator must be a string, got {short(op)}")
     op = _ALIASES.get(op.strip().lower(), op.strip().lower())
     if op not in OPERATORS:
-        raise BadSpecError(f"unknown filter operator {op!r}; use one of {', '.join(OPERATORS)}")
+        raise BadSpecError(f"unknown filter operator {short(op)}; use one of {', '.join(OPERATORS)}")
     if op in NULL_OPS:
         return Predicate(column, op, None)
     if op in SET_OPS:
         if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-            raise BadSpecError(f"{op!r} needs a list of values for column {column!r}")
-        values = tuple(value)
+            raise BadSpecError(f"{op!r} needs a list of values for column {short(column)}")
+        values = tuple(value)  # once: a generator can be iterated only once
         for v in values:
             _check_scalar(column, v, op)
         return Predicate(column, op, values)
@@ -88,13 +102,13 @@ def _predicate(column: Any, op: Any, value: Any = None) -> Predicate:
 def _check_scalar(column: str, value: Any, op: str) -> None:
     if value is None:
         raise BadSpecError(
-            f"filter on {column!r} compares with None using {op!r}; "
+            f"filter on {short(column)} compares with None using {op!r}; "
             "use ('col', 'is null') or ('col', 'is not null') instead"
         )
     if not isinstance(value, _SCALARS):
-        raise BadSpecError(f"filter value for {column!r} must be a scalar, got {type(value).__name__}")
+        raise BadSpecError(f"filter value for {short(column)} must be a scalar, got {type(value).__name__}")
     if isinstance(value, float) and value != value:
-        raise BadSpecError(f"filter on {column!r} compares with NaN, which matches nothing on SQL stores")
+        raise BadSpecError(f"filter on {short(column)} compares with NaN, which matches nothing on SQL stores")
 
 
 @dataclass(frozen=True)
@@ -121,7 +135,7 @@ class Filter:
         return result
 
     def __bool__(self) -> bool:  # a Filter is never used as a truth value by accident
-        raise TypeError("use & and | to combine filters, not 'and' / 'or'")
+        raise BadSpecError("use & and | to combine filters, not 'and' / 'or'")
 
     # -- inspection --------------------------------------------------------
     @property
@@ -231,9 +245,9 @@ def as_filter(obj: FilterLike) -> Filter:
     if isinstance(obj, Filter):
         return obj
     if isinstance(obj, col):
-        raise BadSpecError(f"{obj!r} is a column, not a filter; compare it, e.g. {obj!r} > 0")
+        raise BadSpecError(f"{short(obj)} is a column, not a filter; compare it, e.g. {short(obj)} > 0")
     if isinstance(obj, tuple) and obj and isinstance(obj[0], str):
-        return Filter(((_predicate(*obj),),))
+        return Filter(((_predicate(*_arity(obj)),),))
     if isinstance(obj, (list, tuple)) and obj:
         if all(isinstance(x, tuple) for x in obj):
             return Filter((tuple(_predicate(*_arity(t)) for t in obj),))
@@ -249,5 +263,5 @@ def _arity(t: tuple) -> tuple:
     if len(t) == 2 and isinstance(t[1], str) and t[1].strip().lower() in NULL_OPS:
         return t
     if len(t) != 3:
-        raise BadSpecError(f"filter tuple must be (column, op, value), got {t!r}")
+        raise BadSpecError(f"filter tuple must be (column, op, value), got {short(t)}")
     return t

@@ -30,7 +30,7 @@ from .location import Location, scrub
 from .provenance import (Dataset, Provenance, Query, now_rfc3339, remember, remember_returned, tag_fields,
                          tag_schema, uuid7)
 from .snapshot import Snapshot
-from .spec import ReadSpec
+from .spec import ReadSpec, check_read_options
 from .timeseries import bind_time_column
 
 
@@ -114,14 +114,15 @@ class Source(abc.ABC):
             raise BadSpecError(f"source {self.uri} is closed")
         return start_read(self, self.spec(table, **kwargs))
 
-    def spec(self, table: str | tuple[str, ...] | None = None, **kwargs: Any) -> ReadSpec:
-        """Validate a read request for this source without sending anything."""
-        spec = bind_time_column(self, ReadSpec.build(table, **kwargs))
-        unknown = set(spec.options) - self.read_options
-        if unknown:
-            known = ", ".join(sorted(self.read_options)) or "none"
-            raise BadSpecError(f"unknown read option(s) {', '.join(sorted(unknown))} for {self.uri}; known: {known}")
-        return spec
+    def spec(self, table: str | tuple[str, ...] | ReadSpec | None = None, **kwargs: Any) -> ReadSpec:
+        """Validate a read request for this source without sending anything.
+
+        ``table`` may be a :class:`ReadSpec` built already (by ``unistore.read``):
+        building twice would drain a generator passed as filter values or columns.
+        """
+        spec = table if isinstance(table, ReadSpec) and not kwargs else ReadSpec.build(table, **kwargs)
+        check_read_options(spec.options, self.read_options, self.uri)
+        return bind_time_column(self, spec)
 
     def close(self) -> None:
         if not self._closed:

@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Mapping, Sequence
+import difflib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from .errors import BadSpecError
-from .filters import Filter, FilterLike, as_filter
+from .filters import Filter, FilterLike, as_filter, short
 from .snapshot import Snapshot
 
 DEFAULT_BATCH_SIZE = 65_536
+#: the largest batch a read may ask for: drivers size buffers from it (2**40 aborted the MySQL
+#: driver, 2**62 made ADBC panic), and more rows than this in one batch buys no speed
+MAX_BATCH_SIZE = 2**24
+#: a limit must fit a signed 64-bit integer, the widest every store's LIMIT takes
+MAX_LIMIT = 2**63 - 1
+#: the read options every source takes, as keyword arguments of :meth:`ReadSpec.build`
+COMMON_OPTIONS = frozenset({"table", "query", "columns", "filter", "limit", "params", "as_of", "batch_size"})
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ class ReadSpec:
                     raise BadSpecError("table parts must be non-empty strings")
                 table = tuple(table)
             elif not isinstance(table, str) or not table.strip():
-                raise BadSpecError(f"table must be a non-empty string, got {table!r}")
+                raise BadSpecError(f"table must be a non-empty string, got {short(table)}")
         if query is not None and (not isinstance(query, str) or not query.strip()):
             raise BadSpecError("query must be a non-empty string")
         if params is not None and query is None:
@@ -76,17 +85,21 @@ class ReadSpec:
         if columns is not None:
             if isinstance(columns, str):
                 raise BadSpecError("columns must be a list of names, not a single string")
+            if not isinstance(columns, Iterable):
+                raise BadSpecError(f"columns must be a list of names, got {type(columns).__name__}")
             columns = tuple(columns)
             if not columns or not all(isinstance(c, str) and c for c in columns):
                 raise BadSpecError("columns must be a non-empty list of non-empty strings")
             if len(set(columns)) != len(columns):
-                raise BadSpecError(f"columns has duplicates: {list(columns)}")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise BadSpecError(f"limit must be a non-negative integer, got {limit!r}")
+                raise BadSpecError(f"columns has duplicates: {short(sorted(c for c, n in Counter(columns).items() if n > 1))}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or not 0 <= limit <= MAX_LIMIT):
+            raise BadSpecError(f"limit must be an integer from 0 to 2**63-1, got {short(limit)}")
         if batch_size is None:
             batch_size = DEFAULT_BATCH_SIZE
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise BadSpecError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 < batch_size <= MAX_BATCH_SIZE:
+            raise BadSpecError(f"batch_size must be an integer from 1 to 2**24 ({MAX_BATCH_SIZE}), "
+                               f"got {short(batch_size)}")
         if as_of is not None and not isinstance(as_of, (int, str, dt.datetime, dt.date)):
             raise BadSpecError("as_of must be a version number, a snapshot id or a datetime")
         return cls(
@@ -122,8 +135,8 @@ class ReadSpec:
         missing = sorted(self.needed_columns - known)
         if missing:
             raise BadSpecError(
-                f"unknown column(s) {', '.join(map(repr, missing))} in {where}; "
-                f"available: {', '.join(schema.names)}"
+                f"unknown column(s) {short(', '.join(map(short, missing)), 300)} in {where}; "
+                f"available: {short(', '.join(schema.names), 300)}"
             )
 
     def check_unsupported(self, source: str, *, as_of: bool = False) -> None:
@@ -169,6 +182,27 @@ class ReadSpec:
             as_of=decode_value(data.get("as_of")),
             **(decode_value(data.get("options")) or {}),
         )
+
+
+def check_read_options(options: Mapping[str, Any], accepted: frozenset[str], where: str) -> None:
+    """Raise :class:`BadSpecError` for read options neither common nor ``accepted`` by the source.
+
+    A misspelt option (``colums=``) must not pass silently; the message
+    suggests the closest known name and lists them all.
+    """
+    from .timeseries import GENERIC_OPTIONS, OPTIONS
+
+    known = COMMON_OPTIONS | GENERIC_OPTIONS | OPTIONS | accepted
+    unknown = sorted(set(options) - known, key=str)
+    if not unknown:
+        return
+    hints = []
+    for name in unknown[:5]:
+        close = difflib.get_close_matches(str(name), sorted(known), n=1)
+        hints.append(f"{short(name, 40)} (did you mean {close[0]}?)" if close else short(name, 40))
+    more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+    raise BadSpecError(f"unknown read option(s) {', '.join(hints)}{more} for {where}; "
+                       f"known: {', '.join(sorted(known))}")
 
 
 _TYPED = {

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from .errors import BadSpecError
-from .filters import Filter, Predicate
+from .filters import Filter, Predicate, short
 
 if TYPE_CHECKING:
     from .source import Source
@@ -80,7 +80,7 @@ def utc(value: Any, name: str) -> dt.datetime:
         try:
             value = dt.datetime.fromisoformat(text)
         except ValueError:
-            raise BadSpecError(f"{name}={value!r} is not an ISO-8601 date or time") from None
+            raise BadSpecError(f"{name}={short(value)} is not an ISO-8601 date or time") from None
     elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day)
     elif not isinstance(value, dt.datetime):
@@ -97,19 +97,19 @@ def duration(value: Any, name: str = "step") -> dt.timedelta:
         delta = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):
-            raise BadSpecError(f"{name} must be finite, got {value!r}")
+            raise BadSpecError(f"{name} must be finite, got {short(value)}")
         delta = dt.timedelta(seconds=value)
     elif isinstance(value, str):
         m = _DURATION.match(value)
         if not m:
-            raise BadSpecError(f"{name}={value!r}: write a duration like '15s', '5m', '1h', '1d' or pass a timedelta")
+            raise BadSpecError(f"{name}={short(value)}: write a duration like '15s', '5m', '1h', '1d' or pass a timedelta")
         delta = dt.timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
     else:
         raise BadSpecError(f"{name} must be a timedelta, seconds or a duration string, got {type(value).__name__}")
     if delta <= dt.timedelta(0):
-        raise BadSpecError(f"{name} must be positive, got {value!r}")
+        raise BadSpecError(f"{name} must be positive, got {short(value)}")
     if delta < dt.timedelta(milliseconds=1):
-        raise BadSpecError(f"{name} must be at least 1 ms, got {value!r}")
+        raise BadSpecError(f"{name} must be at least 1 ms, got {short(value)}")
     return delta
 
 
@@ -129,7 +129,7 @@ def time_range(options: Mapping[str, Any], *, needs_step: bool = False, default_
         raise BadSpecError(f"a range read from {where} needs step= (e.g. step='1m')")
     shape = options.get("shape", "long") or "long"
     if shape not in SHAPES:
-        raise BadSpecError(f"shape must be 'long' or 'wide', got {shape!r}")
+        raise BadSpecError(f"shape must be 'long' or 'wide', got {short(shape)}")
     return TimeRange(start, end, step, shape)
 
 
@@ -162,13 +162,13 @@ def bind_time_column(source: "Source", spec: "ReadSpec") -> "ReadSpec":
     if "step" in opts:
         raise BadSpecError(f"step= needs a time-series store; {source.uri} returns stored rows (filter by time_column)")
     if shape not in (None, "long"):
-        raise BadSpecError(f"shape={shape!r} needs a time-series store; {source.uri} returns rows as stored")
+        raise BadSpecError(f"shape={short(shape)} needs a time-series store; {source.uri} returns rows as stored")
     if column is None:
         if start is not None or end is not None:
             raise BadSpecError(f"start=/end= on {source.uri} need time_column= to say which column they bound")
         return dataclasses.replace(spec, options=opts)
     if not isinstance(column, str) or not column:
-        raise BadSpecError(f"time_column must be a column name, got {column!r}")
+        raise BadSpecError(f"time_column must be a column name, got {short(column)}")
     bounds = time_range({"start": start, "end": end})
     if bounds.start is None and bounds.end is None:
         raise BadSpecError("time_column= needs start= and/or end=")
@@ -192,7 +192,7 @@ def _column_kind(source: "Source", spec: "ReadSpec", column: str) -> str:
     except (NotImplementedError, TypeError):
         return "aware"
     if column not in schema.names:
-        raise BadSpecError(f"time_column {column!r} is not a column of {spec.target}; available: {', '.join(schema.names)}")
+        raise BadSpecError(f"time_column {short(column)} is not a column of {spec.target}; available: {short(', '.join(schema.names), 300)}")
     typ = schema.field(column).type
     if pa.types.is_timestamp(typ):
         return "aware" if typ.tz else "naive"
@@ -200,7 +200,7 @@ def _column_kind(source: "Source", spec: "ReadSpec", column: str) -> str:
         return "date"
     if pa.types.is_string(typ) or pa.types.is_large_string(typ):
         return "naive"  # ISO text sorts like the time it holds (SQLite)
-    raise BadSpecError(f"time_column {column!r} has type {typ}, not a timestamp or date")
+    raise BadSpecError(f"time_column {short(column)} has type {typ}, not a timestamp or date")
 
 
 def _typed(value: dt.datetime, kind: str) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 import fsspec
 import pyarrow.fs as pafs
 
-from ...errors import BadSpecError, MissingExtraError
+from ...errors import BadSpecError, MissingExtraError, SourceUnavailableError
 from ...location import SECRET_WORDS, Location
 
 #: storage option names whose values are credentials (beyond those matching SECRET_WORDS)
@@ -31,6 +32,9 @@ S3_NATIVE_OPTIONS = frozenset({"key", "secret", "token", "endpoint_url", "region
 S3_SCHEMES = ("s3", "s3a")
 AZURE_SCHEMES = ("az", "abfs", "abfss")
 GCS_SCHEMES = ("gs", "gcs")
+GCS_ENDPOINT = "https://storage.googleapis.com"
+#: seconds to wait for a TCP connection when checking that an endpoint answers at all
+REACHABLE_TIMEOUT = 5
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,9 @@ def open_filesystems(location: Location, storage_options: dict[str, Any] | None,
     if scheme in AZURE_SCHEMES + GCS_SCHEMES:
         # fresh listings every read: a cached listing would record stale ETags and hide changes
         options.setdefault("use_listings_cache", False)
+    if scheme in GCS_SCHEMES:
+        _check_reachable(options.get("endpoint_url") or os.environ.get("STORAGE_EMULATOR_HOST") or GCS_ENDPOINT,
+                         location)
     try:
         fs, root = fsspec.core.url_to_fs(location.raw, **options)
     except ImportError as exc:
@@ -238,6 +245,27 @@ def _http(location: Location, options: dict[str, Any], secrets: tuple[str, ...])
     except ImportError as exc:
         raise MissingExtraError("reading http(s):// locations", "http", exc.name or "aiohttp") from exc
     return FileSystems(fs, location.raw, _wrapped(fs), secrets=secrets)
+
+
+def _check_reachable(endpoint: str, location: Location) -> None:
+    """Fail fast when the store's endpoint cannot be reached at all.
+
+    gcsfs discovers credentials (a metadata server) and retries each request
+    with back-off: without a network a read took 50 s to fail. One TCP connect
+    with a short timeout answers the question first.
+    """
+    if not isinstance(endpoint, str):
+        raise BadSpecError(f"endpoint_url must be a URL string, got {type(endpoint).__name__}")
+    try:
+        parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise BadSpecError(f"the endpoint for {location.redacted()} has a malformed port") from None
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=REACHABLE_TIMEOUT).close()
+    except OSError as exc:
+        raise SourceUnavailableError(f"cannot reach {location.redacted()}: {parts.hostname}:{port} "
+                                     f"({exc.strerror or type(exc).__name__})") from None
 
 
 def _wrapped(fs: fsspec.AbstractFileSystem) -> pafs.FileSystem:

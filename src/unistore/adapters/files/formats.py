@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from ...errors import BadSpecError
+from ...filters import short
 
 #: format name -> file extensions (lower case, with dot)
 EXTENSIONS: dict[str, tuple[str, ...]] = {
@@ -21,9 +22,11 @@ ALIASES = {"feather": "ipc", "arrow": "ipc", "jsonl": "json", "ndjson": "json", 
 
 
 def format_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise BadSpecError(f"format must be a name like 'parquet' or 'csv', got {type(name).__name__}")
     name = ALIASES.get(name.lower(), name.lower())
     if name not in EXTENSIONS:
-        raise BadSpecError(f"unknown file format {name!r}; use one of {', '.join(EXTENSIONS)}")
+        raise BadSpecError(f"unknown file format {short(name)}; use one of {', '.join(EXTENSIONS)}")
     return name
 
 
@@ -60,8 +63,10 @@ def dataset_format(name: str, path_hint: str = "", schema: pa.Schema | None = No
 
         tsv = path_hint.lower().endswith((".tsv", ".tsv.gz"))
         parse = pacsv.ParseOptions(delimiter="\t") if tsv else pacsv.ParseOptions()
+        # an unquoted empty field is null, as pandas, polars and DuckDB read it (and as pyarrow and
+        # pandas write a null); a quoted empty field "" stays an empty string
         convert = pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True,
-                                       quoted_strings_can_be_null=False) if schema is not None else None
+                                       quoted_strings_can_be_null=False)
         return ds.CsvFileFormat(parse_options=parse, convert_options=convert)
     if name == "json":
         import pyarrow.json as pajson

@@ -27,6 +27,8 @@ from .formats import dataset_format, format_name, infer_format, json_storage_sch
 GLOB_CHARS = set("*?[")
 IGNORED_PREFIXES = (".", "_")
 LOCAL_SCHEMES = ("file", "local")
+#: a local folder with more entries than this is not read (a typo such as file:/// would walk the disk)
+MAX_LISTED = 100_000
 
 
 class FilesAdapter(Adapter):
@@ -58,6 +60,8 @@ class FileSource(Source):
             raise BadSpecError("schema must be a pyarrow.Schema")
         if storage_options is not None and not isinstance(storage_options, dict):
             raise BadSpecError("storage_options must be a dict")
+        if filesystem is not None and not isinstance(filesystem, fsspec.AbstractFileSystem):
+            raise BadSpecError(f"filesystem must be an fsspec file system, got {type(filesystem).__name__}")
         self.declared_schema = schema
         self.format = format_name(format) if format else None
         if partitioning not in (None, "hive"):
@@ -97,6 +101,9 @@ class FileSource(Source):
 
         ``versions=False`` skips asking for version ids (enough to see whether objects changed).
         """
+        is_glob = bool(GLOB_CHARS & set(path))
+        if not self.remote and (not is_glob or "**" in path) and posixpath.normpath(_base_dir(path)) == "/":
+            raise BadSpecError("refusing to list the whole disk (/); name a folder, a file or a glob under it")
         try:
             if GLOB_CHARS & set(path) and not self.http:
                 found = self.fs.glob(path, detail=True)
@@ -111,7 +118,7 @@ class FileSource(Source):
                 if not infos:
                     raise SourceNotFoundError(f"no such file or directory: {self._shown(path)}")
             elif self.fs.isdir(path):
-                infos = self.fs.find(path, detail=True)
+                infos = self._find_local(path)
                 if not infos:
                     raise SourceNotFoundError(f"directory {self._shown(path)} holds no files")
             else:
@@ -129,6 +136,18 @@ class FileSource(Source):
         if versions and self.systems.head_versions:
             kept = self._current_versions(kept, path)
         return [_pin(name, info) for name, info in kept.items()]
+
+    def _find_local(self, path: str) -> dict[str, dict[str, Any]]:
+        """Files under a local folder, refusing a folder too large to be a data set (no walk of a whole disk)."""
+        infos: dict[str, dict[str, Any]] = {}
+        seen = 0
+        for _, dirs, files in self.fs.walk(path, detail=True):
+            seen += len(dirs) + len(files)
+            if seen > MAX_LISTED:
+                raise BadSpecError(f"{self._shown(path)} holds more than {MAX_LISTED} files and folders; "
+                                   "name a smaller folder or a glob")
+            infos.update((info["name"], info) for info in files.values())
+        return infos
 
     def _current_versions(self, infos: dict[str, dict[str, Any]], path: str) -> dict[str, dict[str, Any]]:
         """Each object's current VersionId, from HEAD requests issued concurrently.
@@ -174,6 +193,9 @@ class FileSource(Source):
         if isinstance(exc, PermissionError) or status in (401, 403) or "ACCESS_DENIED" in text:
             return AuthenticationError(f"access denied to {shown} (check the credentials; they are not shown): "
                                        f"{text or type(exc).__name__}")
+        if isinstance(exc, FileNotFoundError) and _is_connection_error(exc.__cause__ or exc.__context__):
+            # fsspec's HTTP file system reports a refused connection as "not found"
+            return SourceUnavailableError(f"cannot reach {shown}: connection failed")
         if isinstance(exc, FileNotFoundError):
             if "bucket" in text.lower() and "not exist" in text.lower():
                 bucket = path.lstrip("/").split("/", 1)[0]
@@ -368,8 +390,9 @@ CONNECTION_ERRORS = frozenset({"EndpointConnectionError", "ConnectTimeoutError",
                                "ServiceRequestError", "ClientConnectorError", "ServerTimeoutError"})
 
 
-def _is_connection_error(exc: BaseException) -> bool:
-    return any(cls.__name__ in CONNECTION_ERRORS for cls in type(exc).__mro__)
+def _is_connection_error(exc: BaseException | None) -> bool:
+    return exc is not None and (isinstance(exc, ConnectionError)
+                                or any(cls.__name__ in CONNECTION_ERRORS for cls in type(exc).__mro__))
 
 
 def _readahead(options: Any) -> dict[str, int]:

@@ -7,9 +7,11 @@ when its scheme is used, so a missing driver fails with the extra to install.
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ...errors import MissingExtraError
+from ...errors import BadSpecError, MissingExtraError
 from ...location import Location
 from ...registry import BUILTIN
 from ...source import Adapter
@@ -42,7 +44,23 @@ class SQLAdapter(Adapter):
         except ImportError as exc:
             extra = BUILTIN.get(location.base_scheme, (None, None))[1]
             raise MissingExtraError(f"reading {location.base_scheme} databases", extra, exc.name or module) from exc
+        _check_options(cls, location, options)
         return cls(location, **options)
+
+
+def _check_options(cls: type, location: Location, options: dict[str, Any]) -> None:
+    """Reject, before connecting, options this dialect's source does not take (``threads`` on PostgreSQL,
+    ``connect_timeout`` on SQLite) and a ``connect_args`` that is not a mapping."""
+    params = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unsupported = sorted(set(options) - set(params))
+        if unsupported:
+            takes = sorted(n for n, p in params.items() if p.kind is p.KEYWORD_ONLY)
+            raise BadSpecError(f"option(s) {', '.join(unsupported)} do not apply to {location.base_scheme} "
+                               f"databases; they take: {', '.join(takes) or 'none'}")
+    connect_args = options.get("connect_args")
+    if connect_args is not None and not isinstance(connect_args, Mapping):
+        raise BadSpecError(f"connect_args must be a dict of driver options, got {type(connect_args).__name__}")
 
 
 __all__ = ["DIALECTS", "SQLAdapter", "SQLSource", "Session"]
