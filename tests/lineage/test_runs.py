@@ -67,7 +67,8 @@ def test_replay_reports_what_drifted(tmp_path, stores):
     con.close()
     report = unistore.replay_manifest(run.manifest_path)
     sqlite_r, duck_r, parquet_r = report.inputs
-    assert sqlite_r.status == DRIFTED and set(sqlite_r.differences) == {"fingerprint"}
+    assert sqlite_r.status == DRIFTED and set(sqlite_r.differences) == {"fingerprint", "columns"}
+    assert sqlite_r.differences["columns"] == ["amount"]  # the drift report names the changed column
     assert duck_r.status == DRIFTED and duck_r.differences["rows"] == {"recorded": 3, "now": 4}
     assert parquet_r.status == IDENTICAL
     assert not report.identical
