@@ -28,6 +28,20 @@ from typing import Any
 class UnistoreError(Exception):
     """Base class of every error raised by unistore."""
 
+    def with_message(self, message: str) -> "UnistoreError":
+        """A copy with another message (scrubbed, shortened), every field kept, chained to nothing.
+
+        Built without calling ``__init__`` so that subclasses with their own
+        fields (``DriftError.differences``) lose none of them.
+        """
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.args = (message,)
+        clone.__cause__ = None
+        clone.__context__ = None
+        clone.__suppress_context__ = True
+        return clone
+
 
 class UnknownSchemeError(UnistoreError, LookupError):
     """No adapter is registered for the URI's scheme."""

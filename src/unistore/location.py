@@ -24,9 +24,11 @@ The rules (documented for users in ``docs/quickstart.md``, "Credentials"):
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 SECRET_WORDS = re.compile(
@@ -36,12 +38,16 @@ SECRET_WORDS = re.compile(
 SECRET_PARAMS = frozenset({"sig", "sv", "se", "sp", "sr", "st", "spr", "srt", "ss", "skoid", "sktid",
                            "p", "pw", "code", "sas", "sts", "hmac"})
 SAS_PARAMS = SECRET_PARAMS  # the old name, kept for importers
-#: schemes whose user info is a credential as a whole (a bare user name is often a token)
-NO_USERINFO_SCHEMES = frozenset({"http", "https", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl",
-                                 "file", "local", "memory", "ftp", "sftp", "ssh", "hdfs", "webhdfs", "hf",
-                                 "github", "git", "oss", "r2", "wasb", "wasbs"})
+#: schemes whose user info is a credential as a whole (a bare user name is often a token). Azure's
+#: ``abfs://container@account...`` is not among them: there the "user" is the container.
+NO_USERINFO_SCHEMES = frozenset({"http", "https", "s3", "s3a", "gs", "gcs", "file", "local", "memory", "ftp",
+                                 "sftp", "ssh", "hdfs", "webhdfs", "hf", "github", "git", "oss", "r2"})
+#: environment variables the drivers take credentials from; their values are scrubbed from text as well
+ENV_SECRETS = ("PGPASSWORD", "MYSQL_PWD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "INFLUX_PASSWORD",
+               "INFLUXDB_PASSWORD", "INFLUX_TOKEN", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN",
+               "AZURE_STORAGE_CLIENT_SECRET", "AZURE_STORAGE_CONNECTION_STRING", "GOOGLE_OAUTH_ACCESS_TOKEN")
 #: at most this many characters of any text that may echo a caller's input go into a message
-MESSAGE_LIMIT = 400
+MESSAGE_LIMIT = 1000
 _WINDOWS_DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+(%[^\]]*)?\]|[^\s/?#@\[\]:]*)(:[0-9]*)?([/?#]|$)")
 _RESERVED = re.compile(r"[/?#]")
@@ -131,7 +137,7 @@ class Location:
             port = parts.port
         except ValueError:
             raise _bad(f"{what} has a malformed host or port (its text is not shown: it may hold a secret)") from None
-        return cls(
+        location = cls(
             raw=text,
             scheme=scheme.lower(),
             netloc_host=parts.hostname,
@@ -142,6 +148,8 @@ class Location:
             query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
             raw_userinfo=userinfo,
         )
+        remember_secrets(location.secrets)
+        return location
 
     @property
     def base_scheme(self) -> str:
@@ -167,6 +175,7 @@ class Location:
             values.append(base64.b64encode(f"{self.username}:{self.password or ''}".encode()).decode())
             if self.raw_userinfo:
                 values.append(self.raw_userinfo)
+        values += [os.environ.get(name, "") for name in ENV_SECRETS]
         values += [v for k, v in self.query if v and is_secret_param(k)]
         values += [v for k, v in parse_qsl(self._raw_query(), keep_blank_values=True) if v and is_secret_param(k)]
         found = tuple(dict.fromkeys(v for v in values if len(v) >= 3))
@@ -198,6 +207,13 @@ class Location:
         userinfo = user + (":" + quote(self.password, safe="") if self.password else "")
         scheme, rest = self.raw.split("://", 1)
         return f"{scheme}://{userinfo}@{_split_userinfo(rest)[1]}"
+
+    def without_userinfo(self) -> str:
+        """The URI with the user info removed and nothing else changed (query secrets stay: it is sent)."""
+        if self.raw_userinfo is None:
+            return self.raw
+        scheme, rest = self.raw.split("://", 1)
+        return f"{scheme}://{_split_userinfo(rest)[1]}"
 
     def __str__(self) -> str:
         return self.redacted()
@@ -231,3 +247,52 @@ def cap(text: str, limit: int = MESSAGE_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+# -- logging: libraries unistore hands a URL to (fsspec, urllib3, botocore) log it at DEBUG -----------
+
+_KNOWN_SECRETS: dict[str, None] = {}
+_KNOWN_LIMIT = 1000
+_previous_factory = logging.getLogRecordFactory()
+
+
+def remember_secrets(secrets: tuple[str, ...] | list[str]) -> None:
+    """Secrets to scrub from every log record made in this process (the last thousand are kept)."""
+    for secret in secrets:
+        if secret and len(secret) >= 6:
+            _KNOWN_SECRETS.pop(secret, None)
+            _KNOWN_SECRETS[secret] = None
+    while len(_KNOWN_SECRETS) > _KNOWN_LIMIT:
+        _KNOWN_SECRETS.pop(next(iter(_KNOWN_SECRETS)))
+
+
+def _scrubbing_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Make a log record, then take known secrets out of its message and traceback.
+
+    A record factory rather than a filter, because filters are not inherited by
+    child loggers and the libraries that log URLs (``fsspec.http``,
+    ``urllib3.connectionpool``, ``botocore.*``) are many. Costs nothing until a
+    location with a secret has been parsed, and only for records that are made.
+    """
+    record = _previous_factory(*args, **kwargs)
+    if not _KNOWN_SECRETS:
+        return record
+    secrets = list(_KNOWN_SECRETS)
+    try:
+        message = record.getMessage()
+    except Exception:
+        return record
+    clean = scrub(message, secrets)
+    if clean != message:
+        record.msg, record.args = clean, None
+    if record.exc_info and record.exc_info[1] is not None:
+        import traceback
+
+        text = "".join(traceback.format_exception(*record.exc_info))
+        record.exc_text = scrub(text, secrets).rstrip("\n")
+    return record
+
+
+if not getattr(_previous_factory, "_unistore", False):
+    _scrubbing_record_factory._unistore = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(_scrubbing_record_factory)

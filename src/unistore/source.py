@@ -26,7 +26,7 @@ from ._version import __version__
 from .errors import BadSpecError, QueryError, UnistoreError
 from .filters import Filter
 from .fingerprint import Fingerprinter, schema_fingerprint
-from .location import Location, scrub
+from .location import Location, cap, scrub
 from .provenance import (Dataset, Provenance, Query, now_rfc3339, remember, remember_returned, tag_fields,
                          tag_schema, uuid7)
 from .snapshot import Snapshot
@@ -158,7 +158,7 @@ def start_read(source: Source, spec: ReadSpec, *, owned: bool = False) -> pa.Rec
     ``owned`` closes the source when the stream ends (``unistore.scan(uri)``).
     """
     stream = _open_stream(source, spec, owned, announce=True)
-    return pa.RecordBatchReader.from_batches(stream.schema, stream)
+    return _ClosingReader.of(stream)
 
 
 def read_table(source: Source, spec: ReadSpec, *, owned: bool = False) -> pa.Table:
@@ -202,7 +202,8 @@ def _open_stream(source: Source, spec: ReadSpec, owned: bool, announce: bool) ->
         span.finish(None, err, time.perf_counter() - started)
         if err is exc:
             raise
-        raise err from exc
+    # raised outside the handler: the original may hold a secret, so it is not even the __context__
+    raise err from None
 
 
 class _ReadStream:
@@ -237,6 +238,7 @@ class _ReadStream:
             return self._emit(self.pending.popleft())
         if self.done:
             raise StopIteration
+        error: BaseException | None = None
         try:
             while self.remaining != 0:
                 batch = next(self.batches, None)
@@ -257,7 +259,8 @@ class _ReadStream:
             self._finish(complete=False, error=error)
             if error is exc:
                 raise
-            raise error from exc
+        if error is not None:  # raised outside the handler: the original may hold a secret
+            raise error from None
         self._finish(complete=True)
         raise StopIteration
 
@@ -300,6 +303,88 @@ class _ReadStream:
             with contextlib.suppress(Exception):
                 self._finish(complete=False)
 
+    def abort(self) -> None:
+        """The caller closed the reader early: release the store now and report the read incomplete."""
+        self._finish(complete=False)
+        close = getattr(self.batches, "close", None)  # an adapter's generator: run its cleanup now, not at gc
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
+
+
+_IPC_END = pa.py_buffer(b"\xff\xff\xff\xff\x00\x00\x00\x00")
+
+
+class _IPCFeed:
+    """A read-only file of Arrow IPC stream bytes, encoding the stream's batches only as they are asked for.
+
+    ``pa.RecordBatchReader.from_batches`` keeps the iterator it is given until
+    the reader itself is freed, and its ``close()`` never reaches it: a
+    ``with unistore.scan(...)`` block left early would hold the server's
+    cursor and transaction. A reader subclass can override ``close()``, and
+    the one reader a Python subclass can build is the IPC stream reader; the
+    cost is one copy per batch (``RecordBatch.serialize``, a few GB/s).
+    Errors raised by the stream keep their type through the reader.
+    """
+
+    closed = False
+
+    def __init__(self, stream: "_ReadStream"):
+        self.stream: _ReadStream | None = stream
+        self.buffer = stream.schema.serialize()
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.stream = None
+
+    def read_buffer(self, nbytes: int | None = -1) -> pa.Buffer:
+        while self.pos >= len(self.buffer):
+            if self.stream is None:
+                return pa.py_buffer(b"")
+            batch = next(self.stream, None)
+            if batch is None:
+                self.stream, self.buffer = None, _IPC_END
+            else:
+                self.buffer = batch.serialize()
+            self.pos = 0
+        left = len(self.buffer) - self.pos
+        n = left if nbytes is None or nbytes < 0 else min(nbytes, left)
+        out = self.buffer.slice(self.pos, n)
+        self.pos += n
+        return out
+
+    def read(self, nbytes: int | None = -1) -> bytes:
+        return self.read_buffer(nbytes).to_pybytes()
+
+
+class _ClosingReader(pa.ipc.RecordBatchStreamReader):
+    """The reader :func:`unistore.scan` returns: ``close()`` (and leaving ``with``) ends the read at once."""
+
+    @staticmethod
+    def of(stream: "_ReadStream") -> pa.RecordBatchReader:
+        if any(pa.types.is_dictionary(f.type) for f in stream.schema):  # serialize() writes no dictionaries
+            return pa.RecordBatchReader.from_batches(stream.schema, stream)
+        return _ClosingReader(stream)
+
+    def __init__(self, stream: "_ReadStream"):
+        self._unistore_stream: _ReadStream | None = stream
+        super().__init__(_IPCFeed(stream))
+
+    def close(self) -> None:
+        stream, self._unistore_stream = self._unistore_stream, None
+        if stream is not None and not stream.done:
+            stream.abort()
+        super().close()
+
 
 def _apply_residual(batch: pa.RecordBatch, residual: Any) -> pa.RecordBatch:
     """Rows of ``batch`` that satisfy the part of the filter the store could not evaluate."""
@@ -310,13 +395,33 @@ def _apply_residual(batch: pa.RecordBatch, residual: Any) -> pa.RecordBatch:
 
 
 def public_error(exc: BaseException, source: Source) -> BaseException:
-    """Driver errors become :class:`~unistore.errors.QueryError`; secrets are scrubbed from any message."""
+    """The error a caller sees: a unistore error, secrets scrubbed, message capped, no unscrubbed chain.
+
+    Driver errors (and adapter bugs) become :class:`~unistore.errors.QueryError`
+    naming the original type; callers raise a new error ``from None``, since
+    the original's text may hold a secret. A unistore error whose message, or
+    any error chained to it, holds a secret or is too long is copied with
+    every field kept (:meth:`~unistore.errors.UnistoreError.with_message`).
+    """
     secrets = source.location.secrets
     if isinstance(exc, UnistoreError):
-        text = str(exc)
-        if not any(s in text for s in secrets):
+        text = cap(scrub(str(exc), secrets))
+        if text == str(exc) and not _chain_has_secret(exc, secrets):
             return exc
-        clean = type(exc).__new__(type(exc))
-        Exception.__init__(clean, scrub(text, secrets))
-        return clean
-    return QueryError(f"{type(exc).__name__} while reading {source.uri}: {scrub(str(exc), secrets)}")
+        return exc.with_message(text)
+    return QueryError(f"{type(exc).__name__} while reading {source.uri}: {cap(scrub(str(exc), secrets))}")
+
+
+def _chain_has_secret(exc: BaseException, secrets: tuple[str, ...]) -> bool:
+    """Whether an error chained to ``exc`` (cause or context, at any depth) mentions a secret."""
+    seen: set[int] = set()
+    todo = [exc.__cause__, exc.__context__]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if scrub(str(err), secrets) != str(err) or scrub(repr(err.args), secrets) != repr(err.args):
+            return True
+        todo += [err.__cause__, err.__context__]
+    return False

@@ -10,6 +10,7 @@ file system objects and in the list of secrets scrubbed from every message.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import socket
@@ -179,9 +180,14 @@ def open_filesystems(location: Location, storage_options: dict[str, Any] | None,
         raise BadSpecError("data_path must be 'auto', 'native' or 'fsspec'")
     secrets = option_secrets(options)
     if filesystem is not None:
-        root = filesystem._strip_protocol(location.raw)
+        root = filesystem._strip_protocol(location.without_userinfo())
         return FileSystems(filesystem, root, _wrapped(filesystem), secrets=secrets)
     scheme = location.scheme
+    if scheme in S3_SCHEMES and location.raw_userinfo is not None:
+        # s3://KEY:SECRET@bucket/... (as pyarrow takes it): credentials go to the client, never into paths
+        options.setdefault("key", location.username)
+        if location.password:
+            options.setdefault("secret", location.password)
     if scheme in S3_SCHEMES:
         return _s3(location, options, secrets, data_path)
     if scheme in ("http", "https"):
@@ -198,7 +204,7 @@ def open_filesystems(location: Location, storage_options: dict[str, Any] | None,
         _check_reachable(options.get("endpoint_url") or os.environ.get("STORAGE_EMULATOR_HOST") or GCS_ENDPOINT,
                          location)
     try:
-        fs, root = fsspec.core.url_to_fs(location.raw, **options)
+        fs, root = fsspec.core.url_to_fs(location.raw, **options)  # user info here is the store's (az container)
     except ImportError as exc:
         raise MissingExtraError(f"reading {scheme}:// locations", _extra_for(scheme), exc.name or "fsspec backend") from exc
     except (TypeError, ValueError) as exc:
@@ -222,7 +228,7 @@ def _s3(location: Location, options: dict[str, Any], secrets: tuple[str, ...], d
         versions = s3fs.S3FileSystem(**{**s3fs_options, "version_aware": True})
     except TypeError as exc:
         raise BadSpecError(f"bad storage_options for {location.redacted()}: {type(exc).__name__}") from None
-    root = fs._strip_protocol(location.raw)
+    root = fs._strip_protocol(location.without_userinfo())
     pinned = _wrapped(versions)
     native_ok = set(options) <= S3_NATIVE_OPTIONS
     if data_path == "native" and not native_ok:
@@ -240,11 +246,19 @@ def _http(location: Location, options: dict[str, Any], secrets: tuple[str, ...])
         from fsspec.implementations.http import HTTPFileSystem
     except ImportError as exc:  # pragma: no cover - aiohttp missing
         raise MissingExtraError("reading http(s):// locations", "http", exc.name or "aiohttp") from exc
+    if location.raw_userinfo is not None:
+        # user info becomes an Authorization header: a URL holding it would end up in every
+        # object path (records, events) and in fsspec's own log lines
+        pair = f"{location.username or ''}:{location.password or ''}".encode()
+        client = dict(options.get("client_kwargs") or {})
+        headers = dict(client.get("headers") or {})
+        headers.setdefault("Authorization", "Basic " + base64.b64encode(pair).decode())
+        options = {**options, "client_kwargs": {**client, "headers": headers}}
     try:
         fs = HTTPFileSystem(skip_instance_cache=True, use_listings_cache=False, **options)
     except ImportError as exc:
         raise MissingExtraError("reading http(s):// locations", "http", exc.name or "aiohttp") from exc
-    return FileSystems(fs, location.raw, _wrapped(fs), secrets=secrets)
+    return FileSystems(fs, location.without_userinfo(), _wrapped(fs), secrets=secrets)
 
 
 def _check_reachable(endpoint: str, location: Location) -> None:
