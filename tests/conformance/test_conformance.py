@@ -247,3 +247,17 @@ def test_secrets_never_appear_in_records_or_errors(case):
     with pytest.raises(unistore.UnistoreError) as info:
         unistore.read(case.secret_uri, "no_such_table_xyz", **case.options)
     assert case.secret not in str(info.value)
+
+
+# -- fingerprints describe content, not order (issue 9, finding 1) -------------------
+
+def test_same_rows_shuffled_give_the_same_fingerprint(case, loader, request):
+    """The same rows loaded in another order read back with the same fingerprint on every store."""
+    import random
+
+    order = list(range(TABLE.num_rows))
+    random.Random(9).shuffle(order)
+    shuffled = TABLE.take(order)
+    name = "t_shuffled_" + str(abs(hash(request.node.nodeid)) % 10**6)
+    other = loader.load(name, shuffled)
+    assert unistore.provenance_of(read(other)).result.fingerprint == unistore.provenance_of(read(case)).result.fingerprint
