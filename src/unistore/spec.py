@@ -190,10 +190,12 @@ def check_read_options(options: Mapping[str, Any], accepted: frozenset[str], whe
     A misspelt option (``colums=``) must not pass silently; the message
     suggests the closest known name and lists them all.
     """
-    from .timeseries import GENERIC_OPTIONS, OPTIONS
+    from .timeseries import GENERIC_OPTIONS
 
-    known = COMMON_OPTIONS | GENERIC_OPTIONS | OPTIONS | accepted
-    unknown = sorted(set(options) - known, key=str)
+    # a time-series store declares its own time options; on the others time_column/start/end
+    # become a filter, and step= is let through to get its own message ("needs a time-series store")
+    known = COMMON_OPTIONS | accepted | (frozenset() if "start" in accepted else GENERIC_OPTIONS)
+    unknown = sorted(set(options) - known - ({"step"} if "start" not in accepted else set()), key=str)
     if not unknown:
         return
     hints = []
