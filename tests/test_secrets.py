@@ -393,3 +393,46 @@ def test_cli_output(http_table, pg_table, influxdb_server, tmp_path, case):
 
 def iter_secret_forms(secret: str) -> Iterator[str]:  # pragma: no cover - helper for debugging by hand
     yield from sorted(forms(secret))
+
+
+# -- the error policy ------------------------------------------------------------------------------
+
+def test_scrubbed_errors_keep_their_fields_and_no_unscrubbed_chain(http_table):
+    """Finding 5: public_error cloned errors through ``__new__``, dropping ``DriftError.differences``,
+    and the scrubbed error was raised ``from`` the original."""
+    from unistore.source import public_error
+
+    secret = "SxDriftSecret0Zq"
+    host, name = http_table
+    with unistore.source(f"http://{host}/{name}?token={secret}") as src:
+        differences = {"rows": {"recorded": 1, "now": 2}}
+        try:
+            try:
+                raise RuntimeError(f"the driver echoed {secret}")
+            except RuntimeError:
+                raise unistore.DriftError(f"{src.uri} ({secret})", differences) from None
+        except unistore.DriftError as exc:
+            err = public_error(exc, src)
+        assert isinstance(err, unistore.DriftError) and err.differences == differences
+        assert err.__cause__ is None and err.__context__ is None
+        assert_clean(error_text(err), secret)
+
+        try:
+            raise KeyError(f"an adapter bug near {secret}")
+        except KeyError as exc:
+            err = public_error(exc, src)
+        assert isinstance(err, unistore.QueryError) and "KeyError" in str(err)
+        assert_clean(error_text(err), secret)
+
+
+def test_error_messages_are_capped(tmp_path):
+    """Finding 9 saw 100k-character messages: a rejected 100k-character query gives a short message."""
+    import sqlite3
+
+    db = tmp_path / "cap.db"
+    sqlite3.connect(db).close()
+    query = "SELECT " + " + ".join(["1"] * 30_000) + " FROM nothing"
+    with pytest.raises(unistore.QueryError) as info:
+        unistore.read(f"sqlite:///{db}", query=query)
+    assert len(str(info.value)) < 1200
+    assert len("".join(traceback.format_exception(info.value))) < 5000

@@ -22,20 +22,22 @@ Messages name sources only in redacted form (see :mod:`unistore.location`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
 class UnistoreError(Exception):
     """Base class of every error raised by unistore."""
 
-    def with_message(self, message: str) -> "UnistoreError":
+    def with_message(self, message: str, clean: Callable[[str], str] | None = None) -> "UnistoreError":
         """A copy with another message (scrubbed, shortened), every field kept, chained to nothing.
 
         Built without calling ``__init__`` so that subclasses with their own
-        fields (``DriftError.differences``) lose none of them.
+        fields (``DriftError.differences``) lose none of them; ``clean`` is
+        applied to the fields that are text.
         """
         clone = type(self).__new__(type(self))
-        clone.__dict__.update(self.__dict__)
+        clone.__dict__.update({k: clean(v) if clean and isinstance(v, str) else v for k, v in vars(self).items()})
         clone.args = (message,)
         clone.__cause__ = None
         clone.__context__ = None

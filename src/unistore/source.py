@@ -406,9 +406,10 @@ def public_error(exc: BaseException, source: Source) -> BaseException:
     secrets = source.location.secrets
     if isinstance(exc, UnistoreError):
         text = cap(scrub(str(exc), secrets))
-        if text == str(exc) and not _chain_has_secret(exc, secrets):
+        fields = [v for v in vars(exc).values() if isinstance(v, str)]
+        if text == str(exc) and all(scrub(v, secrets) == v for v in fields) and not _chain_has_secret(exc, secrets):
             return exc
-        return exc.with_message(text)
+        return exc.with_message(text, lambda field: scrub(field, secrets))
     return QueryError(f"{type(exc).__name__} while reading {source.uri}: {cap(scrub(str(exc), secrets))}")
 
 

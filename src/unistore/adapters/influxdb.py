@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -50,6 +51,20 @@ try:
     _loads = _json.loads
 except ImportError:  # pragma: no cover
     _loads = json.loads
+
+
+def _credentials(location: Location) -> tuple[str, str] | None:
+    """User and password: from the user info, or InfluxDB 1.x's own ``?u=USER&p=PASSWORD``.
+
+    Only the user name is recorded (``p`` is a secret parameter); a replay
+    without a password takes it from ``INFLUX_PASSWORD``, as the influx CLI does.
+    """
+    query = dict(location.query)
+    user = location.username or query.get("u")
+    if not user:
+        return None
+    password = location.password if location.username else query.get("p")
+    return user, password or os.environ.get("INFLUX_PASSWORD", "")
 
 
 class InfluxDBAdapter(Adapter):
@@ -87,8 +102,7 @@ class InfluxDBSource(Source):
         self.timeout, self.chunk_size = float(timeout), chunk_size
         self.session = self._requests.Session()
         self.session.verify = verify
-        if location.username:
-            self.session.auth = (location.username, location.password or "")
+        self.session.auth = _credentials(location)
 
     def _close(self) -> None:
         self.session.close()
