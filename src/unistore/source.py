@@ -313,6 +313,8 @@ class _ReadStream:
 
 
 _IPC_END = pa.py_buffer(b"\xff\xff\xff\xff\x00\x00\x00\x00")
+#: malloc, where a freed batch's memory is reused by the next one (the default pool may keep it)
+_HEAP = pa.system_memory_pool()
 
 
 class _IPCFeed:
@@ -354,7 +356,7 @@ class _IPCFeed:
             if batch is None:
                 self.stream, self.buffer = None, _IPC_END
             else:
-                self.buffer = batch.serialize()
+                self.buffer = batch.serialize(memory_pool=_HEAP)
             self.pos = 0
         left = len(self.buffer) - self.pos
         n = left if nbytes is None or nbytes < 0 else min(nbytes, left)

@@ -35,8 +35,10 @@ from .errors import ReadOnlyError
 __all__ = ["DENIED_FUNCTIONS", "Statement", "classify"]
 
 #: unistore's dialect names -> sqlglot's ("generic": sqlglot's own dialect, every deny-list applies)
-DIALECTS = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql",
-            "sqlite": "sqlite", "duckdb": "duckdb", "generic": "", "oracle": "oracle", "mssql": "tsql"}
+DIALECTS = {"postgres": "postgres", "mysql": "mysql", "sqlite": "sqlite", "duckdb": "duckdb", "generic": "",
+            "oracle": "oracle", "mssql": "tsql"}
+#: other names of the same dialects (SQLAlchemy's)
+ALIASES = {"postgresql": "postgres", "mariadb": "mysql"}
 
 #: functions with side effects, per dialect (``*`` matches any characters)
 DENIED_FUNCTIONS: dict[str, frozenset[str]] = {
@@ -109,6 +111,7 @@ def classify(sql: str, dialect: str = "generic") -> Statement:
     """The one read-only statement in ``sql``, or :class:`ReadOnlyError` naming what was refused."""
     if not isinstance(sql, str):
         raise ReadOnlyError(f"a query must be SQL text, not {type(sql).__name__}")
+    dialect = ALIASES.get(dialect, dialect)
     if dialect not in DIALECTS:
         raise ReadOnlyError(f"no SQL dialect {dialect!r}; known: {', '.join(sorted(DIALECTS))}")
     found = _classify(sql, dialect)

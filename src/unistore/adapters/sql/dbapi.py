@@ -30,6 +30,7 @@ from ...errors import (AuthenticationError, BadSpecError, QueryError, SourceNotF
 from ...location import Location, scrub
 from ...provenance import Dataset
 from ...snapshot import Snapshot
+from ...sqlguard import ALIASES as GUARD_ALIASES
 from ...sqlguard import DIALECTS as GUARD_DIALECTS
 from .base import Session, SQLSource
 
@@ -77,7 +78,8 @@ class DBAPISource(SQLSource):
         super().__init__(location, engine.dialect)
         self.engine = engine
         self.system = engine.dialect.name  # type: ignore[misc]
-        self.sql_dialect = engine.dialect.name if engine.dialect.name in GUARD_DIALECTS else "generic"  # type: ignore[misc]
+        name = engine.dialect.name
+        self.sql_dialect = name if name in GUARD_DIALECTS or name in GUARD_ALIASES else "generic"  # type: ignore[misc]
         self.url = url
 
     def _close(self) -> None:

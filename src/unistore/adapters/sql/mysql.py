@@ -198,6 +198,7 @@ class MySQLSession(Session):
         self.source = source
         self._cursors: list[Any] = []
         self._binlog: tuple[str, int] | None = None  # the snapshot's binlog position (MariaDB, binlog on)
+        self._streams: list[Any] = []  # data cursors / readers not yet read to their end
         self.conn = source._pool.acquire()
         try:
             self._run("SET SESSION time_zone = '+00:00'")
@@ -258,7 +259,8 @@ class MySQLSession(Session):
                 schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         cur = self._run(sql, params if params is not None else [])
         target = description_schema(cur)
-        return target, _batches(cur, target, batch_size, self._error)
+        self._streams.append(cur)
+        return target, _batches(cur, target, batch_size, self._error, self._streams.remove)
 
     def query_schema(self, sql: str, params: Any) -> pa.Schema:
         cur = self._run(sql, params if params is not None else [])
@@ -319,13 +321,33 @@ class MySQLSession(Session):
         if self._binlog_now() != self._binlog:
             reader.close()  # something committed since the recorded snapshot: read inside it instead
             return None
-        return target, _cx_batches(reader, first, target, self._error)
+        self._streams.append(reader)
+        return target, _cx_batches(reader, first, target, self._error, self._streams.remove)
 
     def close(self, reuse: bool = True) -> None:
+        """End the transaction and give the connection back, or discard it.
+
+        A stream closed before its end is not drained (an unbuffered cursor
+        would read every remaining row first): its connection is closed, and
+        the server stops the statement when it finds the socket gone.
+        """
         conn = getattr(self, "conn", None)
         if conn is None:
             return
         self.conn = None
+        if self._streams:
+            streams, self._streams = self._streams, []
+            for stream in streams + self._cursors:
+                if not hasattr(stream, "fetchmany"):  # a ConnectorX reader on its own connection
+                    with contextlib.suppress(Exception):
+                        stream.close()
+                elif getattr(stream, "_result", None) is not None:  # pymysql would drain it when freed
+                    stream._result.unbuffered_active = False
+                    stream._result = None
+            self._cursors.clear()
+            with contextlib.suppress(Exception):
+                conn.close()
+            return
         try:
             self._drain()
             with conn.cursor() as cur:
@@ -369,7 +391,7 @@ def _lossless(got: pa.DataType, want: pa.DataType) -> bool:
 
 
 def _cx_batches(reader: pa.RecordBatchReader, first: pa.RecordBatch | None, target: pa.Schema,
-                error: Any) -> Iterator[pa.RecordBatch]:
+                error: Any, ended: Any) -> Iterator[pa.RecordBatch]:
     def convert(batch: pa.RecordBatch) -> pa.RecordBatch:
         if batch.schema == target:
             return batch
@@ -388,6 +410,7 @@ def _cx_batches(reader: pa.RecordBatchReader, first: pa.RecordBatch | None, targ
             yield convert(first)
             for batch in reader:
                 yield convert(batch)
+        ended(reader)
     except UnistoreError:
         raise
     except Exception as exc:
@@ -443,11 +466,13 @@ def field_type(f: Any) -> pa.DataType:
     return pa.string()
 
 
-def _batches(cur: Any, schema: pa.Schema, batch_size: int, error: Any) -> Iterator[pa.RecordBatch]:
+def _batches(cur: Any, schema: pa.Schema, batch_size: int, error: Any, ended: Any) -> Iterator[pa.RecordBatch]:
+    """Arrow batches from an unbuffered cursor; ``ended(cur)`` once it is read to its end."""
     try:
         while True:
             rows = cur.fetchmany(batch_size)
             if not rows:
+                ended(cur)
                 return
             columns = zip(*rows)
             yield pa.RecordBatch.from_arrays(

@@ -234,6 +234,7 @@ class PostgreSQLSession(Session):
     def __init__(self, source: PostgreSQLSource, snapshot_id: str | None = None):
         self.source = source
         self._cursors: list[Any] = []
+        self._streams: list[pa.RecordBatchReader] = []  # data streams not yet read to their end
         self.conn = source._pool.acquire()
         try:
             self._run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -332,7 +333,8 @@ class PostgreSQLSession(Session):
         sql, params = self._params_as_settings(sql, params)
         reader = self._run(sql, params, _batch_bytes(batch_size, schema)).fetch_record_batch()
         target = arrow_schema(reader.schema)
-        return target, _converted(reader, target, self._error)
+        self._streams.append(reader)
+        return target, _converted(reader, target, self._error, self._streams.remove)
 
     def _params_as_settings(self, sql: str, params: Any) -> tuple[str, Any]:
         """Keep a parameterised read streaming.
@@ -373,10 +375,24 @@ class PostgreSQLSession(Session):
                               "standby": bool(in_recovery)})
 
     def close(self, reuse: bool = True) -> None:
+        """End the transaction and give the connection back, or discard it.
+
+        A stream closed before its end is cancelled on the server (closing it
+        as is would read the rest of the COPY first), and its connection is
+        closed, never pooled: a late cancel could hit the next read on it.
+        """
         conn = getattr(self, "conn", None)
         if conn is None:
             return
         self.conn = None
+        if self._streams:
+            reuse = False
+            with contextlib.suppress(Exception):
+                conn.adbc_cancel()
+            for stream in self._streams:
+                with contextlib.suppress(Exception):
+                    stream.close()
+            self._streams.clear()
         for cur in self._cursors:
             with contextlib.suppress(Exception):
                 cur.close()
@@ -478,7 +494,9 @@ def _arrow_type(f: pa.Field) -> pa.DataType:
     return typ
 
 
-def _converted(reader: pa.RecordBatchReader, target: pa.Schema, error: Any) -> Iterator[pa.RecordBatch]:
+def _converted(reader: pa.RecordBatchReader, target: pa.Schema, error: Any,
+               ended: Any) -> Iterator[pa.RecordBatch]:
+    """The driver's batches as ``target``; ``ended(reader)`` once the stream is read to its end."""
     fetched = reader.schema
     plain = all(f.type == t.type for f, t in zip(fetched, target))
     try:
@@ -492,6 +510,7 @@ def _converted(reader: pa.RecordBatchReader, target: pa.Schema, error: Any) -> I
                 yield pa.RecordBatch.from_arrays(
                     [_cast(c, t.type, t.name) if c.type != t.type else pa.concat_arrays([c], memory_pool=_HEAP)
                      for c, t in zip(batch.columns, target)], schema=target)
+        ended(reader)
     except UnistoreError:
         raise
     except Exception as exc:
