@@ -92,8 +92,14 @@ def _validity(arr: pa.Array) -> np.ndarray | None:
     bitmap = arr.buffers()[0]
     if bitmap is None:  # unions and the like: ask Arrow
         return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
-    return bits[arr.offset:arr.offset + len(arr)].view(bool)
+    return _bits(bitmap, arr.offset, len(arr)).view(bool)
+
+
+def _bits(buf: pa.Buffer, offset: int, n: int) -> np.ndarray:
+    """Bits offset..offset+n of a bitmap as uint8 0/1 (only the bytes they live in are unpacked)."""
+    first = offset // 8
+    raw = np.frombuffer(buf, dtype=np.uint8, count=(offset + n + 7) // 8 - first, offset=first)
+    return np.unpackbits(raw, bitorder="little")[offset - first * 8:offset - first * 8 + n]
 
 
 def _byte_width(typ: pa.DataType) -> int:
@@ -193,8 +199,7 @@ def value_hashes(arr: pa.Array, seed: int, out: np.ndarray | None = None,
     if pat.is_null(typ):
         pass  # every value is null: filled below
     elif pat.is_boolean(typ):
-        bits = np.unpackbits(np.frombuffer(arr.buffers()[1], dtype=np.uint8), bitorder="little")
-        _chain([bits[arr.offset:arr.offset + n].astype(np.uint64)], seed, out, scratch)
+        _chain([_bits(arr.buffers()[1], arr.offset, n).astype(np.uint64)], seed, out, scratch)
     elif pat.is_string(typ) or pat.is_binary(typ) or pat.is_large_string(typ) or pat.is_large_binary(typ):
         out[:] = _var_width_hashes(arr, seed)
     elif _byte_width(typ):
@@ -202,7 +207,7 @@ def value_hashes(arr: pa.Array, seed: int, out: np.ndarray | None = None,
     else:
         out[:] = _slow_hashes(arr, seed)
     if valid is not None:
-        out[~valid] = _fmix_int(seed ^ _NULL_TAG)
+        np.copyto(out, np.uint64(_fmix_int(seed ^ _NULL_TAG)), where=~valid)
     return out
 
 
