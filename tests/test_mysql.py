@@ -279,3 +279,80 @@ def test_the_generic_dbapi_path_reads_the_same_rows(plain_table):
     # the generic path keeps the session's time zone: TIMESTAMP comes back naive
     assert generic.schema.field("at").type == pa.timestamp("us")
     assert without_metadata(generic.drop_columns(["at"])).equals(without_metadata(fast.drop_columns(["at"])))
+
+
+# -- reads cannot take locks that outlive them (issue 9, finding 4) ---------------------------------------
+
+def _lock_holder(name: str):
+    con = my_connect()
+    try:
+        with con.cursor() as cur:
+            cur.execute("SELECT IS_USED_LOCK(%s)", [name])
+            return cur.fetchone()[0]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("transport", ["connectorx", "pymysql"])
+def test_get_lock_is_refused_and_never_held_by_the_pool(transport):
+    name = unique("lock")
+    with unistore.source(MY_URI, transport=transport) as src:
+        for statement in (f"SELECT GET_LOCK('{name}', 0) AS l", f"SELECT 1 AS a /*! , GET_LOCK('{name}', 0) */"):
+            with pytest.raises(unistore.ReadOnlyError):
+                src.read(query=statement)
+            assert _lock_holder(name) is None
+
+
+def test_a_lock_taken_inside_a_function_is_released_when_the_connection_is_pooled():
+    name, fn = unique("lock"), unique("locker")
+    con = my_connect()
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"CREATE FUNCTION `{fn}`() RETURNS INT NOT DETERMINISTIC NO SQL RETURN GET_LOCK('{name}', 0)")
+    finally:
+        con.close()
+    with unistore.source(MY_URI, transport="pymysql") as src:
+        assert src.read(query=f"SELECT `{fn}`() AS l").column("l").to_pylist() == [1]
+        assert _lock_holder(name) is None
+
+
+# -- nothing held after an early close; pooled connections checked (issue 9, findings 8 and 9) ----------
+
+def _busy_sessions(table: str) -> list[tuple]:
+    con = my_connect()
+    try:
+        with con.cursor() as cur:
+            cur.execute("SELECT id, command, state FROM information_schema.processlist "
+                        "WHERE id <> CONNECTION_ID() AND info LIKE %s", [f"%{table}%"])
+            return list(cur.fetchall())
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("transport", ["pymysql", "connectorx"])
+def test_leaving_a_scan_early_releases_the_server_at_once(big_table, transport):
+    gc.disable()  # nothing may depend on the garbage collector
+    try:
+        with unistore.source(MY_URI, transport=transport) as src:
+            for _ in range(40):  # the loop of the issue: early-closed scan, then a read of a small table
+                with src.scan(big_table, batch_size=1_000) as reader:
+                    next(iter(reader))
+                assert unistore.provenance_of(reader).result.complete is False
+                assert src.read(query="SELECT 1 AS a").num_rows == 1
+            if transport == "pymysql":  # ConnectorX's own connection stops when the server next writes to it
+                assert _busy_sessions(big_table) == []
+    finally:
+        gc.enable()
+
+
+def test_a_pooled_connection_killed_while_idle_is_replaced(plain_table):
+    with unistore.source(MY_URI, transport="pymysql") as src:
+        cid = src.read(query="SELECT CONNECTION_ID() AS c").column("c")[0].as_py()
+        con = my_connect()
+        try:
+            with con.cursor() as cur:
+                cur.execute(f"KILL {int(cid)}")
+        finally:
+            con.close()
+        assert src.read(plain_table).num_rows > 0
+        assert src.read(query="SELECT CONNECTION_ID() AS c").column("c")[0].as_py() != cid

@@ -155,7 +155,10 @@ def test_tables_in_other_schemas_and_views_are_listed_and_read(schema_and_view):
         assert qualified.num_rows == 5
     record = unistore.provenance_of(inner)
     assert record.source.namespace == f"postgres://127.0.0.1:{PG_PORT}"
-    assert record.source.name == f"{schema}.{table}"
+    # OpenLineage naming: database.schema.table, with public kept (issue 9, finding 10)
+    assert record.source.name == f"test.{schema}.{table}"
+    assert unistore.provenance_of(by_view).source.name == f"test.public.{view}"
+    assert unistore.provenance_of(qualified).source.name == f"test.{schema}.{table}"
 
 
 def test_a_table_of_another_database_is_not_found(schema_and_view):
@@ -423,3 +426,123 @@ def test_the_sql_servers_page_examples_run(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     run_examples("stores/sql-servers.md", at_least=5)
+
+
+# -- reads cannot write or reach other sessions (issue 9, finding 4) ------------------------------------
+
+@pytest.mark.parametrize("call", ["pg_terminate_backend({pid})", "pg_cancel_backend({pid})",
+                                  "pg_catalog.pg_terminate_backend({pid})"])
+def test_a_read_cannot_end_another_session(call):
+    with pg_connect() as victim:
+        pid = victim.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with pytest.raises(unistore.ReadOnlyError, match="pg_"):
+            unistore.read(PG_URI, query=f"SELECT {call.format(pid=pid)} AS killed")
+        assert victim.execute("SELECT 1").fetchone() == (1,)  # the victim survived
+
+
+@pytest.mark.parametrize("statement", ["SELECT pg_reload_conf()", "SELECT pg_switch_wal()",
+                                       "SELECT pg_create_restore_point('unistore')",
+                                       "SELECT set_config('work_mem', '1GB', false)",
+                                       "SELECT pg_read_file('/etc/hostname')"])
+def test_server_control_functions_are_refused_before_they_are_sent(statement):
+    with pg_connect() as con:
+        before = con.execute("SELECT pg_current_wal_lsn()::text, pg_conf_load_time()").fetchone()
+    with pytest.raises(unistore.ReadOnlyError):
+        unistore.read(PG_URI, query=statement)
+    with pg_connect() as con:
+        assert con.execute("SELECT pg_current_wal_lsn()::text, pg_conf_load_time()").fetchone() == before
+
+
+def _advisory_holders(key: int) -> list[int]:
+    with pg_connect() as con:
+        return [r[0] for r in con.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted", [key]).fetchall()]
+
+
+def test_an_advisory_lock_is_refused_and_never_held_by_the_pool():
+    with unistore.source(PG_URI) as src:
+        with pytest.raises(unistore.ReadOnlyError, match="pg_advisory_lock"):
+            src.read(query="SELECT pg_advisory_lock(424242) AS l")
+        assert _advisory_holders(424242) == []
+        # a function the classifier cannot see into takes one: the pooled connection lets it go
+        name = unique("locker")
+        sql(f'CREATE FUNCTION "{name}"() RETURNS int LANGUAGE sql AS $$ SELECT pg_advisory_lock(424243); SELECT 1 $$')
+        assert src.read(query=f'SELECT "{name}"() AS l').column("l").to_pylist() == [1]
+        assert _advisory_holders(424243) == []
+
+
+# -- nothing held after an early close (issue 9, finding 8) --------------------------------------------
+
+class _Events:
+    def __init__(self):
+        self.events = []
+
+    def emit(self, event):
+        self.events.append(event)
+
+
+@pytest.fixture
+def events():
+    from unistore import lineage
+
+    sink = lineage.add_sink(_Events())
+    yield sink
+    lineage.remove_sink(sink)
+
+
+def _sessions(app: str) -> list[tuple[str, str]]:
+    with pg_connect() as con:
+        return con.execute("SELECT state, coalesce(backend_xid::text, '') FROM pg_stat_activity "
+                           "WHERE application_name = %s", [app]).fetchall()
+
+
+@pytest.mark.parametrize("how", ["with", "close"])
+def test_leaving_a_scan_early_releases_the_server_and_reports_abort_at_once(big_table, events, how):
+    from unistore.lineage.openlineage import end_state
+
+    app = unique("early")  # this test's sessions, whatever else runs on the server
+    gc.disable()  # nothing may depend on the garbage collector
+    try:
+        with unistore.source(PG_URI, connect_args={"application_name": app}) as src:
+            if how == "with":
+                with src.scan(big_table, batch_size=1_000) as reader:
+                    next(iter(reader))
+            else:
+                reader = src.scan(big_table, batch_size=1_000)
+                reader.read_next_batch()
+                reader.close()
+            # no session of ours is left active or idle in a transaction
+            assert all(state == "idle" for state, _ in _sessions(app)), _sessions(app)
+            record = unistore.provenance_of(reader)
+            assert record.result.complete is False
+            [event] = [e for e in events.events if e.record is not None and e.record.read_id == record.read_id]
+            assert end_state(None, event.record.to_dict()) == "ABORT"
+            assert src.read(query="SELECT 1 AS a").num_rows == 1
+    finally:
+        gc.enable()
+
+
+def test_early_closed_scans_never_leak_into_the_next_read(big_table, accounts):
+    """The loop of the issue: 40 x (early-closed scan of a big table, then a read of a small one)."""
+    app = unique("loop")
+    gc.disable()
+    try:
+        with unistore.source(PG_URI, connect_args={"application_name": app}) as src:
+            for _ in range(40):
+                with src.scan(big_table, batch_size=1_000) as reader:
+                    next(iter(reader))
+                assert src.read(accounts).num_rows > 0
+                assert all(state == "idle" for state, _ in _sessions(app)), _sessions(app)
+    finally:
+        gc.enable()
+
+
+# -- pooled connections are checked (issue 9, finding 9) -------------------------------------------------
+
+def test_a_pooled_connection_killed_while_idle_is_replaced(accounts):
+    with unistore.source(PG_URI) as src:
+        pid = src.read(query="SELECT pg_backend_pid() AS pid").column("pid")[0].as_py()
+        with pg_connect() as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone() == (True,)
+        assert src.read(accounts).num_rows > 0
+        assert src.read(query="SELECT pg_backend_pid() AS pid").column("pid")[0].as_py() != pid

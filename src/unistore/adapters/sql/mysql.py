@@ -199,13 +199,19 @@ class MySQLSession(Session):
         self._cursors: list[Any] = []
         self._binlog: tuple[str, int] | None = None  # the snapshot's binlog position (MariaDB, binlog on)
         self._streams: list[Any] = []  # data cursors / readers not yet read to their end
-        self.conn = source._pool.acquire()
-        try:
+
+        def begin(conn: Any) -> None:
+            self.conn = conn
+            self._cursors.clear()
             self._run("SET SESSION time_zone = '+00:00'")
             self._run("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             self._run("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+
+        try:
+            self.conn = source._pool.begin(begin)  # a pooled connection found dead is replaced once
         except BaseException:
-            self.close(reuse=False)
+            self._cursors.clear()
+            self.conn = None
             raise
 
     def __enter__(self) -> "MySQLSession":
@@ -239,7 +245,7 @@ class MySQLSession(Session):
             return SourceNotFoundError(f"{text} ({self.source.uri})")
         if code in (1792, 1290):
             return ReadOnlyError(f"the server refused a write in the read-only transaction: {text}")
-        if code in (2006, 2013, 2003):
+        if code in (0, 2006, 2013, 2003, 1927, 4031) or type(exc).__name__ == "InterfaceError":
             return SourceUnavailableError(f"lost the connection to {self.source.uri}: {text}")
         return QueryError(f"{self.source.flavour} rejected the query: {text}")
 
@@ -352,6 +358,9 @@ class MySQLSession(Session):
             self._drain()
             with conn.cursor() as cur:
                 cur.execute("ROLLBACK")
+                # no named lock outlives a read on a pooled connection (the classifier refuses GET_LOCK;
+                # a function the user calls might still take one)
+                cur.execute("DO RELEASE_ALL_LOCKS()")
         except Exception:
             reuse = False
         if reuse:

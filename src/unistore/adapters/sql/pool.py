@@ -3,6 +3,12 @@
 Reads through the same :class:`~unistore.Source` then skip the connection
 handshake; concurrent reads (partitions, threads) open more connections, and
 only one of them is kept when they are given back.
+
+A kept connection may have died while idle (server restart, an administrator's
+``pg_terminate_backend`` or ``KILL``). :meth:`IdlePool.session` therefore
+starts a read's transaction on the pooled connection and, if that fails with
+:class:`~unistore.errors.SourceUnavailableError`, starts it once more on a
+fresh connection: nothing was read yet, so the retry is invisible.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from ...errors import SourceUnavailableError
 
 
 class IdlePool:
@@ -23,16 +31,49 @@ class IdlePool:
         self._closed = False
 
     def acquire(self) -> Any:
+        return self.take()[0]
+
+    def take(self) -> tuple[Any, bool]:
+        """A connection, and whether it was kept from an earlier read (and so may have died meanwhile)."""
         with self._lock:
             if self._idle:
-                return self._idle.pop()
-        return self._connect()
+                return self._idle.pop(), True
+        return self._connect(), False
+
+    def begin(self, start: Callable[[Any], None]) -> Any:
+        """A connection on which ``start(conn)`` (the transaction's first statements) succeeded.
+
+        A pooled connection found dead is discarded and ``start`` runs once
+        more on a fresh one; any other failure closes the connection and is raised.
+        """
+        conn, reused = self.take()
+        try:
+            start(conn)
+            return conn
+        except SourceUnavailableError:
+            self.discard(conn)
+            if not reused:
+                raise
+        except BaseException:
+            self.discard(conn)
+            raise
+        conn = self._connect()
+        try:
+            start(conn)
+        except BaseException:
+            self.discard(conn)
+            raise
+        return conn
 
     def release(self, conn: Any) -> None:
         with self._lock:
             if not self._closed and not self._idle:
                 self._idle.append(conn)
                 return
+        self.discard(conn)
+
+    @staticmethod
+    def discard(conn: Any) -> None:
         with contextlib.suppress(Exception):
             conn.close()
 
@@ -41,5 +82,4 @@ class IdlePool:
             self._closed = True
             idle, self._idle = self._idle, []
         for conn in idle:
-            with contextlib.suppress(Exception):
-                conn.close()
+            self.discard(conn)

@@ -127,8 +127,14 @@ class PostgreSQLSource(SQLSource):
 
     # -- naming ---------------------------------------------------------------------
     def dataset(self, parts: tuple[str, ...] | None) -> Dataset:
+        """OpenLineage naming: namespace ``postgres://host:port``, name ``database.schema.table``
+        (a one-part name is in ``public``, which is kept); a query names the database."""
         namespace = f"postgres://{self.host}:{self.port}"
-        name = self.database if parts is None else ".".join(parts)
+        if parts is None:
+            name = self.database
+        else:
+            full = parts if len(parts) == 3 else (self.database, *(parts if len(parts) == 2 else ("public", *parts)))
+            name = ".".join(full)
         return Dataset(system="postgresql", uri=self.uri, namespace=namespace, name=name)
 
     def tables(self) -> list[str]:
@@ -235,17 +241,23 @@ class PostgreSQLSession(Session):
         self.source = source
         self._cursors: list[Any] = []
         self._streams: list[pa.RecordBatchReader] = []  # data streams not yet read to their end
-        self.conn = source._pool.acquire()
-        try:
+        if snapshot_id is not None and not _SNAPSHOT_ID.match(snapshot_id):
+            raise BadSpecError(f"not a PostgreSQL snapshot id: {snapshot_id!r}")
+
+        def begin(conn: Any) -> None:
+            self.conn = conn
+            self._close_cursors()
             self._run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if snapshot_id is not None:
-                if not _SNAPSHOT_ID.match(snapshot_id):
-                    raise BadSpecError(f"not a PostgreSQL snapshot id: {snapshot_id!r}")
                 self._run(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
             # a synchronized scan may start mid-table: without it, rows come back in heap order every time
             self._run("SET LOCAL synchronize_seqscans = off")
+
+        try:
+            self.conn = source._pool.begin(begin)  # a pooled connection found dead is replaced once
         except BaseException:
-            self.close(reuse=False)
+            self._close_cursors()
+            self.conn = None
             raise
 
     def __enter__(self) -> "PostgreSQLSession":
@@ -270,12 +282,18 @@ class PostgreSQLSession(Session):
         state = getattr(exc, "sqlstate", None) or ""
         if state == "25006" or "read-only transaction" in text:
             return ReadOnlyError(f"PostgreSQL refused a write in the read-only transaction: {_first_line(text)}")
-        if state.startswith("08") or "server closed the connection" in text:
+        if state.startswith(("08", "57P")) or "server closed the connection" in text or "terminating connection" in text:
             return SourceUnavailableError(f"lost the connection to {self.source.uri}: {_first_line(text)}")
         return QueryError(f"PostgreSQL rejected the query: {_first_line(text)}")
 
     def rows(self, sql: str, params: Any = None) -> list[tuple]:
         return self._run(sql, params).fetchall()
+
+    def _close_cursors(self) -> None:
+        for cur in self._cursors:
+            with contextlib.suppress(Exception):
+                cur.close()
+        self._cursors.clear()
 
     # -- catalog --------------------------------------------------------------------
     def resolve(self, parts: tuple[str, ...]) -> tuple[str, str, int]:
@@ -393,13 +411,14 @@ class PostgreSQLSession(Session):
                 with contextlib.suppress(Exception):
                     stream.close()
             self._streams.clear()
-        for cur in self._cursors:
-            with contextlib.suppress(Exception):
-                cur.close()
-        self._cursors.clear()
+        self._close_cursors()
         try:
             cur = conn.cursor()
             cur.execute("ROLLBACK")
+            # no session lock outlives a read on a pooled connection (the classifier refuses them; a
+            # function the user calls might still take one)
+            cur.execute("SELECT pg_advisory_unlock_all()")
+            cur.fetchall()
             cur.close()
         except Exception:
             reuse = False
