@@ -183,3 +183,105 @@ def test_sql_like_noise_only_raises_unistore_errors(words: list[str], dialect: s
         classify(" ".join(words), dialect)
     except BadSpecError:
         pass
+
+
+# -- the statements of the issue against real embedded stores (findings 3) ----------------------------
+
+@pytest.fixture
+def duck(tmp_path):
+    import duckdb
+
+    path = tmp_path / "shop.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE t AS SELECT range AS id FROM range(5)")
+    con.close()
+    return path
+
+
+DUCKDB_FINDINGS = [
+    "EXPLAIN ANALYZE COPY (SELECT 'x') TO '{out}/x.csv'",
+    "SELECT 1 AS \"--\"; COPY t TO '{out}/y.csv'",
+    "EXPORT DATABASE '{out}/export'",
+    "COPY t TO '{out}/z.csv'",
+    "SELECT * FROM read_text('/etc/hostname')",
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM glob('/etc/*')",
+]
+
+
+@pytest.mark.parametrize("statement", DUCKDB_FINDINGS)
+def test_duckdb_reads_cannot_write_or_read_other_files(duck, tmp_path, statement):
+    import unistore
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ReadOnlyError):
+        unistore.read(f"duckdb:///{duck}", query=statement.format(out=out))
+    assert list(out.iterdir()) == []
+    assert unistore.read(f"duckdb:///{duck}", query="SELECT count(*) AS n FROM t").column("n").to_pylist() == [5]
+
+
+@pytest.mark.parametrize("statement", [s for s in DUCKDB_FINDINGS if ";" not in s] + [
+    "SELECT * FROM '/etc/passwd'", "ATTACH '{out}/other.duckdb'", "SET enable_external_access = true"])
+def test_duckdb_itself_refuses_what_the_parser_might_miss(duck, tmp_path, statement):
+    """The second guard: the statement sent straight to a read session, past the classifier."""
+    from unistore.adapters.sql.duckdb import DuckDBSession
+    from unistore.errors import QueryError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with DuckDBSession(str(duck), None) as session:
+        with pytest.raises((ReadOnlyError, QueryError)):
+            _, batches = session.execute(statement.format(out=out), None, 100)
+            list(batches)
+    assert list(out.iterdir()) == []
+    with DuckDBSession(str(duck), None) as session:  # the database the user named still reads
+        _, batches = session.execute("SELECT count(*) AS n FROM t", None, 100)
+        assert [b.to_pylist() for b in batches] == [[{"n": 5}]]
+
+
+@pytest.fixture
+def lite(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "shop.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (id INTEGER)")
+    con.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(5)])
+    con.commit()
+    con.close()
+    return path
+
+
+def _rows(path) -> int:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT count(*) FROM t").fetchone()[0]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("driver", ["adbc", "sqlite3"])
+@pytest.mark.parametrize("statement", ["SELECT 1 AS a; DELETE FROM t", "SELECT 1 AS \"--\"; DELETE FROM t",
+                                       "SELECT * FROM t; DROP TABLE t"])
+def test_sqlite_never_runs_a_hidden_second_statement(lite, driver, statement):
+    """ADBC's SQLite driver would silently run only the first statement and return its rows."""
+    import unistore
+
+    with pytest.raises(ReadOnlyError, match="single statement"):
+        unistore.read(f"sqlite:///{lite}", query=statement, driver=driver)
+    assert _rows(lite) == 5
+
+
+@pytest.mark.parametrize("driver", ["adbc", "sqlite3"])
+def test_sqlite_itself_refuses_a_write_past_the_parser(lite, driver):
+    from unistore.adapters.sql.sqlite import SQLiteSession
+    from unistore.errors import QueryError
+
+    with SQLiteSession(str(lite), driver) as session:
+        with pytest.raises(QueryError):
+            _, batches = session.execute("DELETE FROM t", None, 100)
+            list(batches)
+    assert _rows(lite) == 5
