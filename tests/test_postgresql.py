@@ -546,3 +546,15 @@ def test_a_pooled_connection_killed_while_idle_is_replaced(accounts):
             assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone() == (True,)
         assert src.read(accounts).num_rows > 0
         assert src.read(query="SELECT pg_backend_pid() AS pid").column("pid")[0].as_py() != pid
+
+
+def test_partition_options_are_checked_before_any_catalog_query():
+    """A malformed option is a BadSpecError even for a table that does not exist (issue 9, finding 9)."""
+    with unistore.source(PG_URI) as src:
+        for options in ({"partitions": 0}, {"partitions": "2"}, {"partition_on": "id"}, {"partitions": 2 ** 70}):
+            with pytest.raises(unistore.BadSpecError):
+                src.spec("no_such_table_anywhere", **options)
+            with pytest.raises(unistore.BadSpecError):
+                src.read("no_such_table_anywhere", **options)
+        with pytest.raises(unistore.BadSpecError, match="table reads"):
+            src.spec(query="SELECT 1 AS a", partitions=2)

@@ -36,6 +36,7 @@ from sqlalchemy.sql import quoted_name
 
 from ...errors import (AuthenticationError, BadSpecError, QueryError, ReadOnlyError, SourceNotFoundError,
                        SourceUnavailableError, UnistoreError)
+from ...filters import short
 from ...location import Location, scrub
 from ...provenance import Dataset
 from ...registry import require
@@ -48,6 +49,8 @@ DEFAULT_PORT = 5432
 DEFAULT_CONNECT_TIMEOUT = 10
 #: batches a partition worker may read ahead of the consumer
 PREFETCH_BATCHES = 2
+#: each partition is a connection of its own
+MAX_PARTITIONS = 256
 _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]+$")
 
 
@@ -157,18 +160,14 @@ class PostgreSQLSource(SQLSource):
         return [r[0] for r in rows]
 
     # -- the read ---------------------------------------------------------------------
+    def spec(self, table: Any = None, **kwargs: Any) -> ReadSpec:
+        """Validate a read request, its PostgreSQL read options included, without any catalog query."""
+        spec = super().spec(table, **kwargs)
+        _check_partitioning(spec)
+        return spec
+
     def _scan(self, spec: ReadSpec):  # type: ignore[override]
-        partitions = spec.options.get("partitions")
-        partition_on = spec.options.get("partition_on")
-        if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1):
-            raise BadSpecError(f"partitions must be a positive integer, got {partitions!r}")
-        if partition_on is not None:
-            if not isinstance(partition_on, str) or not partition_on:
-                raise BadSpecError("partition_on must be a column name")
-            if partitions is None:
-                raise BadSpecError("partition_on= needs partitions=N")
-        if partitions is not None and partitions > 1 and spec.table is None:
-            raise BadSpecError("partitions= applies to table reads; a query= is read by one connection")
+        _check_partitioning(spec)
         return super()._scan(spec)
 
     def _execute(self, session: Session, stmt: Any, spec: ReadSpec, parts: tuple[str, ...] | None,
@@ -207,6 +206,23 @@ class PostgreSQLSource(SQLSource):
                         "snapshot": "exported"}
         batches = _partitioned(self, snapshot_id, compiled, spec.batch_size, wanted)
         return union_sql, union_params, wanted, batches, {"partitions": partitioning}
+
+
+def _check_partitioning(spec: ReadSpec) -> None:
+    """The shape of ``partitions=`` / ``partition_on=`` (their column is checked against the catalog later)."""
+    partitions = spec.options.get("partitions")
+    partition_on = spec.options.get("partition_on")
+    if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, int)
+                                   or not 1 <= partitions <= MAX_PARTITIONS):
+        raise BadSpecError(f"partitions must be an integer from 1 to {MAX_PARTITIONS} (one connection each), "
+                           f"got {short(partitions)}")
+    if partition_on is not None:
+        if not isinstance(partition_on, str) or not partition_on:
+            raise BadSpecError("partition_on must be a column name")
+        if partitions is None:
+            raise BadSpecError("partition_on= needs partitions=N")
+    if partitions is not None and partitions > 1 and spec.table is None:
+        raise BadSpecError("partitions= applies to table reads; a query= is read by one connection")
 
 
 def _block_condition(lo: int | None, hi: int | None) -> Any:
