@@ -92,6 +92,48 @@ def test_a_stream_closed_early_is_recorded_as_incomplete(case):
     assert record.result.complete is False
 
 
+class _Events:
+    def __init__(self):
+        self.events = []
+
+    def emit(self, event):
+        self.events.append(event)
+
+
+def test_leaving_a_stream_early_ends_the_read_at_once(case):
+    """Leaving ``with`` releases the store and reports an incomplete read (ABORT) at once, not at gc."""
+    import gc
+
+    from unistore import lineage
+    from unistore.lineage.openlineage import end_state
+
+    sink = lineage.add_sink(_Events())
+    gc.disable()
+    try:
+        with unistore.scan(case.uri, case.table, batch_size=7, **case.options) as reader:
+            next(iter(reader))
+        read_id = unistore.provenance_of(reader).read_id
+        [event] = [e for e in sink.events if e.record is not None and e.record.read_id == read_id]
+        assert event.record.result.complete is False
+        assert end_state(None, event.record.to_dict()) == "ABORT"
+    finally:
+        gc.enable()
+        lineage.remove_sink(sink)
+
+
+@pytest.mark.needs("queries")
+@pytest.mark.parametrize("statement", [
+    'SELECT 1 AS "--"; DELETE FROM events',
+    "SELECT '--' AS a; DELETE FROM events",
+    "EXPLAIN SELECT * FROM events",
+])
+def test_a_second_statement_hidden_behind_quotes_is_refused(case, statement):
+    before = unistore.provenance_of(read(case)).result.fingerprint
+    with pytest.raises(unistore.ReadOnlyError):
+        unistore.read(case.uri, query=statement, **case.options)
+    assert unistore.provenance_of(read(case)).result.fingerprint == before
+
+
 # -- provenance -------------------------------------------------------------------
 
 def test_provenance_record_fields(case):
