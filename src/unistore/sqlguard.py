@@ -82,6 +82,8 @@ DENIED_FUNCTIONS["generic"] = frozenset().union(*DENIED_FUNCTIONS.values())
 for _name in ("oracle", "mssql"):
     DENIED_FUNCTIONS[_name] = DENIED_FUNCTIONS["generic"]
 
+#: the longest query text the classification cache keeps
+_CACHED_TEXT = 20_000
 #: statements a read may be
 _READS = (exp.Select, exp.SetOperation, exp.Values, exp.Subquery)
 #: nodes that write, lock, change the session or reach outside the database, wherever they appear
@@ -114,7 +116,8 @@ def classify(sql: str, dialect: str = "generic") -> Statement:
     dialect = ALIASES.get(dialect, dialect)
     if dialect not in DIALECTS:
         raise ReadOnlyError(f"no SQL dialect {dialect!r}; known: {', '.join(sorted(DIALECTS))}")
-    found = _classify(sql, dialect)
+    # the cache keeps the texts it was asked about: huge ones are classified, not kept
+    found = _classify(sql, dialect) if len(sql) <= _CACHED_TEXT else _classify.__wrapped__(sql, dialect)
     if isinstance(found, str):
         raise ReadOnlyError(found)
     return found
