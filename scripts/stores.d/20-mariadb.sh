@@ -31,8 +31,7 @@ start_server() {
   start-stop-daemon --start --background --pidfile "$PIDFILE" --startas /usr/sbin/mariadbd -- \
     --user=mysql --datadir="$datadir" --socket="$SOCK" --pid-file="$PIDFILE" \
     --bind-address=127.0.0.1 --port="$PORT" --log-error="$errlog"
-  local i
-  for i in $(seq 1 300); do
+  for _ in $(seq 1 300); do
     port_open "$PORT" && mariadb-admin --protocol=socket -S "$SOCK" -uroot ping >/dev/null 2>&1 && return 0
     sleep 0.2
   done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for scripts/stores.d/*.sh (sourced, not run).
 # UNISTORE_STORES_PHASE splits the work for a machine whose test run has no network
 # (scripts/fresh-machine-check.sh): "install" only installs packages, "start" installs nothing
