@@ -130,9 +130,10 @@ def test_cli_replay_prints_each_input_and_exits_nonzero_on_drift(tmp_path, store
 
 
 def test_cli_replay_of_a_missing_or_bad_manifest_is_a_clear_error(tmp_path, capsys):
-    assert cli.main(["replay", str(tmp_path / "nope.json")]) == 2
+    # exit codes (cli --help): 1 is a unistore error such as a missing or malformed manifest, 2 a usage error
+    assert cli.main(["replay", str(tmp_path / "nope.json")]) == 1
     (tmp_path / "bad.json").write_text("{}")
-    assert cli.main(["replay", str(tmp_path / "bad.json")]) == 2
+    assert cli.main(["replay", str(tmp_path / "bad.json")]) == 1
     assert "not a unistore manifest" in capsys.readouterr().err
 
 

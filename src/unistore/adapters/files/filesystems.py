@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import os
 import socket
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -152,6 +154,8 @@ class FileSystems:
     head_versions: bool = False
     #: the fsspec file system behind ``pinned_fs`` (understands :meth:`versioned` paths)
     versions_fs: fsspec.AbstractFileSystem | None = None
+    #: run once before the first request (a fast reachability check): opening a source sends nothing
+    preflight: Callable[[], None] | None = None
 
     def versioned(self, path: str, version_id: str) -> str:
         """The path that reads ``version_id`` of the object at ``path`` through ``pinned_fs``."""
@@ -200,9 +204,12 @@ def open_filesystems(location: Location, storage_options: dict[str, Any] | None,
     if scheme in AZURE_SCHEMES + GCS_SCHEMES:
         # fresh listings every read: a cached listing would record stale ETags and hide changes
         options.setdefault("use_listings_cache", False)
+    preflight = None
     if scheme in GCS_SCHEMES:
-        _check_reachable(options.get("endpoint_url") or os.environ.get("STORAGE_EMULATOR_HOST") or GCS_ENDPOINT,
-                         location)
+        endpoint = options.get("endpoint_url") or os.environ.get("STORAGE_EMULATOR_HOST") or GCS_ENDPOINT
+        if not isinstance(endpoint, str):
+            raise BadSpecError(f"endpoint_url must be a URL string, got {type(endpoint).__name__}")
+        preflight = functools.partial(_check_reachable, endpoint, location)
     try:
         fs, root = fsspec.core.url_to_fs(location.raw, **options)  # user info here is the store's (az container)
     except ImportError as exc:
@@ -212,7 +219,7 @@ def open_filesystems(location: Location, storage_options: dict[str, Any] | None,
     protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
     if "file" in protocols or "local" in protocols:
         return FileSystems(fs, root, pafs.LocalFileSystem(), secrets=secrets, data_path="native")
-    return FileSystems(fs, root, _wrapped(fs), secrets=secrets)
+    return FileSystems(fs, root, _wrapped(fs), secrets=secrets, preflight=preflight)
 
 
 def _s3(location: Location, options: dict[str, Any], secrets: tuple[str, ...], data_path: str) -> FileSystems:

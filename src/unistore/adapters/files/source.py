@@ -81,6 +81,12 @@ class FileSource(Source):
             self._query_suffix = f"?{parts.query}" if parts.query else ""
         self.root = root.rstrip("/") or "/"
 
+    def _reach(self) -> None:
+        """The file systems' one-time check before the first request (GCS: is the endpoint there at all)."""
+        check, self.systems.preflight = self.systems.preflight, None
+        if check is not None:
+            check()
+
     # -- listing -----------------------------------------------------------
     def _path(self, table: str | tuple[str, ...] | None) -> str:
         if table is None:
@@ -101,6 +107,7 @@ class FileSource(Source):
 
         ``versions=False`` skips asking for version ids (enough to see whether objects changed).
         """
+        self._reach()
         is_glob = bool(GLOB_CHARS & set(path))
         if not self.remote and (not is_glob or "**" in path) and posixpath.normpath(_base_dir(path)) == "/":
             raise BadSpecError("refusing to list the whole disk (/); name a folder, a file or a glob under it")
@@ -206,6 +213,7 @@ class FileSource(Source):
         return QueryError(f"{type(exc).__name__} while listing {shown}: {text}")
 
     def tables(self) -> list[str]:
+        self._reach()
         try:
             if self.http or not self.fs.isdir(self.root):
                 return [posixpath.basename(self.root)]
