@@ -37,6 +37,7 @@ if ! grep -q "unistore-tests" "$conf/pg_hba.conf"; then
   [ "$(cluster_field 4)" = online ] && pg_ctlcluster --skip-systemctl-redirect "$version" main reload
 fi
 if [ "$(cluster_field 4)" != online ]; then
+  port_open "$PORT" && { echo "   127.0.0.1:$PORT is taken by another server: the tests expect PostgreSQL $version there" >&2; exit 1; }
   pg_ctlcluster --skip-systemctl-redirect "$version" main start
 fi
 wait_port "$PORT" 60
