@@ -226,6 +226,11 @@ def _rss_mb() -> float:
 @pytest.mark.parametrize("options", [{}, {"transport": "pymysql"}, {"filter": [("id", ">", 0)]}],
                          ids=["connectorx", "pymysql", "filter"])
 def test_scan_memory_stays_bounded(big_table, options):
+    # one warm-up stream first: the first read of a transport pays one-time costs (driver runtime and thread
+    # pools, import-time caches) that say nothing about whether a stream holds its batches
+    with unistore.scan(MY_URI, big_table, batch_size=5_000, **options) as reader:
+        for _ in reader:
+            pass
     gc.collect()
     start = peak = _rss_mb()
     rows, table_mb = 0, 0.0
@@ -235,7 +240,29 @@ def test_scan_memory_stays_bounded(big_table, options):
             table_mb += batch.nbytes / 2**20
             peak = max(peak, _rss_mb())
     assert rows == BIG_ROWS and table_mb > 75
-    assert peak - start < 0.5 * table_mb, f"RSS grew {peak - start:.0f} MB while streaming {table_mb:.0f} MB"
+    # ConnectorX's own threads read ahead of a slower consumer into buffers of their own (alone, with a consumer
+    # sleeping 20 ms a batch: 66 MB for this 77 MB stream): what unistore adds on top of the driver is the bound
+    # (holding every batch would add the whole stream, 77 MB, to the driver's growth: the slack stays below that)
+    driver = _connectorx_alone_growth(big_table) if not options else 0.0
+    assert peak - start < driver + (0.75 if not options else 0.5) * table_mb, (
+        f"RSS grew {peak - start:.0f} MB while streaming {table_mb:.0f} MB (the driver alone: {driver:.0f} MB)")
+
+
+def _connectorx_alone_growth(table: str) -> float:
+    """Peak RSS growth of ConnectorX streaming ``table`` to a consumer as slow as unistore's (it fingerprints)."""
+    import connectorx
+
+    from unistore.fingerprint import Fingerprinter
+
+    gc.collect()
+    start = peak = _rss_mb()
+    digest = None
+    for batch in connectorx.read_sql(MY_URI, f"SELECT * FROM {table}", return_type="arrow_stream",
+                                     batch_size=5_000):
+        digest = digest or Fingerprinter(batch.schema)
+        digest.update(batch)
+        peak = max(peak, _rss_mb())
+    return peak - start
 
 
 # -- connection errors ----------------------------------------------------------------------------
