@@ -1,16 +1,25 @@
 """Scheme -> adapter, resolved lazily.
 
-Three layers, most specific first: adapters registered at run time with
-:func:`register`, third-party adapters advertised through the entry-point
-group ``unistore.adapters`` (name = scheme, value = ``"module:Class"``), and
-the built-in table below. Nothing is imported until a scheme is used, so an
-adapter whose driver is missing costs nothing until someone asks for it, and
-then fails with the extra to install.
+Where an adapter comes from, first match wins: adapters registered at run time
+with :func:`register`, then the built-in table below, then third-party adapters
+advertised through the entry-point group ``unistore.adapters`` (name = scheme,
+value = ``"module:Class"``). Built-ins come before plugins so that installing a
+package can never silently change what ``postgresql://`` reads: a plugin that
+means to replace a built-in says so by advertising it in the separate group
+``unistore.adapters.override``, and every replacement is reported once (a
+warning log record naming the package). A plugin claiming a built-in scheme in
+the ordinary group is ignored, and that is reported too.
+
+Nothing is imported until a scheme is used, so an adapter whose driver is
+missing costs nothing until someone asks for it, and then fails with the extra
+to install.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import logging
 import threading
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
@@ -21,6 +30,10 @@ if TYPE_CHECKING:
     from .source import Adapter
 
 ENTRY_POINT_GROUP = "unistore.adapters"
+#: plugins listed here replace the built-in adapter of the same scheme, on purpose
+OVERRIDE_GROUP = "unistore.adapters.override"
+
+logger = logging.getLogger(__name__)
 
 _FILES = "unistore.adapters.files:FilesAdapter"
 _SQL = "unistore.adapters.sql:SQLAdapter"
@@ -60,25 +73,42 @@ BUILTIN: dict[str, tuple[str, str | None]] = {
 _lock = threading.Lock()
 _runtime: dict[str, str | type] = {}
 _loaded: dict[str, "Adapter"] = {}
+#: (scheme, package, message) already logged: a claim is reported once per process
+_reported: set[tuple[str, str, str]] = set()
 
 
-def register(scheme: str, adapter: str | type, *, clobber: bool = False) -> None:
-    """Register an adapter class (or ``"module:Class"``) for ``scheme`` at run time."""
+def register(scheme: str, adapter: str | type, *, clobber: bool = False, override: bool = False) -> None:
+    """Register an adapter class (or ``"module:Class"``) for ``scheme`` at run time.
+
+    ``clobber`` replaces an earlier run-time registration; replacing a built-in
+    scheme needs ``override=True`` and is reported, so no import can quietly
+    redirect a built-in.
+    """
     scheme = scheme.lower()
+    if _is_builtin(scheme) and not override:
+        raise ValueError(f"scheme {scheme!r} is built in; pass override=True to replace its adapter")
     with _lock:
         if scheme in _runtime and not clobber:
             raise ValueError(f"scheme {scheme!r} is already registered; pass clobber=True to replace it")
         _runtime[scheme] = adapter
         _loaded.pop(scheme, None)
+    if _is_builtin(scheme):
+        _report(scheme, _origin(adapter), f"the built-in {scheme!r} adapter is replaced by {_describe(adapter)} "
+                "(registered at run time with override=True)")
 
 
-def _entry_points() -> dict[str, object]:
-    return {ep.name.lower(): ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+def _entry_points(group: str = ENTRY_POINT_GROUP) -> dict[str, object]:
+    return {ep.name.lower(): ep for ep in entry_points(group=group)}
 
 
 def known_schemes() -> list[str]:
     """Every scheme unistore can resolve right now (whether or not its extra is installed)."""
-    return sorted(set(BUILTIN) | set(_entry_points()) | set(_runtime))
+    return sorted(set(BUILTIN) | set(_entry_points()) | set(_entry_points(OVERRIDE_GROUP)) | set(_runtime))
+
+
+def suggest(scheme: str) -> list[str]:
+    """Known schemes close to a mistyped one (``postgressql`` -> ``postgresql``), best first."""
+    return difflib.get_close_matches(scheme.lower(), known_schemes(), n=3, cutoff=0.6)
 
 
 def _import(target: str, scheme: str, extra: str | None) -> type:
@@ -114,17 +144,60 @@ def _resolve(name: str) -> type | None:
         return target
     if isinstance(target, str):
         return _import(target, name, None)
-    ep = _entry_points().get(name)
-    if ep is not None:
-        try:
-            return ep.load()  # type: ignore[attr-defined]
-        except ImportError as exc:
-            dist = getattr(getattr(ep, "dist", None), "name", None) or ep.value  # type: ignore[attr-defined]
-            raise MissingExtraError(f"the {name!r} adapter from {dist}", None, exc.name or str(dist)) from exc
-    if name in BUILTIN:
+    if _is_builtin(name):
+        override = _entry_points(OVERRIDE_GROUP).get(name)
+        if override is not None:
+            _report(name, _package(override), f"the built-in {name!r} adapter is replaced by {override.value} "  # type: ignore[attr-defined]
+                    f"from {_package(override)}, which advertises it in {OVERRIDE_GROUP!r}")
+            return _load(override, name)
+        ignored = _entry_points().get(name)
+        if ignored is not None:
+            _report(name, _package(ignored), f"{_package(ignored)} advertises an adapter for the built-in scheme "
+                    f"{name!r} in {ENTRY_POINT_GROUP!r}; it is ignored and the built-in is used (a plugin that "
+                    f"means to replace a built-in advertises it in {OVERRIDE_GROUP!r})")
+        if name not in BUILTIN:
+            return None  # postgresql+psycopg: the base scheme's built-in answers
         target, extra = BUILTIN[name]
         return _import(target, name, extra)
+    ep = _entry_points().get(name)
+    if ep is not None:
+        return _load(ep, name)
     return None
+
+
+def _is_builtin(scheme: str) -> bool:
+    """A built-in scheme, or a driver variant of one (``postgresql+psycopg``), which resolves to it."""
+    return scheme in BUILTIN or scheme.partition("+")[0] in BUILTIN
+
+
+def _load(ep: object, name: str) -> type:
+    try:
+        return ep.load()  # type: ignore[attr-defined]
+    except ImportError as exc:
+        dist = _package(ep)
+        raise MissingExtraError(f"the {name!r} adapter from {dist}", None, exc.name or dist) from exc
+
+
+def _package(ep: object) -> str:
+    """The distribution advertising an entry point, or its module when that is unknown."""
+    return getattr(getattr(ep, "dist", None), "name", None) or str(ep.value).partition(":")[0]  # type: ignore[attr-defined]
+
+
+def _origin(adapter: str | type) -> str:
+    return adapter.partition(":")[0] if isinstance(adapter, str) else adapter.__module__
+
+
+def _describe(adapter: str | type) -> str:
+    return adapter if isinstance(adapter, str) else f"{adapter.__module__}.{adapter.__qualname__}"
+
+
+def _report(scheme: str, package: str, message: str) -> None:
+    """Log, once per process, that someone else claimed a built-in scheme (and what came of it)."""
+    with _lock:
+        if (scheme, package, message) in _reported:
+            return
+        _reported.add((scheme, package, message))
+    logger.warning("%s", message)
 
 
 def require(module: str, *, extra: str | None, what: str):
