@@ -1,11 +1,14 @@
 """The adapter conformance suite: the same data and the same assertions for every store.
 
 Stores come from tests/stores/; a test marked ``needs(...)`` runs only on
-stores declaring those capabilities. Nothing here names a store.
+stores with those abilities (the adapter's declared capabilities plus the
+fixture's traits), and, with ``otherwise=Error``, checks that every other store
+refuses the same read with exactly that error. Nothing here names a store.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pyarrow as pa
@@ -21,6 +24,15 @@ def read(case, **kwargs):
 
 def by_id(table: pa.Table) -> pa.Table:
     return without_metadata(table).sort_by("id")
+
+
+def raw_query(case) -> str:
+    """The case's query returning every row; a store without queries gets one it must refuse."""
+    return case.query or "SELECT * FROM events"
+
+
+#: what a store that takes no raw query must raise for query= (before anything is sent)
+NO_QUERIES = unistore.BadSpecError
 
 
 # -- rows, types, columns ---------------------------------------------------
@@ -121,7 +133,7 @@ def test_leaving_a_stream_early_ends_the_read_at_once(case):
         lineage.remove_sink(sink)
 
 
-@pytest.mark.needs("queries")
+@pytest.mark.needs("queries", otherwise=NO_QUERIES)
 @pytest.mark.parametrize("statement", [
     'SELECT 1 AS "--"; DELETE FROM events',
     "SELECT '--' AS a; DELETE FROM events",
@@ -193,11 +205,11 @@ def test_replay_of_unchanged_data_returns_the_same_table(case):
 
 @pytest.mark.needs("mutable")
 def test_replay_after_a_change_reports_drift_or_returns_the_pinned_data(fresh_case, loader):
-    from conftest import ALL_STORES
+    from conftest import store_abilities
 
     table = unistore.read(fresh_case.uri, fresh_case.table, **fresh_case.options)
     fresh_case.mutate()
-    if "replay_exact" in ALL_STORES[loader.name]:
+    if store_abilities(loader.name) & {"replay_exact", "versioned"}:
         assert by_id(unistore.replay(table, **_replay_options(fresh_case))).equals(by_id(table))
     else:
         with pytest.raises(unistore.DriftError) as info:
@@ -211,27 +223,27 @@ def _replay_options(case):
 
 # -- raw queries -----------------------------------------------------------------
 
-@pytest.mark.needs("queries")
+@pytest.mark.needs("queries", "params", otherwise=NO_QUERIES)
 def test_raw_query_with_parameters(case):
-    table = unistore.read(case.uri, query=case.query + " WHERE id <= :top", params={"top": 4}, **case.options)
+    table = unistore.read(case.uri, query=raw_query(case) + " WHERE id <= :top", params={"top": 4}, **case.options)
     assert sorted(table.column("id").to_pylist()) == [1, 2, 3, 4]
 
 
-@pytest.mark.needs("queries")
+@pytest.mark.needs("queries", "params", otherwise=NO_QUERIES)
 def test_colons_inside_quoted_literals_are_not_parameters(case):
-    table = unistore.read(case.uri, query=case.query + " WHERE kind <> 'x:1' AND id <= :top", params={"top": 3},
+    table = unistore.read(case.uri, query=raw_query(case) + " WHERE kind <> 'x:1' AND id <= :top", params={"top": 3},
                           **case.options)
     assert sorted(table.column("id").to_pylist()) == [1, 2, 3]
 
 
-@pytest.mark.needs("queries")
+@pytest.mark.needs("queries", otherwise=NO_QUERIES)
 def test_raw_query_narrowed_by_columns_filter_and_limit(case):
-    table = unistore.read(case.uri, query=case.query, columns=["id"], filter=[("kind", "==", "a")], limit=100,
+    table = unistore.read(case.uri, query=raw_query(case), columns=["id"], filter=[("kind", "==", "a")], limit=100,
                           **case.options)
     assert sorted(table.column("id").to_pylist()) == expected_ids([[("kind", "==", "a")]])
 
 
-@pytest.mark.needs("queries")
+@pytest.mark.needs("queries", otherwise=NO_QUERIES)
 @pytest.mark.parametrize("statement", [
     "DELETE FROM events", "DROP TABLE events", "UPDATE events SET amount = 0",
     "INSERT INTO events (id) VALUES (999)", "SELECT 1; DELETE FROM events",
@@ -245,8 +257,17 @@ def test_write_statements_are_refused_and_change_nothing(case, statement):
     assert unistore.provenance_of(read(case)).result.fingerprint == before
 
 
+# -- pinned reads ------------------------------------------------------------------
+
+@pytest.mark.needs("as_of", otherwise=unistore.SnapshotUnavailableError)
+def test_a_read_pinned_as_of_now_returns_the_current_rows(case):
+    table = read(case, as_of=dt.datetime.now(dt.timezone.utc))
+    assert by_id(table).equals(case.expected.sort_by("id"))
+
+
 # -- discovery ---------------------------------------------------------------------
 
+@pytest.mark.needs("listing")
 def test_source_lists_and_describes_the_table(case):
     with unistore.source(case.uri, **case.options) as src:
         names = src.tables()

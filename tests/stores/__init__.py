@@ -1,25 +1,45 @@
-"""The store cases of the conformance suite.
+"""The store cases of the conformance suite (SQLAlchemy's requirements pattern).
 
-Each module here maps the stores it provides to their capabilities in
-``STORES`` and defines a session fixture ``loader_<name>`` returning a
-:class:`Loader`. The suite loads the reference data through the loader and
-runs the same assertions on every store; a test marked
-``@pytest.mark.needs("cap")`` is generated only for stores declaring ``cap``.
+Each module here maps the stores it provides to a :class:`Store` in ``STORES``
+and defines a session fixture ``loader_<name>`` returning a :class:`Loader`.
+The suite loads its data through the loader and runs the same assertions on
+every store. A test marked ``@pytest.mark.needs("cap", ...)`` is generated for
+the stores that have every one of those abilities; with
+``otherwise=SomeError`` it is generated for the others too, as a test that the
+read raises exactly that error (ibis' ``notimpl(raises=...)``).
 
-Capabilities:
-- ``ordered``: rows come back in insertion (id) order
-- ``exact_types``: full reads return the reference Arrow types exactly
-- ``queries``: ``query=`` is supported (the case gives one returning every row)
-- ``mutable``: the case can change a row in place (drift tests)
-- ``replay_exact``: after a change, replay still returns the recorded data
-- ``secret``: the case can be reached through a URI carrying a secret
+A store's abilities are the union of two things, never declared twice:
+
+- the capabilities its adapter declares (``queries``, ``params``, ``listing``,
+  ``as_of``, ``replay_exact``, ``write_protection``), read from the class of
+  connection the adapter opens for the store's scheme — looked up at
+  collection time, without connecting to anything;
+- the traits of the test fixture, which no adapter can know:
+
+``reference``
+    the loader holds the reference table (``Loader.load``)
+``timeseries``
+    the loader holds the series set (``Loader.load_series``)
+``ordered``
+    rows come back in insertion (id) order
+``exact_types``
+    full reads return the reference Arrow types exactly
+``mutable``
+    the case can change a row in place (drift tests)
+``versioned``
+    the store keeps every version of an object, so even a plain file read replays exactly
+``secret``
+    the case can be reached through a URI carrying a secret
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
+import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -27,6 +47,62 @@ import pyarrow as pa
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+#: what only the fixture knows (see the module docstring)
+FIXTURE_TRAITS = frozenset({"reference", "timeseries", "ordered", "exact_types", "mutable", "versioned", "secret"})
+
+
+@dataclass(frozen=True)
+class Store:
+    """One store of the suite: a location naming its adapter (never connected to) and its fixture's traits."""
+
+    example_uri: str                        # any URI of the store's scheme: picks the adapter and connection class
+    traits: frozenset[str]
+    options: Mapping[str, Any] = field(default_factory=dict)  # open options that pick the class (driver=...)
+
+    def __post_init__(self) -> None:
+        unknown = self.traits - FIXTURE_TRAITS
+        assert not unknown, f"unknown fixture traits {sorted(unknown)}; capabilities come from the adapter"
+
+
+def connection_class(store: Store) -> type:
+    """The class of connection the store's adapter opens, found without opening one.
+
+    An adapter may say so itself (``connection_class(location, **options)``);
+    otherwise the return annotation of its ``open`` names it.
+    """
+    from unistore import registry
+    from unistore.location import Location
+
+    location = Location.parse(store.example_uri)
+    adapter = registry.get_adapter(location.scheme)
+    pick = getattr(adapter, "connection_class", None)
+    if pick is not None:
+        return pick(location, **store.options)
+    opened = type(adapter).open.__annotations__["return"]
+    while isinstance(opened, str):  # -> "FileSource" under postponed evaluation is the text "'FileSource'"
+        opened = eval(opened, vars(sys.modules[type(adapter).open.__module__]))  # noqa: S307 - a class name
+    return opened
+
+
+def declared_capabilities(store: Store) -> frozenset[str]:
+    """The capabilities the adapter's connection class declares (the ones that are true)."""
+    declared = connection_class(store).capabilities
+    return frozenset(f.name for f in dataclasses.fields(declared) if getattr(declared, f.name) is True)
+
+
+def abilities(store: Store) -> frozenset[str]:
+    """What the suite may assume of a store: its adapter's declared capabilities plus its fixture's traits.
+
+    A store whose adapter cannot even be imported (an optional extra not
+    installed) keeps only its traits; its loader then reports the store missing.
+    """
+    from unistore.errors import MissingExtraError
+
+    try:
+        return declared_capabilities(store) | store.traits
+    except MissingExtraError:
+        return store.traits
 
 
 @dataclass
@@ -43,12 +119,39 @@ class StoreCase:
     secret: str | None = None               # the secret in secret_uri
 
 
+@dataclass
+class SeriesCase:
+    """How to read the common series set (tests/stores/timeseries.py) from one store."""
+
+    name: str
+    uri: str
+    table: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    #: the store evaluates series at a step (PromQL) rather than returning stored samples
+    evaluates: bool = False
+    wide_prefix: str = ""
+
+    def read(self, start: Any, end: Any, *, shape: str = "long", **kwargs: Any) -> pa.Table:
+        import unistore
+        from stores.timeseries import INTERVAL
+
+        opts = {**self.options, **kwargs}
+        if self.evaluates:
+            opts.setdefault("step", INTERVAL)
+        return unistore.read(self.uri, self.table, start=start, end=end, shape=shape, **opts)
+
+
 class Loader:
-    """Loads a table into a store under a fresh name and describes how to read it back."""
+    """Loads data into a store under a fresh name and describes how to read it back."""
 
     name: str = ""
 
     def load(self, name: str, table: pa.Table) -> StoreCase:
+        """The reference table (stores with the ``reference`` trait)."""
+        raise NotImplementedError
+
+    def load_series(self) -> SeriesCase:
+        """The series set, once per session (stores with the ``timeseries`` trait)."""
         raise NotImplementedError
 
 

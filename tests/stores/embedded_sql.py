@@ -10,10 +10,14 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from stores import Loader, StoreCase
+from stores import Loader, SeriesCase, Store, StoreCase
 
-_SQL = frozenset({"ordered", "exact_types", "queries", "mutable"})
-STORES = {"sqlite": _SQL, "sqlite-stdlib": _SQL, "duckdb": _SQL}
+_SQL = frozenset({"reference", "ordered", "exact_types", "mutable"})
+STORES = {
+    "sqlite": Store("sqlite:///shop.db", _SQL, {"driver": "adbc"}),
+    "sqlite-stdlib": Store("sqlite:///shop.db", _SQL, {"driver": "sqlite3"}),
+    "duckdb": Store("duckdb:///shop.duckdb", _SQL | {"timeseries"}),  # the series as a table read with time_column=
+}
 
 SQLITE_DDL = ("CREATE TABLE {t} (id INTEGER NOT NULL, kind TEXT, amount REAL, price NUMERIC(10,2), "
               "active BOOLEAN, day DATE, ts DATETIME, ts_tz TIMESTAMPTZ, payload BLOB)")
@@ -79,6 +83,17 @@ class DuckDBLoader(Loader):
 
         return StoreCase(uri=f"duckdb:///{self.path}", table=name, expected=table,
                          query=f'SELECT * FROM "{name}"', mutate=mutate)
+
+    def load_series(self) -> SeriesCase:
+        from stores.timeseries import series_table
+
+        con = duckdb.connect(self.path)
+        try:
+            con.register("incoming", series_table())
+            con.execute("CREATE TABLE temp AS SELECT * FROM incoming")
+        finally:
+            con.close()
+        return SeriesCase(self.name, f"duckdb:///{self.path}", "temp", {"time_column": "timestamp"})
 
 
 @pytest.fixture(scope="session")

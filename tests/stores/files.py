@@ -17,17 +17,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from reference import SCHEMA
-from stores import Loader, StoreCase
+from stores import Loader, SeriesCase, Store, StoreCase
 
-_EXACT = frozenset({"ordered", "exact_types", "mutable"})
+_LOCAL = "/data/events"
+_INEXACT = frozenset({"reference", "ordered", "mutable"})
+_EXACT = _INEXACT | {"exact_types"}
 STORES = {
-    "parquet": _EXACT,
-    "parquet-hive": frozenset({"ordered", "mutable"}),  # adds the partition column
-    "csv": frozenset({"ordered", "mutable"}),           # no binary column in CSV
-    "jsonl": frozenset({"ordered", "mutable"}),
-    "ipc": _EXACT,
-    "orc": frozenset({"ordered", "mutable"}),           # timestamps in nanoseconds
-    "memory-parquet": _EXACT,
+    "parquet": Store(_LOCAL, _EXACT | {"timeseries"}),  # the series as a file read with time_column=
+    "parquet-hive": Store(_LOCAL, _INEXACT),  # adds the partition column
+    "csv": Store(_LOCAL, _INEXACT),           # no binary column in CSV
+    "jsonl": Store(_LOCAL, _INEXACT),
+    "ipc": Store(_LOCAL, _EXACT),
+    "orc": Store(_LOCAL, _INEXACT),           # timestamps in nanoseconds
+    "memory-parquet": Store("memory://events", _EXACT),
 }
 
 
@@ -74,6 +76,14 @@ class FileLoader(Loader):
         options = {"schema": data.schema} if self.fmt in ("csv", "jsonl") else {}
         return StoreCase(uri=path, table=None, expected=self.expected(table), options=options,
                          mutate=lambda: self.write(path, _bump_first_amount(data)))
+
+    def load_series(self) -> SeriesCase:
+        from stores.timeseries import series_table
+
+        assert self.fmt == "parquet", "the series set is loaded as Parquet only"
+        path = os.path.join(self.root, "temp.parquet")
+        pq.write_table(series_table(), path, row_group_size=5000)
+        return SeriesCase(self.name, path, None, {"time_column": "timestamp"})
 
 
 class HiveLoader(Loader):

@@ -25,18 +25,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from stores import Loader, StoreCase, free_port, missing_store, wait_for_port
+from stores import Loader, Store, StoreCase, free_port, missing_store, wait_for_port
 
-_EXACT = frozenset({"ordered", "exact_types", "mutable"})
+_EXACT = frozenset({"reference", "ordered", "exact_types", "mutable"})
 STORES = {
-    "s3-parquet": _EXACT | {"replay_exact"},   # versioned bucket: replay reads the recorded VersionIds
-    "s3-unversioned": _EXACT,                  # no versions: replay verifies and reports drift
-    "http-parquet": _EXACT | {"secret"},       # the secret is a ?token= the server checks
-    "delta": _EXACT | {"replay_exact"},         # table versions: replay is time travel
-    "delta-s3": _EXACT | {"replay_exact"},
-    "iceberg": _EXACT | {"replay_exact"},       # snapshot ids: replay is time travel
-    "iceberg-s3": _EXACT | {"replay_exact"},
-    "azure-parquet": _EXACT,                   # Azurite; no blob versions read back yet
+    "s3-parquet": Store("s3://bucket/events", _EXACT | {"versioned"}),  # replay reads the recorded VersionIds
+    "s3-unversioned": Store("s3://bucket/events", _EXACT),  # no versions: replay verifies and reports drift
+    "http-parquet": Store("http://127.0.0.1/events.parquet", _EXACT | {"secret"}),  # a ?token= the server checks
+    "delta": Store("delta:///tables/events", _EXACT),  # the adapter declares as_of and exact replay (versions)
+    "delta-s3": Store("delta+s3://bucket/tables/events", _EXACT),
+    "iceberg": Store("iceberg:///catalog.db", _EXACT),  # the adapter declares as_of and exact replay (snapshots)
+    "iceberg-s3": Store("iceberg:///catalog.db", _EXACT),
+    "azure-parquet": Store("az://container/events", _EXACT),  # Azurite; no blob versions read back yet
 }
 
 #: credentials of the test S3 server (moto accepts any unless told to check them)

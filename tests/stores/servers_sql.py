@@ -14,11 +14,15 @@ import uuid
 import pyarrow as pa
 import pytest
 
-from stores import Loader, StoreCase, missing_store, wait_for_port
+from stores import Loader, Store, StoreCase, missing_store, wait_for_port
 
-_SERVER = frozenset({"ordered", "exact_types", "queries", "mutable", "secret"})
-#: the generic DB-API fallback (SQLAlchemy + psycopg), run through the same suite on the same server
-STORES = {"postgresql": _SERVER, "mariadb": _SERVER, "postgresql-dbapi": _SERVER}
+_SERVER = frozenset({"reference", "ordered", "exact_types", "mutable", "secret"})
+STORES = {
+    "postgresql": Store("postgresql://127.0.0.1/test", _SERVER),
+    "mariadb": Store("mysql://127.0.0.1/test", _SERVER),
+    #: the generic DB-API fallback (SQLAlchemy + psycopg), run through the same suite on the same server
+    "postgresql-dbapi": Store("postgresql+psycopg://127.0.0.1/test", _SERVER, {"driver": "dbapi"}),
+}
 
 PG_PORT = int(os.environ.get("UNISTORE_PG_PORT", "5432"))
 MY_PORT = int(os.environ.get("UNISTORE_MARIADB_PORT", "3306"))

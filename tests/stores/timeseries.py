@@ -6,9 +6,9 @@ come from Debian packages (scripts/stores.d/40-42); a missing binary is a
 skip on a developer machine and a failure in CI (``missing_store``).
 
 Prometheus and InfluxDB cannot hold the reference table's types (decimals,
-binary, dates), so they are not conformance stores; tests/timeseries/ runs
-the time-series assertions on every store instead, with the series below.
-ArcticDB (embedded) joins that part too.
+binary, dates), so they join the conformance suite with the ``timeseries``
+trait only: they hold the series below, and tests/conformance/test_timeseries.py
+runs on them (and on every other store holding the series).
 """
 
 from __future__ import annotations
@@ -30,14 +30,19 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pytest
 
-from stores import free_port, missing_store, wait_for_port
+from stores import Loader, SeriesCase, Store, free_port, missing_store, wait_for_port
 
 UTC = dt.timezone.utc
-STORES: dict[str, frozenset[str]] = {}
 
-# ArcticDB is not a conformance store: it cannot hold the reference table's decimal, nullable
-# boolean, date and binary columns (ArcticDbNotYetImplemented when writing them), so it runs the
-# time-series part (tests/timeseries/) and its own tests instead.
+# ArcticDB holds the series only: it cannot hold the reference table's decimal, nullable boolean,
+# date and binary columns (ArcticDbNotYetImplemented when writing them).
+_SERIES = frozenset({"timeseries"})
+STORES = {
+    "victoria-metrics": Store("prometheus://127.0.0.1:8428", _SERIES),
+    "prometheus": Store("prometheus://127.0.0.1:9090", _SERIES),
+    "influxdb": Store("influxdb://127.0.0.1:8086/metrics", _SERIES),
+    "arcticdb": Store("arcticdb+lmdb:///arctic?library=metrics", _SERIES),
+}
 
 # -- the series every time-series store is loaded with ------------------------------------
 
@@ -284,3 +289,64 @@ def silent_server():
     for conn in held:
         conn.close()
     listener.close()
+
+
+# -- the time-series stores as conformance loaders ------------------------------------------------
+
+class SeriesLoader(Loader):
+    """A store holding the series set only, loaded once per session by the fixture that started it."""
+
+    def __init__(self, case: SeriesCase):
+        self.name, self.case = case.name, case
+
+    def load_series(self) -> SeriesCase:
+        return self.case
+
+
+class ArcticDBLoader(Loader):
+    """The series in one ArcticDB symbol on LMDB, indexed by time with the site as a column."""
+
+    name = "arcticdb"
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def load_series(self) -> SeriesCase:
+        import gc
+
+        import arcticdb
+
+        writer = arcticdb.Arctic(f"lmdb://{self.path}")
+        frame = series_table().sort_by([("timestamp", "ascending"), ("site", "ascending")]).to_pandas()
+        writer.get_library("metrics", create_if_missing=True).write(METRIC, frame.set_index("timestamp"))
+        del writer  # LMDB: one Arctic per path and process; unistore opens its own for the reads
+        gc.collect()
+        return SeriesCase(self.name, f"arcticdb+lmdb://{self.path}?library=metrics", METRIC, {"labels": ["site"]},
+                          wide_prefix=METRIC)
+
+
+@pytest.fixture(scope="session")
+def loader_victoria_metrics(victoria_metrics):
+    return SeriesLoader(SeriesCase("victoria-metrics", f"prometheus://127.0.0.1:{victoria_metrics.port}", METRIC,
+                                   evaluates=True, wide_prefix=METRIC))
+
+
+@pytest.fixture(scope="session")
+def loader_prometheus(prometheus_server):
+    return SeriesLoader(SeriesCase("prometheus", f"prometheus://127.0.0.1:{prometheus_server.port}", METRIC,
+                                   evaluates=True, wide_prefix=METRIC))
+
+
+@pytest.fixture(scope="session")
+def loader_influxdb(influxdb_server):
+    return SeriesLoader(SeriesCase("influxdb", f"influxdb://127.0.0.1:{influxdb_server.port}/{INFLUX_DB}", METRIC,
+                                   wide_prefix=METRIC))
+
+
+@pytest.fixture(scope="session")
+def loader_arcticdb(tmp_path_factory):
+    try:
+        import arcticdb  # noqa: F401
+    except ImportError:
+        missing_store("ArcticDB (optional extra unistore[arcticdb])")
+    return ArcticDBLoader(str(tmp_path_factory.mktemp("arctic-ts")))
