@@ -18,6 +18,9 @@ working for code that does not know unistore::
     └── SinkError                               a lineage sink failed (never raised by a read)
 
 Messages name sources only in redacted form (see :mod:`unistore.location`).
+
+Adapters turn driver errors into these through a declared table
+(:mod:`unistore.errormap`), never by hand.
 """
 
 from __future__ import annotations
@@ -29,40 +32,43 @@ from typing import Any
 class UnistoreError(Exception):
     """Base class of every error raised by unistore."""
 
-    def with_message(self, message: str, clean: Callable[[str], str] | None = None) -> "UnistoreError":
-        """A copy with another message (scrubbed, shortened), every field kept, chained to nothing.
+    def fields(self) -> dict[str, Any]:
+        """The constructor arguments a caller can act on (none for most errors), by keyword."""
+        return {}
 
-        Built without calling ``__init__`` so that subclasses with their own
-        fields (``DriftError.differences``) lose none of them; ``clean`` is
-        applied to the fields that are text.
+    def with_message(self, message: str, clean: Callable[[str], str] | None = None) -> "UnistoreError":
+        """The same error with another message (scrubbed, shortened), every field kept, chained to nothing.
+
+        Rebuilt through the class's own constructor, so a subclass's fields
+        (``DriftError.differences``) survive and its invariants hold; ``clean``
+        is applied to the fields that are text.
         """
-        clone = type(self).__new__(type(self))
-        clone.__dict__.update({k: clean(v) if clean and isinstance(v, str) else v for k, v in vars(self).items()})
-        clone.args = (message,)
-        clone.__cause__ = None
-        clone.__context__ = None
-        clone.__suppress_context__ = True
-        return clone
+        fields = {k: clean(v) if clean and isinstance(v, str) else v for k, v in self.fields().items()}
+        return type(self)(**fields, message=message) if fields else type(self)(message)
 
 
 class UnknownSchemeError(UnistoreError, LookupError):
     """No adapter is registered for the URI's scheme."""
 
-    def __init__(self, scheme: str, known: list[str]):
+    def __init__(self, scheme: str, known: list[str], *, message: str | None = None):
         self.scheme = scheme
         self.known = sorted(known)
-        super().__init__(
-            f"no adapter for scheme {scheme!r}; known schemes: {', '.join(self.known)}"
-        )
+        super().__init__(message or f"no adapter for scheme {scheme!r}; known schemes: {', '.join(self.known)}")
+
+    def fields(self) -> dict[str, Any]:
+        return {"scheme": self.scheme, "known": self.known}
 
 
 class MissingExtraError(UnistoreError, ImportError):
     """The adapter exists but its optional dependencies are not installed."""
 
-    def __init__(self, what: str, extra: str | None, missing: str):
-        self.extra = extra
+    def __init__(self, what: str, extra: str | None, missing: str, *, message: str | None = None):
+        self.what, self.extra, self.missing = what, extra, missing
         hint = f"pip install 'unistore[{extra}]'" if extra else f"pip install {missing}"
-        super().__init__(f"{what} needs the package {missing!r}, which is not installed; run: {hint}")
+        super().__init__(message or f"{what} needs the package {missing!r}, which is not installed; run: {hint}")
+
+    def fields(self) -> dict[str, Any]:
+        return {"what": self.what, "extra": self.extra, "missing": self.missing}
 
 
 class SourceNotFoundError(UnistoreError, LookupError):
@@ -100,7 +106,7 @@ class DriftError(UnistoreError):
     ``objects``...) to a ``{"recorded": ..., "now": ...}`` pair.
     """
 
-    def __init__(self, source: str, differences: dict[str, Any]):
+    def __init__(self, source: str, differences: dict[str, Any], *, message: str | None = None):
         self.source = source
         self.differences = differences
         parts = []
@@ -109,7 +115,10 @@ class DriftError(UnistoreError):
                 parts.append(f"{key}: recorded {diff['recorded']!r}, now {diff['now']!r}")
             else:
                 parts.append(f"{key}: {diff!r}")
-        super().__init__(f"data drifted since the recorded read of {source}: " + "; ".join(parts))
+        super().__init__(message or f"data drifted since the recorded read of {source}: " + "; ".join(parts))
+
+    def fields(self) -> dict[str, Any]:
+        return {"source": self.source, "differences": self.differences}
 
 
 class SinkError(UnistoreError):
