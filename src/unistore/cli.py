@@ -1,7 +1,9 @@
-"""The ``unistore`` command: read a location, preview it with its provenance, run the demo.
+"""The ``unistore`` command: read a location, preview it with its provenance, replay a run, run the demo.
 
-Subcommands are small functions registered in ``COMMANDS``; each module that
-adds one (``replay`` for manifests, say) registers it there.
+The command line owns every subcommand: each is a pair of functions (one adds
+its arguments, one runs it) listed in ``COMMANDS`` at the bottom. The modules
+it drives (:mod:`unistore.api`, :mod:`unistore.runs`, :mod:`unistore.demo`)
+know nothing of it.
 """
 
 from __future__ import annotations
@@ -15,17 +17,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import __version__
-
-COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
-
-
-def command(name: str, configure: Callable[[argparse.ArgumentParser], None]):
-    """Register ``unistore NAME``: ``configure`` adds its arguments, the function runs it."""
-    def register(run: Callable[[argparse.Namespace], int]):
-        COMMANDS[name] = (configure, run)
-        return run
-    return register
+from ._version import __version__
+from .api import read
+from .errors import BadSpecError, UnistoreError
+from .preview import preview
+from .provenance import jsonable, provenance_of
+from .runs import replay_manifest
 
 
 def _parse_filter(text: str) -> Any:
@@ -66,11 +63,7 @@ def _read_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", type=_positive, default=10, help="rows to preview (default 10)")
 
 
-@command("read", _read_args)
 def _read(args: argparse.Namespace) -> int:
-    from .api import read
-    from .provenance import provenance_of
-
     if args.output:  # checked before the read: a typo in the folder must not cost a whole read
         check_output(args.output)
     table = read(args.uri, args.table, query=args.query,
@@ -85,34 +78,11 @@ def _read(args: argparse.Namespace) -> int:
     return 0
 
 
-def preview(table: pa.Table, rows: int = 10) -> str:
-    """A plain-text preview: column names, types and the first rows."""
-    shown = table.slice(0, rows).to_pylist()
-    names = table.column_names
-    cells = [[_cell(r[n]) for n in names] for r in shown]
-    types = [str(f.type) for f in table.schema]
-    widths = [min(30, max([len(n), len(t)] + [len(c[i]) for c in cells])) for i, (n, t) in enumerate(zip(names, types))]
-    line = lambda vals: "  ".join(v[:w].ljust(w) for v, w in zip(vals, widths))  # noqa: E731
-    out = [line(names), line(types), line(["-" * w for w in widths])] + [line(c) for c in cells]
-    out.append(f"({table.num_rows} rows{', showing ' + str(len(shown)) if table.num_rows > len(shown) else ''})")
-    return "\n".join(out)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    return str(value)
-
-
 OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".json", ".jsonl", ".arrow", ".feather", ".ipc")
 
 
 def check_output(path: str) -> None:
     """Raise :class:`~unistore.errors.BadSpecError` unless ``path`` can be written: known suffix, existing folder."""
-    from .errors import BadSpecError
-
     if not path.lower().endswith(OUTPUT_SUFFIXES):
         raise BadSpecError(f"--output must end in .parquet, .csv, .json, .jsonl or .arrow: {path[:200]}")
     folder = os.path.dirname(os.path.abspath(path))
@@ -124,8 +94,6 @@ def check_output(path: str) -> None:
 
 def write_output(table: pa.Table, path: str) -> None:
     """Write ``table`` to ``path`` in the format its suffix names."""
-    from .errors import BadSpecError
-
     check_output(path)
     try:
         _write(table, path)
@@ -144,8 +112,6 @@ def _write(table: pa.Table, path: str) -> None:
 
         pacsv.write_csv(table, path)
     elif lower.endswith((".json", ".jsonl")):
-        from .provenance import jsonable
-
         with open(path, "w") as f:
             for row in table.to_pylist():
                 f.write(json.dumps(row, default=jsonable) + "\n")
@@ -159,13 +125,45 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dir", default="unistore-demo", help="where to build the demo data (default ./unistore-demo)")
 
 
-@command("demo", _demo_args)
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run
+    from .demo import run  # imported when asked for: the demo brings DuckDB and sqlite3
+
 
     run(args.dir)
     return 0
 
+
+def _replay_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("manifest", help="a run manifest written by unistore.run")
+    p.add_argument("--uri", action="append", default=[], metavar="RECORDED=ACTUAL",
+                   help="read RECORDED (the redacted URI in the manifest) from ACTUAL, e.g. with credentials")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    uris = {}
+    for item in args.uri:
+        recorded, sep, actual = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--uri takes RECORDED=ACTUAL, got {item!r}")
+        uris[recorded] = actual
+    report = replay_manifest(args.manifest, uris=uris)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=jsonable))
+    else:
+        run_info = report.manifest.get("run") or {}
+        print(f"run {run_info.get('name')} {run_info.get('id')}: {len(report)} input(s)")
+        for item in report:
+            print("  " + item.describe())
+    return 0 if report.identical else 1
+
+
+#: name -> (add its arguments, run it and return the exit status)
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "read": (_read_args, _read),
+    "demo": (_demo_args, _demo),
+    "replay": (_replay_args, _replay),
+}
 
 EPILOG = """exit status:
   0  success
@@ -181,29 +179,15 @@ def main(argv: list[str] | None = None) -> int:
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"unistore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    _load_plugins()
     for name, (configure, _) in COMMANDS.items():
         configure(sub.add_parser(name, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter))
     args = parser.parse_args(argv)
-    from .errors import UnistoreError
-
     try:
         return COMMANDS[args.command][1](args)
     except UnistoreError as exc:
         message = " ".join(str(exc).split())  # one line, however the message was built
         print(f"unistore: {type(exc).__name__}: {message}", file=sys.stderr)
         return 1
-
-
-def _load_plugins() -> None:
-    """Modules that add subcommands (kept lazy: importing them costs nothing until the CLI runs)."""
-    import importlib
-
-    for module in ("unistore.runs",):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
 
 
 if __name__ == "__main__":  # pragma: no cover

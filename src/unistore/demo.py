@@ -21,6 +21,7 @@ import pyarrow.dataset as ds
 
 from .api import read
 from .errors import DriftError
+from .preview import preview
 from .provenance import provenance_of
 from .replay import replay
 
@@ -92,8 +93,6 @@ def _summary(table: pa.Table) -> str:
 
 def run(folder: str = "unistore-demo", *, out: Any = print) -> dict[str, pa.Table]:
     """Build the silos, read across them, join, and show replay catching a change."""
-    from .cli import preview
-
     places = build(folder)
     out(f"Built a demo data set in {os.path.abspath(folder)}/ (Parquet, CSV, SQLite, DuckDB)\n")
 

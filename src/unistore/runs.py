@@ -20,7 +20,6 @@ input on exit. Replaying reuses :func:`unistore.replay` for each input.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -31,9 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from . import lineage
-from .cli import command
-from .errors import BadSpecError, DriftError, UnistoreError
+from .api import read
+from .errors import BadSpecError, DriftError, SourceNotFoundError, UnistoreError
+from .lineage.log import is_jsonl
+from .lineage.openlineage import output_dataset
 from .provenance import Provenance, jsonable, now_rfc3339, uuid7
 from .replay import replay
 
@@ -121,8 +124,6 @@ class Run:
 
     def manifest(self) -> dict[str, Any]:
         """The manifest: the run, every input's provenance record, the outputs, failed reads."""
-        from .lineage.openlineage import output_dataset
-
         reads = self.reads
         return {
             "unistore_manifest": MANIFEST_VERSION,
@@ -228,8 +229,6 @@ def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        from .errors import SourceNotFoundError
-
         raise SourceNotFoundError(f"manifest {os.fspath(path)} does not exist") from None
     except ValueError as exc:
         raise BadSpecError(f"{os.fspath(path)} is not a unistore manifest: {exc}") from None
@@ -263,27 +262,22 @@ def replay_manifest(path: str | os.PathLike[str], *, uris: dict[str, str] | None
     return ReplayReport(manifest, results)
 
 
-def _replay_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("manifest", help="a run manifest written by unistore.run")
-    p.add_argument("--uri", action="append", default=[], metavar="RECORDED=ACTUAL",
-                   help="read RECORDED (the redacted URI in the manifest) from ACTUAL, e.g. with credentials")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+# -- the lineage log, read back ---------------------------------------------------
 
+def read_log(path: str | os.PathLike[str] | None = None, **kwargs: Any) -> pa.Table:
+    """Read a lineage log with :func:`unistore.read` (``filter=``, ``columns=`` as for any read).
 
-@command("replay", _replay_args)
-def _replay_command(args: argparse.Namespace) -> int:
-    uris = {}
-    for item in args.uri:
-        recorded, sep, actual = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--uri takes RECORDED=ACTUAL, got {item!r}")
-        uris[recorded] = actual
-    report = replay_manifest(args.manifest, uris=uris)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2, default=jsonable))
-    else:
-        run_info = report.manifest.get("run") or {}
-        print(f"run {run_info.get('name')} {run_info.get('id')}: {len(report)} input(s)")
-        for item in report:
-            print("  " + item.describe())
-    return 0 if report.identical else 1
+    Metadata is data too: the answer carries its own provenance, and the read
+    is itself logged. ``path`` defaults to the log set up with
+    :func:`unistore.configure_lineage`, whose buffered rows are written first.
+    """
+    configured = lineage.configured().log
+    if path is None:
+        if configured is None:
+            raise BadSpecError("no lineage log configured; pass a path or call unistore.configure_lineage(log=...)")
+        path = configured.path
+    if configured is not None and Path(path) == configured.path:
+        configured.flush()
+    if not is_jsonl(path):
+        kwargs.setdefault("format", "parquet")
+    return read(os.fspath(path), **kwargs)

@@ -28,7 +28,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
@@ -36,7 +36,6 @@ from .errors import BadSpecError
 from .filters import Filter, Predicate, short
 
 if TYPE_CHECKING:
-    from .source import Source
     from .spec import ReadSpec
 
 UTC = dt.timezone.utc
@@ -140,7 +139,19 @@ def rfc3339(value: dt.datetime) -> str:
 
 # -- time_column on any source: the range becomes filter predicates --------------------
 
-def bind_time_column(source: "Source", spec: "ReadSpec") -> "ReadSpec":
+class TimedSource(Protocol):
+    """What :func:`bind_time_column` asks of a connection (named here, so this module imports none)."""
+
+    @property
+    def uri(self) -> str: ...
+
+    @property
+    def read_options(self) -> frozenset[str]: ...
+
+    def schema(self, table: str | tuple[str, ...]) -> pa.Schema: ...
+
+
+def bind_time_column(source: TimedSource, spec: "ReadSpec") -> "ReadSpec":
     """Turn ``time_column``/``start``/``end`` into ``time_column >= start AND < end`` in the filter.
 
     Sources that understand the time-series options themselves (they list
@@ -183,7 +194,7 @@ def bind_time_column(source: "Source", spec: "ReadSpec") -> "ReadSpec":
     return dataclasses.replace(spec, filter=combined, options=opts)
 
 
-def _column_kind(source: "Source", spec: "ReadSpec", column: str) -> str:
+def _column_kind(source: TimedSource, spec: "ReadSpec", column: str) -> str:
     """"naive", "aware" or "date" for the time column of a table read ("aware" when unknown)."""
     if spec.query is not None:
         return "aware"  # the engine compares; SQL engines cast aware bounds to the column

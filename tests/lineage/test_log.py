@@ -9,6 +9,7 @@ import pytest
 
 import unistore
 from unistore import lineage
+from unistore.runs import read_log
 
 
 @pytest.mark.parametrize("kind", ["jsonl", "parquet"])
@@ -20,7 +21,7 @@ def test_every_read_is_logged_and_read_back_with_unistore(tmp_path, sqlite_uri, 
     with pytest.raises(unistore.SourceNotFoundError):
         unistore.read(sqlite_uri, "missing")
     lineage.flush()
-    log = lineage.configured().log.read()
+    log = read_log()
     rows = log.to_pylist()
     assert [r["status"] for r in rows] == ["ok", "ok", "error"]
     for row, table in zip(rows, (first, second)):

@@ -8,6 +8,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 import unistore
+from unistore import lineage
 from unistore.lineage import otel
 
 
@@ -104,8 +105,8 @@ def test_without_an_sdk_spans_are_not_recording_and_reads_work(sqlite_uri):
 
     otel.use_providers(NoOpTracerProvider(), None)
     try:
-        spec = unistore.source(sqlite_uri).spec("events")
-        started = otel.start(unistore.source(sqlite_uri), spec)
+        src = unistore.source(sqlite_uri)
+        started = otel.start(lineage.ReadContext.of(src, src.spec("events")))
         assert not started.span.is_recording()
         assert unistore.read(sqlite_uri, "events").num_rows == 3
     finally:

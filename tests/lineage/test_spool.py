@@ -16,6 +16,7 @@ import pytest
 import unistore
 from unistore import lineage
 from unistore.lineage.openlineage import event_id
+from unistore.runs import read_log
 
 from .conftest import Collector, add_openlineage_sink, free_port, http_client
 
@@ -115,7 +116,7 @@ def test_concurrent_reads_each_get_their_own_events(tmp_path, sqlite_uri, collec
     assert all(e["run"]["runId"] == e["inputs"][0]["inputFacets"]["unistore_provenance"]["record"]["read_id"]
                for e in completes)
     assert {s.attributes["unistore.read_id"] for s in telemetry.spans()} == read_ids
-    log = lineage.configured().log.read(filter=[("status", "=", "ok")])
+    log = read_log(filter=[("status", "=", "ok")])
     assert read_ids <= set(log.column("read_id").to_pylist())
     for event in list(collector.by_id.values())[:6]:
         ol_spec.validate(event)

@@ -17,6 +17,11 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import BadSpecError
+from . import otel
+from .log import LineageLog
+from .log import reads_in_run as _reads_in_run
+from .openlineage import OpenLineageSink, make_client, make_spool
+from .sinks import add_sink, remove_sink
 
 _lock = threading.Lock()
 
@@ -58,8 +63,6 @@ def configure(*, openlineage: Any = None, log: str | os.PathLike[str] | None = N
       instead of the global ones.
     """
     global _config
-    from . import add_sink, otel, remove_sink
-
     if openlineage is not None and openlineage is not False and openlineage is not True \
             and not hasattr(openlineage, "emit"):
         raise BadSpecError("openlineage= takes True, False/None or an OpenLineageClient")
@@ -68,14 +71,10 @@ def configure(*, openlineage: Any = None, log: str | os.PathLike[str] | None = N
         old = _config
         ol_sink = log_sink = None
         if openlineage:
-            from .openlineage import OpenLineageSink, make_client, make_spool
-
             client = make_client(None if openlineage is True else openlineage)
             spool = make_spool(spool_dir, client, fsync=spool_fsync)
             ol_sink = OpenLineageSink(spool, namespace=ns)
         if log is not None:
-            from .log import LineageLog
-
             log_sink = LineageLog(log)
         if tracer_provider is not None or meter_provider is not None:
             otel.use_providers(tracer_provider, meter_provider)
@@ -115,11 +114,9 @@ def shutdown(timeout: float = 5.0) -> None:
 
 def reads_in_run(run_id: str, log: str | os.PathLike[str] | None = None) -> pa.Table:
     """Which reads, of which snapshots, went into a run (by run id or run name), from the local log."""
-    from .log import reads_in_run as query
-
     path = log if log is not None else (_config.log.path if _config.log is not None else None)
     if path is None:
         raise BadSpecError("no lineage log configured; pass log= or call unistore.configure_lineage(log=...)")
     if _config.log is not None and Path(path) == _config.log.path:
         _config.log.flush()
-    return query(run_id, path)
+    return _reads_in_run(run_id, path)

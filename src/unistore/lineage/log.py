@@ -3,9 +3,12 @@
 Each row flattens the provenance record into columns you can filter on
 (``run_id``, ``source_name``, ``snapshot_kind``, ``fingerprint``...) and keeps
 the whole record as JSON in ``record``. The log is read back with unistore
-itself::
+itself (:func:`unistore.runs.read_log`, or directly)::
 
     unistore.read("lineage.jsonl", filter=[("run_id", "=", run.run_id)])
+
+:func:`reads_in_run` answers its one question with pyarrow alone: this
+module sits below the read API and never calls it.
 
 JSON lines (a path ending ``.jsonl``/``.json``): one ``write`` of one line per
 read on a file opened with ``O_APPEND``, so concurrent threads and processes
@@ -33,7 +36,7 @@ import pyarrow as pa
 from ..provenance import jsonable, uuid7
 
 if TYPE_CHECKING:
-    from . import ReadEvent
+    from .events import ReadEvent
 
 #: the log's columns, in order (also the Parquet schema)
 SCHEMA = pa.schema([
@@ -136,28 +139,31 @@ class LineageLog:
                 os.close(self._fd)
                 self._fd = None
 
-    def read(self, **kwargs: Any) -> pa.Table:
-        """The log as a table (through :func:`unistore.read`, so it carries provenance too)."""
-        return read_log(self.path, **kwargs)
-
     def __repr__(self) -> str:
         return f"<LineageLog {self.format} {self.path}>"
 
 
-def read_log(path: str | os.PathLike[str], **kwargs: Any) -> pa.Table:
-    """Read a lineage log with unistore (``filter=``, ``columns=`` as for any read)."""
-    from ..api import read
+#: the columns :func:`reads_in_run` answers with
+RUN_COLUMNS = ["read_id", "read_at", "source_uri", "source_namespace", "source_name", "snapshot_kind",
+               "snapshot", "query_text", "rows", "fingerprint", "status"]
 
-    if not is_jsonl(path):
-        kwargs.setdefault("format", "parquet")
-    return read(os.fspath(path), **kwargs)
+
+def load(path: str | os.PathLike[str]) -> pa.Table:
+    """The whole log as a table, with pyarrow: JSON lines, or the directory's Parquet parts."""
+    if is_jsonl(path):
+        import pyarrow.json as pajson
+
+        return pajson.read_json(os.fspath(path))
+    import pyarrow.dataset as ds
+
+    return ds.dataset(os.fspath(path), format="parquet", schema=SCHEMA).to_table()
 
 
 def reads_in_run(run_id: str, path: str | os.PathLike[str]) -> pa.Table:
-    """Which reads, of which snapshots, went into run ``run_id`` (or a run *named* so)."""
-    columns = ["read_id", "read_at", "source_uri", "source_namespace", "source_name", "snapshot_kind",
-               "snapshot", "query_text", "rows", "fingerprint", "status"]
-    by_id = read_log(path, filter=[("run_id", "=", run_id)], columns=columns)
-    if by_id.num_rows:
-        return by_id
-    return read_log(path, filter=[("run_name", "=", run_id)], columns=columns)
+    """Which reads, of which snapshots, went into run ``run_id`` (or a run *named* so), in log order."""
+    import pyarrow.compute as pc
+
+    log = load(path)
+    by_id = log.filter(pc.equal(log.column("run_id"), run_id))
+    found = by_id if by_id.num_rows else log.filter(pc.equal(log.column("run_name"), run_id))
+    return found.select(RUN_COLUMNS)

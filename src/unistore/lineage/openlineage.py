@@ -34,14 +34,15 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
+from ..errors import MissingExtraError
 from ..location import Location
 from ..provenance import jsonable, uuid7
+from .spool import Spool
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from . import ReadEvent
-    from .spool import Spool
+    from .events import ReadEvent
 
 PRODUCER = f"https://pypi.org/project/unistore/{__version__}/"
 SPEC = "https://openlineage.io/spec"
@@ -256,8 +257,6 @@ def make_client(client: Any = None) -> Any:
     try:
         from openlineage.client import OpenLineageClient
     except ImportError:
-        from ..errors import MissingExtraError
-
         raise MissingExtraError("OpenLineage reporting", "openlineage", "openlineage-python") from None
     return OpenLineageClient()
 
@@ -282,8 +281,6 @@ def to_client_event(event: dict[str, Any]) -> Any:
 
 def make_spool(directory: Any, client: Any, **options: Any) -> "Spool":
     """A write-ahead :class:`~.spool.Spool` delivering this module's jobs through ``client``."""
-    from .spool import Spool
-
     return Spool(directory, lambda event: client.emit(to_client_event(event)), event_id, build=build_events,
                  **options)
 

@@ -30,11 +30,10 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .._version import __version__
+from .events import ReadContext
 
 if TYPE_CHECKING:
     from ..provenance import Provenance
-    from ..source import Source
-    from ..spec import ReadSpec
 
 _LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b")
 _FIRST_WORD = re.compile(r"\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*([A-Za-z]+)", re.S)
@@ -95,10 +94,10 @@ def _histograms() -> Any:
     return instruments
 
 
-def operation_name(spec: "ReadSpec") -> str:
+def operation_name(query: str | None) -> str:
     """``SELECT`` for table reads; the first keyword of a raw query (``SELECT``, ``WITH``...)."""
-    if spec.query:
-        m = _FIRST_WORD.match(spec.query)
+    if query:
+        m = _FIRST_WORD.match(query)
         return m.group(1).upper() if m else "QUERY"
     return "SELECT"
 
@@ -112,15 +111,12 @@ class _Started:
         self.span, self.operation, self.server, self.names = span, operation, server, names
 
 
-def _database(source: Any) -> str | None:
-    """The database a source reads (``db.namespace``): a server's database name, an embedded store's file."""
-    loc = source.location
-    system = getattr(source, "system", None)
-    if system in ("sqlite", "duckdb"):
-        path = getattr(source, "path", None) or loc.path
+def _database(context: ReadContext) -> str | None:
+    """The database a read goes to (``db.namespace``): a server's database name, an embedded store's file."""
+    if context.system in ("sqlite", "duckdb"):
+        path = context.path or context.location.path
         return os.path.abspath(path) if path and path != ":memory:" else path or None
-    database = getattr(source, "database", None)
-    return database if isinstance(database, str) and database else None
+    return context.database or None
 
 
 def _s3_endpoint() -> tuple[str, int]:
@@ -131,14 +127,14 @@ def _s3_endpoint() -> tuple[str, int]:
     return parts.hostname or url, parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def naming(source: Any, spec: "ReadSpec") -> dict[str, Any]:
+def naming(context: ReadContext) -> dict[str, Any]:
     """The attributes known before anything is sent, so a read that fails still carries them.
 
     ``db.namespace`` is the database (PostgreSQL ``{database}`` here, ``{database}.{schema}`` once the
     table is resolved), ``db.collection.name`` the table as the caller named it, ``server.*`` where the
     store listens; for S3 the bucket, the key and the S3 endpoint.
     """
-    loc = source.location
+    loc = context.location
     out: dict[str, Any] = {}
     if loc.scheme in ("s3", "s3a"):
         if loc.netloc_host:
@@ -148,32 +144,30 @@ def naming(source: Any, spec: "ReadSpec") -> dict[str, Any]:
             out["db.collection.name"] = key
         out["server.address"], out["server.port"] = _s3_endpoint()
     else:
-        host, port = getattr(source, "host", None), getattr(source, "port", None)
-        host = host if isinstance(host, str) else loc.netloc_host
-        port = port if isinstance(port, int) else loc.port
+        host = context.host if context.host is not None else loc.netloc_host
+        port = context.port if context.port is not None else loc.port
         if host:
             out["server.address"] = host
         if port:
             out["server.port"] = port
-        database = _database(source)
+        database = _database(context)
         if database:
             out["db.namespace"] = database
-    if spec.table is not None:
-        out["db.collection.name"] = spec.target
-    if spec.query:
-        out["db.query.text"] = sanitize_query(spec.query)[:_MAX_TEXT]
+    if context.target is not None:
+        out["db.collection.name"] = context.target
+    if context.query:
+        out["db.query.text"] = sanitize_query(context.query)[:_MAX_TEXT]
     return out
 
 
-def start(source: "Source", spec: "ReadSpec") -> _Started:
-    operation = operation_name(spec)
-    target = spec.target if spec.table is not None else None
-    names = naming(source, spec)
+def start(context: ReadContext) -> _Started:
+    operation = operation_name(context.query)
+    target = context.target
+    names = naming(context)
     server = {k: v for k, v in names.items() if k.startswith("server.")}
     attributes: dict[str, Any] = {"db.operation.name": operation, **names}
-    system = getattr(source, "system", None)  # known before the read for SQL sources: samplers can use it
-    if isinstance(system, str):
-        attributes["db.system.name"] = system
+    if context.system is not None:  # known before the read for SQL sources: samplers can use it
+        attributes["db.system.name"] = context.system
     span = _get_tracer().start_span(f"{operation} {target}" if target else operation, kind=SpanKind.CLIENT,
                                     attributes=attributes)
     return _Started(span, operation, server, names)
