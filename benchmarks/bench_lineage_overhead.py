@@ -104,7 +104,7 @@ import unistore
 URI = "sqlite:///" + DB
 def one():
     with unistore.source(URI) as src:
-        scan = src._scan(src.spec("t"))
+        scan = src.connection.scan(src.spec("t"))
         batches = list(scan.batches)
         scan.close()
     assert sum(b.num_rows for b in batches) == 1

@@ -334,7 +334,7 @@ def test_gcs_locations_open_through_gcsfs_without_touching_the_network():
     with unistore.source("gs://some-bucket/prefix", storage_options={"token": "anon"}) as src:
         assert "gs" in src.fs.protocol and src.root == "some-bucket/prefix"
         assert src.uri == "gs://some-bucket/prefix"
-        assert src._dataset_ref(src.root).namespace == "gs://some-bucket"
+        assert src.connection._dataset_ref(src.root).namespace == "gs://some-bucket"
 
 
 def test_rotated_environment_credentials_are_used_at_once(moto_auth, monkeypatch):

@@ -1,24 +1,58 @@
-"""The public names are a contract: adding or removing one is a deliberate change here."""
+"""The public names are a contract: adding or removing one is a deliberate change here.
+
+Users import from ``unistore``; adapter authors from ``unistore.adapter``. The
+two surfaces are pinned separately, so the plugin interface never leaks into
+the user namespace (as httpx keeps its transports apart from its client).
+"""
+
+import pickle
 
 import unistore
+import unistore.adapter
 
 PUBLIC = {
-    "Adapter", "AuthenticationError", "BadSpecError", "Capabilities", "DriftError", "Filter",
-    "MissingExtraError", "Provenance", "QueryError", "ReadOnlyError", "ReadSpec", "Scan", "SinkError",
-    "Snapshot", "SnapshotUnavailableError", "Source", "SourceNotFoundError", "SourceUnavailableError",
-    "UnistoreError", "UnknownSchemeError", "__version__", "col", "fingerprint", "known_schemes",
-    "provenance_of", "read", "redact", "register", "replay", "scan", "source",
+    "AuthenticationError", "BadSpecError", "DriftError", "Filter", "MissingExtraError", "Provenance",
+    "QueryError", "ReadOnlyError", "ReadSpec", "Run", "SinkError", "Snapshot", "SnapshotUnavailableError",
+    "Source", "SourceNotFoundError", "SourceUnavailableError", "UnistoreError", "UnknownSchemeError",
+    "__version__", "col", "configure_lineage", "fingerprint", "known_schemes", "lineage", "provenance_of",
+    "read", "redact", "register", "replay", "replay_manifest", "run", "scan", "source",
 }
-#: names added by the lineage work (runs, lineage configuration) are allowed on top
-OPTIONAL = {"run", "replay_manifest", "configure_lineage", "lineage", "Run"}
+ADAPTER_API = {
+    "Adapter", "Capabilities", "Connection", "Dataset", "Location", "Query", "ReadPlan", "ReadSpec", "Scan",
+    "Snapshot", "Split",
+}
 
 
 def test_all_is_exactly_the_public_names():
-    names = set(unistore.__all__)
-    assert PUBLIC <= names
-    assert names - PUBLIC <= OPTIONAL, f"unexpected public names: {names - PUBLIC - OPTIONAL}"
-    for name in names:
+    assert set(unistore.__all__) == PUBLIC
+    assert len(unistore.__all__) == len(PUBLIC), "no name listed twice"
+    for name in PUBLIC:
         assert hasattr(unistore, name), name
+
+
+def test_the_adapter_api_is_exactly_its_own_names_and_apart_from_the_user_api():
+    assert set(unistore.adapter.__all__) == ADAPTER_API
+    for name in ADAPTER_API:
+        assert hasattr(unistore.adapter, name), name
+    for name in ("Adapter", "Capabilities", "Connection", "Scan", "Split", "ReadPlan"):
+        assert name not in unistore.__all__, name
+
+
+def test_the_user_handle_wraps_a_connection_and_is_not_the_adapters_base_class():
+    assert not issubclass(unistore.adapter.Connection, unistore.Source)
+    assert not issubclass(unistore.Source, unistore.adapter.Connection)
+
+
+def test_the_default_plan_is_one_picklable_split_of_the_whole_read():
+    from unistore_example_adapter import CounterAdapter
+
+    connection = CounterAdapter().open(unistore.adapter.Location.parse("counter://3"))
+    spec = unistore.ReadSpec.build("numbers", filter=[("n", ">", 0)])
+    plan = connection.plan(spec, max_splits=4)
+    assert plan.consistent and plan.snapshot is None
+    (split,) = plan.splits
+    assert split.index == 0 and split.payload == spec and split.rows is None
+    assert pickle.loads(pickle.dumps(plan)) == plan
 
 
 def test_errors_also_inherit_the_matching_builtins():

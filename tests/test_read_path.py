@@ -74,8 +74,8 @@ def test_an_error_in_the_middle_of_a_stream_is_recorded(events):
     from unistore_example_adapter import CounterAdapter, CounterSource
 
     class Broken(CounterSource):
-        def _scan(self, spec):
-            scan = super()._scan(spec)
+        def scan(self, spec):
+            scan = super().scan(spec)
 
             def fail():
                 yield pa.record_batch({"n": pa.array([1], pa.int64())})
@@ -93,3 +93,70 @@ def test_an_error_in_the_middle_of_a_stream_is_recorded(events):
     (event,) = events
     assert isinstance(event.error, unistore.QueryError)
     assert event.record.result.complete is False and event.record.result.rows == 1
+
+
+# -- capabilities are enforced by the engine, before the adapter is called ----------------------
+
+class _Recorder:
+    """A counter connection that declares ``caps`` and records whether it was asked to scan."""
+
+    @staticmethod
+    def register(scheme, caps, read_options=frozenset()):
+        from unistore.adapter import Adapter
+        from unistore_example_adapter import CounterSource
+
+        scans = []
+
+        class Declared(CounterSource):
+            capabilities = caps
+
+            def scan(self, spec):
+                scans.append(spec)
+                return super().scan(spec)
+
+        Declared.read_options = read_options
+
+        class DeclaredAdapter(Adapter):
+            def open(self, location, **options):
+                return Declared(location)
+
+        unistore.register(scheme, DeclaredAdapter, clobber=True)
+        return scans
+
+
+def test_what_a_connection_declares_it_cannot_do_never_reaches_it(events):
+    from unistore.adapter import Capabilities
+
+    scans = _Recorder.register("declared-counter", Capabilities(queries=False, listing=False))
+    with pytest.raises(unistore.BadSpecError, match="no query language"):
+        unistore.read("declared-counter://3", query="count")
+    with pytest.raises(unistore.SnapshotUnavailableError, match="cannot pin reads with as_of="):
+        unistore.read("declared-counter://3", as_of=1)
+    with unistore.source("declared-counter://3") as src, \
+            pytest.raises(unistore.BadSpecError, match="cannot list its contents"):
+        src.tables()
+    assert scans == [], "the adapter was never asked"
+    assert [type(e.error) for e in events] == [unistore.BadSpecError, unistore.SnapshotUnavailableError], \
+        "a refused read is still reported as a failed read"
+
+
+def test_params_and_as_of_are_refused_with_the_same_message_for_every_store():
+    from unistore.adapter import Capabilities
+
+    scans = _Recorder.register("promql-like", Capabilities(queries=True, params=False),
+                               read_options=frozenset({"start", "end", "step", "shape"}))
+    with pytest.raises(unistore.BadSpecError, match="takes no bound parameters"):
+        unistore.read("promql-like://3", query="up", params={"x": 1})
+    # a time-series store pins with end=: there as_of= is a malformed request, not a missing snapshot
+    with pytest.raises(unistore.BadSpecError, match="end="):
+        unistore.read("promql-like://3", "numbers", as_of=1)
+    assert scans == []
+
+
+def test_the_engine_fills_the_request_columns_and_filter_of_the_record():
+    table = unistore.read("counter://5", columns=["n"], filter=[("n", ">=", 3)])
+    query = unistore.provenance_of(table).query
+    assert table.column("n").to_pylist() == [3, 4]
+    assert query.columns == ["n"] and "n" in query.filter and ">=" in query.filter
+    assert query.request["filter"] == [[["n", ">=", 3]]]
+    assert query.text == "count to 5", "what the adapter said it sent"

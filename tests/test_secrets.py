@@ -400,7 +400,7 @@ def iter_secret_forms(secret: str) -> Iterator[str]:  # pragma: no cover - helpe
 def test_scrubbed_errors_keep_their_fields_and_no_unscrubbed_chain(http_table):
     """Finding 5: public_error cloned errors through ``__new__``, dropping ``DriftError.differences``,
     and the scrubbed error was raised ``from`` the original."""
-    from unistore.source import public_error
+    from unistore.engine import public_error
 
     secret = "SxDriftSecret0Zq"
     host, name = http_table

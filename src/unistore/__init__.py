@@ -5,6 +5,8 @@
     >>> unistore.provenance_of(table).snapshot
 
 See docs/ for the quick start, the provenance record and writing an adapter.
+This namespace is the user API; adapters are written against
+:mod:`unistore.adapter`, which has its own ``__all__``.
 """
 
 from ._version import __version__
@@ -33,14 +35,12 @@ from . import lineage
 from .lineage import configure as configure_lineage
 from .runs import Run, replay_manifest, run
 from .snapshot import Snapshot
-from .source import Adapter, Capabilities, Scan, Source
+from .source import Source
 from .spec import ReadSpec
 
 __all__ = [
-    "Adapter",
     "AuthenticationError",
     "BadSpecError",
-    "Capabilities",
     "DriftError",
     "Filter",
     "MissingExtraError",
@@ -49,7 +49,6 @@ __all__ = [
     "ReadOnlyError",
     "ReadSpec",
     "Run",
-    "Scan",
     "SinkError",
     "Snapshot",
     "SnapshotUnavailableError",

@@ -19,7 +19,8 @@ from . import lineage, registry
 from .errors import BadSpecError
 from .filters import FilterLike, short
 from .location import Location
-from .source import Source, read_table, start_read
+from .engine import read_table, start_read
+from .source import Source
 from .spec import ReadSpec
 
 def source(uri: str | os.PathLike[str], **options: Any) -> Source:
@@ -36,7 +37,7 @@ def source(uri: str | os.PathLike[str], **options: Any) -> Source:
             f"unknown option(s) {', '.join(hints)} for {location.redacted()}; "
             f"the {location.scheme!r} adapter accepts: {', '.join(sorted(adapter.open_options)) or 'none'}"
         )
-    return adapter.open(location, **options)
+    return Source(adapter.open(location, **options))
 
 
 def _open_for_read(uri: str | os.PathLike[str], table: Any, read_kwargs: dict[str, Any],
@@ -53,7 +54,7 @@ def _open_for_read(uri: str | os.PathLike[str], table: Any, read_kwargs: dict[st
     shape = ReadSpec.build(table, **read_kwargs, **options)
     started = time.perf_counter()
     try:
-        src = adapter.open(location, **open_options)
+        src = Source(adapter.open(location, **open_options))
     except Exception as exc:
         lineage.report_unopened(location, shape, exc, time.perf_counter() - started)
         raise
@@ -83,7 +84,7 @@ def scan(
     """
     src, spec = _open_for_read(uri, table, dict(query=query, columns=columns, filter=filter, limit=limit,
                                                 params=params), options)
-    return start_read(src, spec, owned=True)
+    return start_read(src.connection, spec, owned=True)
 
 
 def read(
@@ -105,4 +106,4 @@ def read(
     """
     src, spec = _open_for_read(uri, table, dict(query=query, columns=columns, filter=filter, limit=limit,
                                                 params=params), options)
-    return read_table(src, spec, owned=True)
+    return read_table(src.connection, spec, owned=True)

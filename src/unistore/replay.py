@@ -89,7 +89,7 @@ def replay(record: Any, *, uri: str | os.PathLike[str] | None = None, **options:
     read as its parent.
     """
     from .api import source
-    from .source import read_table
+    from .engine import read_table
     from .spec import ReadSpec
 
     rec = as_record(record)
@@ -104,7 +104,7 @@ def replay(record: Any, *, uri: str | os.PathLike[str] | None = None, **options:
         raise SnapshotUnavailableError(f"read {rec.read_id} carries no request to replay (record version {rec.version})")
     spec = dataclasses.replace(ReadSpec.from_record(rec.query.request), pin=rec.snapshot)
     with source(uri if uri is not None else rec.source.uri, **options) as src:
-        table = read_table(src, spec)
+        table = read_table(src.connection, spec)
     now = provenance_of(table)
     now.parents = [rec.read_id]
     diffs = differences(rec, now)

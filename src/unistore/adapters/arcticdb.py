@@ -34,7 +34,7 @@ from ..location import Location
 from ..provenance import Dataset, Query
 from ..registry import require
 from ..snapshot import Snapshot
-from ..source import Adapter, Capabilities, Scan, Source
+from ..adapter import Adapter, Capabilities, Connection, Scan
 from ..spec import ReadSpec
 
 
@@ -59,7 +59,7 @@ class ArcticDBAdapter(Adapter):
         return ArcticDBSource(location, **options)
 
 
-class ArcticDBSource(Source):
+class ArcticDBSource(Connection):
     """One ArcticDB library in an LMDB directory."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(queries=False, listing=True, as_of=True, replay_exact=True)
@@ -131,9 +131,7 @@ class ArcticDBSource(Source):
             raise SnapshotUnavailableError(
                 f"symbol {symbol!r} has no version matching as_of={as_of!r} in {self.uri}: {exc}") from None
 
-    def _scan(self, spec: ReadSpec) -> Scan:
-        if spec.query is not None:
-            raise BadSpecError("ArcticDB has no query language; read a symbol with table= and narrow it with filter=")
+    def scan(self, spec: ReadSpec) -> Scan:
         window = ts.time_range(spec.options)
         symbol = self._symbol(spec.table)
         version = self._version(symbol, spec)
@@ -173,8 +171,6 @@ class ArcticDBSource(Source):
                 text=f"read {symbol} version {version}"
                      + (f" date_range {kwargs['date_range'][0]} .. {kwargs['date_range'][1]}" if "date_range" in kwargs else "")
                      + (f" columns {', '.join(kwargs['columns'])}" if "columns" in kwargs else ""),
-                columns=list(spec.columns) if spec.columns else None,
-                filter=str(spec.filter) if spec.filter is not None else None,
                 pushed_down={"columns": "columns" in kwargs, "filter": False, "limit": False,
                              "time_range": "date_range" in kwargs, "shape": window.shape},
             ),

@@ -36,7 +36,7 @@ from ..location import Location, scrub
 from ..provenance import Dataset, Query
 from ..registry import require
 from ..snapshot import Snapshot
-from ..source import Adapter, Capabilities, Scan, Source
+from ..adapter import Adapter, Capabilities, Connection, Scan
 from ..spec import ReadSpec
 
 TIME_TYPE = pa.timestamp("ns", "UTC")
@@ -74,10 +74,10 @@ class InfluxDBAdapter(Adapter):
         return InfluxDBSource(location, **options)
 
 
-class InfluxDBSource(Source):
+class InfluxDBSource(Connection):
     """One database of an InfluxDB 1.x server."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(queries=True, listing=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(queries=True, params=True, listing=True)
     read_options: ClassVar[frozenset[str]] = ts.OPTIONS
 
     def __init__(self, location: Location, *, timeout: float = 30.0, verify: bool | str = True,
@@ -104,7 +104,7 @@ class InfluxDBSource(Source):
         self.session.verify = verify
         self.session.auth = _credentials(location)
 
-    def _close(self) -> None:
+    def close(self) -> None:
         self.session.close()
 
     # -- HTTP ----------------------------------------------------------------------------
@@ -179,9 +179,7 @@ class InfluxDBSource(Source):
         return _schema(tags, fields)
 
     # -- the read --------------------------------------------------------------------------------
-    def _scan(self, spec: ReadSpec) -> Scan:
-        if spec.as_of is not None:
-            raise BadSpecError("InfluxDB reads are pinned with end= (the as-of bound), not as_of=")
+    def scan(self, spec: ReadSpec) -> Scan:
         window = self._window(spec)
         if spec.table is not None:
             return self._scan_measurement(spec, window)
@@ -227,8 +225,6 @@ class InfluxDBSource(Source):
         snapshot = self._snapshot(text, params, window)
         query = Query(
             language="influxql", text=text, params=params or None,
-            columns=list(spec.columns) if spec.columns else None,
-            filter=str(spec.filter) if spec.filter is not None else None,
             pushed_down={"columns": False, "filter": bool(pushed), "time_range": True, "limit": False,
                          "step": window.step is not None, "shape": window.shape},
         )
@@ -271,8 +267,6 @@ class InfluxDBSource(Source):
             snapshot=self._snapshot(text, params, window),
             dataset=Dataset(system="influxdb", uri=self.uri, namespace=self.namespace, name=self.database),
             query=Query(language="influxql", text=text, params=params or None,
-                        columns=list(spec.columns) if spec.columns else None,
-                        filter=str(spec.filter) if spec.filter is not None else None,
                         pushed_down={"columns": False, "filter": False, "limit": False}),
             residual=spec.filter,
         )

@@ -39,7 +39,7 @@ from ..location import Location, scrub
 from ..provenance import Dataset, Query
 from ..registry import require
 from ..snapshot import Snapshot
-from ..source import Adapter, Capabilities, Scan, Source
+from ..adapter import Adapter, Capabilities, Connection, Scan
 from ..spec import ReadSpec
 
 #: Prometheus' limit on points per series in one range query
@@ -64,7 +64,7 @@ class PrometheusAdapter(Adapter):
         return PrometheusSource(location, **options)
 
 
-class PrometheusSource(Source):
+class PrometheusSource(Connection):
     """One Prometheus-API server. ``timeout`` bounds every request (seconds)."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(queries=True, listing=True)
@@ -138,7 +138,7 @@ class PrometheusSource(Source):
             raise QueryError(f"{self.uri} rejected the query (HTTP {resp.status_code}): {message}")
         return body.get("data")
 
-    def _close(self) -> None:
+    def close(self) -> None:
         for session in self._all_sessions:
             session.close()
 
@@ -156,11 +156,7 @@ class PrometheusSource(Source):
         return _long_schema(_label_order(self.labels(metric)))
 
     # -- the read ----------------------------------------------------------------------------
-    def _scan(self, spec: ReadSpec) -> Scan:
-        if spec.as_of is not None:
-            raise BadSpecError("Prometheus reads are pinned with end= (the as-of bound), not as_of=")
-        if spec.params is not None:
-            raise BadSpecError("PromQL has no bound parameters; build the query text or filter by labels")
+    def scan(self, spec: ReadSpec) -> Scan:
         window = self._window(spec)
         residual = spec.filter
         matchers: dict[str, str] = {}
@@ -226,8 +222,6 @@ class PrometheusSource(Source):
                 language="promql",
                 text=promql,
                 params={k: v for k, v in pins.items() if k != "query"},
-                columns=list(spec.columns) if spec.columns else None,
-                filter=str(spec.filter) if spec.filter is not None else None,
                 pushed_down={"columns": False, "filter": bool(matchers), "label_matchers": matchers,
                              "time_range": True, "limit": False, "shape": window.shape},
             ),

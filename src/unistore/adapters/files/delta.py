@@ -22,7 +22,7 @@ from ...location import Location, scrub
 from ...provenance import Dataset, Query
 from ...registry import require
 from ...snapshot import Snapshot
-from ...source import Adapter, Capabilities, Scan, Source
+from ...adapter import Adapter, Capabilities, Connection, Scan
 from ...spec import ReadSpec
 from .filesystems import S3Settings, SecretLocation, option_secrets
 from .timetravel import epoch_ms, parse_as_of
@@ -61,7 +61,7 @@ def storage_options_for(uri: str, given: dict[str, Any]) -> dict[str, str]:
     return options
 
 
-class DeltaSource(Source):
+class DeltaSource(Connection):
     """One Delta table."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(listing=True, as_of=True, replay_exact=True)
@@ -111,9 +111,7 @@ class DeltaSource(Source):
         if table is not None:
             raise SourceNotFoundError(f"{self.uri} is one Delta table; read it with table=None, not {table!r}")
 
-    def _scan(self, spec: ReadSpec) -> Scan:
-        if spec.query is not None:
-            raise BadSpecError(f"{self.uri} is a Delta table; read it with filter= and columns=, not query=")
+    def scan(self, spec: ReadSpec) -> Scan:
         spec.check_unsupported(self.uri, as_of=True)
         self._check_table(spec.table)
         if spec.pin is not None and spec.pin.kind == SNAPSHOT_KIND:
@@ -138,8 +136,7 @@ class DeltaSource(Source):
             snapshot=Snapshot(kind=SNAPSHOT_KIND, value=version, consistent=True, replayable=True,
                               pins={"version": version}),
             dataset=self._dataset_ref(),
-            query=Query(language="delta", text=text, columns=columns,
-                        filter=str(spec.filter) if spec.filter is not None else None,
+            query=Query(language="delta", text=text,
                         pushed_down={"columns": True, "filter": spec.filter is not None, "limit": False,
                                      "as_of": spec.as_of is not None}),
         )

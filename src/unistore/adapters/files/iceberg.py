@@ -25,7 +25,7 @@ from ...location import Location, scrub
 from ...provenance import Dataset, Query
 from ...registry import require
 from ...snapshot import Snapshot
-from ...source import Adapter, Capabilities, Scan, Source
+from ...adapter import Adapter, Capabilities, Connection, Scan
 from ...spec import ReadSpec
 from .filesystems import S3Settings, SecretLocation, option_secrets
 from .timetravel import epoch_ms, parse_as_of
@@ -59,7 +59,7 @@ def catalog_properties(location: Location, given: dict[str, Any]) -> dict[str, s
     return props
 
 
-class IcebergSource(Source):
+class IcebergSource(Connection):
     """The tables of one Iceberg SQL catalog."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(listing=True, as_of=True, replay_exact=True)
@@ -120,9 +120,7 @@ class IcebergSource(Source):
             raise SnapshotUnavailableError(f"{self.uri} has no snapshot as of {wanted.isoformat()}")
         return snap.snapshot_id
 
-    def _scan(self, spec: ReadSpec) -> Scan:
-        if spec.query is not None:
-            raise BadSpecError(f"{self.uri} holds Iceberg tables; read one with table=, not query=")
+    def scan(self, spec: ReadSpec) -> Scan:
         spec.check_unsupported(self.uri, as_of=True)
         tbl = self._table(spec.table)
         snapshot_id = self._snapshot_id(tbl, spec)
@@ -154,8 +152,7 @@ class IcebergSource(Source):
             snapshot=Snapshot(kind=SNAPSHOT_KIND, value=snapshot_id, consistent=True, replayable=True,
                               pins={"snapshot_id": snapshot_id, "metadata_location": _redacted(tbl.metadata_location)}),
             dataset=Dataset(system="iceberg", uri=self.uri, namespace=f"iceberg://{self.catalog.name}", name=name),
-            query=Query(language="iceberg", text=text, columns=columns,
-                        filter=str(spec.filter) if spec.filter is not None else None,
+            query=Query(language="iceberg", text=text,
                         pushed_down={"columns": True, "filter": row_filter is not None, "limit": push_limit,
                                      "as_of": spec.as_of is not None}),
         )

@@ -19,7 +19,7 @@ from ...errors import (AuthenticationError, BadSpecError, QueryError, SnapshotUn
 from ...location import Location, scrub
 from ...provenance import Dataset, Query
 from ...snapshot import Snapshot
-from ...source import Adapter, Capabilities, Scan, Source
+from ...adapter import Adapter, Capabilities, Connection, Scan
 from ...spec import ReadSpec
 from .filesystems import SecretLocation, open_filesystems
 from .formats import dataset_format, format_name, infer_format, json_storage_schema
@@ -39,7 +39,7 @@ class FilesAdapter(Adapter):
         return FileSource(location, **options)
 
 
-class FileSource(Source):
+class FileSource(Connection):
     """Files under one root: a file, a directory, a glob, or a bucket prefix.
 
     ``data_path`` picks the file system that reads the bytes: ``"auto"`` uses
@@ -260,10 +260,7 @@ class FileSource(Source):
             raise BadSpecError(f"cannot read {self._shown(path)} as {fmt}: {scrub(str(exc), self.location.secrets)}") from None
         return dataset, fmt, base
 
-    def _scan(self, spec: ReadSpec) -> Scan:
-        if spec.query is not None:
-            raise BadSpecError(f"{self.uri} holds files; read a path with table=, not query=")
-        spec.check_unsupported(self.uri) if spec.as_of is not None else None
+    def scan(self, spec: ReadSpec) -> Scan:
         path = self._path(spec.table)
         pinned = spec.pin is not None and spec.pin.kind == "files.objects"
         objects = self._pinned_objects(spec.pin) if pinned else self.objects(path)
@@ -304,8 +301,6 @@ class FileSource(Source):
             query=Query(
                 language="files",
                 text=text,
-                columns=columns,
-                filter=str(spec.filter) if spec.filter is not None else None,
                 pushed_down={"columns": not casting, "filter": spec.filter is not None and not casting,
                              "limit": False, "format": fmt},
             ),
@@ -363,7 +358,7 @@ class FileSource(Source):
             return Location.parse(path).redacted()
         return f"{self.location.scheme}://{path.lstrip('/')}"
 
-    def _close(self) -> None:
+    def close(self) -> None:
         pass
 
 

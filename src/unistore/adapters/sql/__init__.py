@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from ...errors import BadSpecError, MissingExtraError
 from ...location import Location
 from ...registry import BUILTIN
-from ...source import Adapter
+from ...adapter import Adapter
 from .base import Session, SQLSource
 
 #: base scheme -> "module:Class" of its source

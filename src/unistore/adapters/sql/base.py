@@ -9,7 +9,6 @@ with SQLAlchemy Core: identifiers always quoted, values always bound.
 from __future__ import annotations
 
 import abc
-import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
@@ -22,7 +21,7 @@ from ...errors import BadSpecError, SourceNotFoundError
 from ...location import Location
 from ...provenance import Dataset, Query
 from ...snapshot import Snapshot
-from ...source import Capabilities, Scan, Source
+from ...adapter import Capabilities, Connection, Scan
 from ...spec import ReadSpec
 from ...sqlguard import classify
 
@@ -59,10 +58,10 @@ class Session(abc.ABC):
         return schema
 
 
-class SQLSource(Source):
+class SQLSource(Connection):
     """Tables, views and queries of one database."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(queries=True, listing=True, write_protection=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(queries=True, params=True, listing=True, write_protection=True)
     #: ``db.system.name`` of the semantic conventions
     system: ClassVar[str] = "sql"
     #: schema a one-part table name lives in
@@ -96,9 +95,7 @@ class SQLSource(Source):
         return ".".join(q(p) for p in parts)
 
     # -- the read ------------------------------------------------------------
-    def _scan(self, spec: ReadSpec) -> Scan:
-        # read options were checked against ``read_options`` by Source.spec; dialects that declare some use them
-        dataclasses.replace(spec, options={}).check_unsupported(self.uri)
+    def scan(self, spec: ReadSpec) -> Scan:
         ordered = False
         if spec.query is not None:
             # before anything is sent: one statement, read-only at every node, no side-effecting function
@@ -134,8 +131,6 @@ class SQLSource(Source):
                 language="sql",
                 text=sql,
                 params=_json_params(params),
-                columns=list(spec.columns) if spec.columns else None,
-                filter=str(spec.filter) if spec.filter is not None else None,
                 pushed_down={"columns": True, "filter": spec.filter is not None, "limit": spec.limit is not None,
                              **pushed},
             ),

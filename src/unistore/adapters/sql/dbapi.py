@@ -82,7 +82,7 @@ class DBAPISource(SQLSource):
         self.sql_dialect = name if name in GUARD_DIALECTS or name in GUARD_ALIASES else "generic"  # type: ignore[misc]
         self.url = url
 
-    def _close(self) -> None:
+    def close(self) -> None:
         self.engine.dispose()
 
     def session(self) -> "DBAPISession":

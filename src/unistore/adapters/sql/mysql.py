@@ -128,7 +128,7 @@ class MySQLSource(SQLSource):
             return SourceNotFoundError(f"database {self.database!r} does not exist on {where}")
         return SourceUnavailableError(f"cannot connect to {where} ({self.uri}): {text}")
 
-    def _close(self) -> None:
+    def close(self) -> None:
         self._pool.close()
 
     def session(self) -> "MySQLSession":

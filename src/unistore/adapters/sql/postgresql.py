@@ -122,7 +122,7 @@ class PostgreSQLSource(SQLSource):
             return AuthenticationError(f"{where}: role {self.location.username!r} does not exist")
         return SourceUnavailableError(f"cannot connect to {where} ({self.uri}): {_first_line(text)}")
 
-    def _close(self) -> None:
+    def close(self) -> None:
         self._pool.close()
 
     def session(self, snapshot_id: str | None = None) -> "PostgreSQLSession":
@@ -160,15 +160,13 @@ class PostgreSQLSource(SQLSource):
         return [r[0] for r in rows]
 
     # -- the read ---------------------------------------------------------------------
-    def spec(self, table: Any = None, **kwargs: Any) -> ReadSpec:
-        """Validate a read request, its PostgreSQL read options included, without any catalog query."""
-        spec = super().spec(table, **kwargs)
+    def check(self, spec: ReadSpec) -> None:
+        """Validate the PostgreSQL read options without any catalog query."""
         _check_partitioning(spec)
-        return spec
 
-    def _scan(self, spec: ReadSpec):  # type: ignore[override]
+    def scan(self, spec: ReadSpec):  # type: ignore[override]
         _check_partitioning(spec)
-        return super()._scan(spec)
+        return super().scan(spec)
 
     def _execute(self, session: Session, stmt: Any, spec: ReadSpec, parts: tuple[str, ...] | None,
                  wanted: pa.Schema | None) -> tuple[str, Any, pa.Schema, Iterator[pa.RecordBatch], dict[str, Any]]:

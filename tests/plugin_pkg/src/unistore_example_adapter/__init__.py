@@ -1,6 +1,7 @@
 """A third-party adapter: ``counter://N`` yields the integers 0..N-1.
 
-It lives outside unistore and is found only through its entry point, which
+It lives outside unistore, imports only the plugin interface
+(:mod:`unistore.adapter`) and is found only through its entry point, which
 is what a real third-party package would do.
 """
 
@@ -8,11 +9,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from unistore import Adapter, Capabilities, Scan, Snapshot, Source
-from unistore.provenance import Dataset, Query
+from unistore.adapter import Adapter, Capabilities, Connection, Dataset, Query, Scan, Snapshot
 
 
-class CounterSource(Source):
+class CounterSource(Connection):
     capabilities = Capabilities(queries=False, listing=True)
 
     def __init__(self, location):
@@ -22,7 +22,7 @@ class CounterSource(Source):
     def tables(self):
         return ["numbers"]
 
-    def _scan(self, spec):
+    def scan(self, spec):
         schema = pa.schema([("n", pa.int64())])
         spec.check_columns(schema, "counter")
         data = pa.table({"n": pa.array(range(self.n), pa.int64())})

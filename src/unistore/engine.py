@@ -1,0 +1,338 @@
+"""The read engine: one read from a connection to the caller, ended exactly once.
+
+Every read, whatever the adapter, goes through :func:`_open_stream`: the
+engine refuses what the connection's :class:`~unistore.adapter.Capabilities`
+rule out (before the adapter is called), lets the adapter start its
+:class:`~unistore.adapter.Scan`, builds the provenance record (filling the
+request, columns and filter itself, so no adapter can record them
+differently), and wraps the batches in a :class:`_ReadStream` that applies
+the residual filter, projection and limit, fingerprints, and reports the
+read. :func:`public_error` is the one policy for what a caller sees of an
+error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections import deque
+from typing import Any
+
+import pyarrow as pa
+
+from . import lineage
+from ._version import __version__
+from .adapter import Connection, Scan
+from .errors import BadSpecError, QueryError, SnapshotUnavailableError, UnistoreError
+from .fingerprint import Fingerprinter, schema_fingerprint
+from .location import cap, scrub
+from .provenance import Provenance, now_rfc3339, remember, remember_returned, tag_fields, tag_schema, uuid7
+from .spec import ReadSpec
+
+
+def refuse_unsupported(connection: Connection, spec: ReadSpec) -> None:
+    """Raise for what ``connection`` declares it cannot do, before the adapter sees the request.
+
+    One message per capability for every store: a raw query where there is
+    no query language, bound parameters where the language has none, and
+    ``as_of=`` where reads cannot be pinned (time-series stores pin with
+    ``end=``, so there ``as_of=`` is a malformed request, not a missing
+    snapshot).
+    """
+    caps = connection.capabilities
+    if spec.query is not None and not caps.queries:
+        raise BadSpecError(f"{connection.uri} has no query language: read a table with table= and narrow it "
+                           "with columns= and filter= (query= is not supported)")
+    if spec.params is not None and not caps.params:
+        raise BadSpecError(f"{connection.uri} takes no bound parameters (params=): filter the result with "
+                           "filter= instead")
+    if spec.as_of is not None and not caps.as_of:
+        if "end" in connection.read_options:
+            raise BadSpecError(f"{connection.uri} pins reads with end= (the as-of bound), not as_of=")
+        raise SnapshotUnavailableError(f"{connection.uri} cannot pin reads with as_of=; it records a snapshot "
+                                       "for verification instead (see unistore.replay)")
+
+
+def start_read(connection: Connection, spec: ReadSpec, *, owned: bool = False) -> pa.RecordBatchReader:
+    """Run one read as a stream whose schema announces the record (source, snapshot, query).
+
+    ``owned`` closes the connection when the stream ends (``unistore.scan(uri)``).
+    """
+    stream = _open_stream(connection, spec, owned, announce=True)
+    return _ClosingReader.of(stream)
+
+
+def read_table(connection: Connection, spec: ReadSpec, *, owned: bool = False) -> pa.Table:
+    """Run one read into a table; the record is serialised once, when it is complete."""
+    stream = _open_stream(connection, spec, owned, announce=False)
+    batches = list(stream)
+    table = pa.Table.from_batches(batches, schema=tag_schema(stream.schema, stream.record))
+    remember_returned(stream.record, table)  # so provenance_of(table) knows it without hashing
+    return table
+
+
+def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: bool) -> "_ReadStream":
+    """The adapter plans and starts the read; the core wraps its batches."""
+    started = time.perf_counter()
+    span = lineage.ReadSpan(lineage.ReadContext.of(connection, spec))
+    scan: Scan | None = None
+    try:
+        refuse_unsupported(connection, spec)
+        scan = connection.scan(spec)
+        record = Provenance(
+            read_id=uuid7(),
+            read_at=now_rfc3339(),
+            unistore=__version__,
+            source=scan.dataset,
+            snapshot=scan.snapshot,
+            query=dataclasses.replace(
+                scan.query,
+                request=spec.to_record(),
+                columns=list(spec.columns) if spec.columns else None,
+                filter=str(spec.filter) if spec.filter is not None else None,
+            ),
+        )
+        schema = scan.schema
+        if spec.columns and list(schema.names) != list(spec.columns):
+            schema = pa.schema([schema.field(c) for c in spec.columns], metadata=schema.metadata)
+        record.result.schema_fingerprint = schema_fingerprint(schema)
+        remember(record)
+        schema = tag_schema(schema, record) if announce else tag_fields(schema, record)
+        return _ReadStream(connection, spec, scan, record, schema, span, started, owned)
+    except Exception as exc:  # nothing streams yet: release what the adapter opened, report, raise
+        if scan is not None and scan.close is not None:
+            with contextlib.suppress(Exception):
+                scan.close()
+        if owned:
+            connection.close()
+        err = public_error(exc, connection)
+        span.finish(None, err, time.perf_counter() - started)
+        if err is exc:
+            raise
+    # raised outside the handler: the original may hold a secret, so it is not even the __context__
+    raise err from None
+
+
+class _ReadStream:
+    """The batches of one read on their way to the caller.
+
+    Applies the residual filter, the projection and the limit, cuts batches to
+    ``batch_size`` (zero-copy), fingerprints them, and ends the read exactly
+    once: when the adapter's batches run out, when an error is raised, or when
+    the stream is dropped unfinished (recorded as incomplete). A class rather
+    than a generator so that a stream dropped before its first batch still
+    closes its transaction and reports the read.
+    """
+
+    def __init__(self, connection: Connection, spec: ReadSpec, scan: Scan, record: Provenance, schema: pa.Schema,
+                 span: "lineage.ReadSpan", started: float, owned: bool):
+        self.connection, self.spec, self.scan, self.record, self.schema = connection, spec, scan, record, schema
+        self.span, self.started, self.owned = span, started, owned
+        self.fingerprint = Fingerprinter(schema, ordered=scan.ordered)
+        self.observe = span.observer(schema)  # per-batch column statistics, only when a lineage sink wants them
+        self.residual = scan.residual.to_arrow() if scan.residual is not None else None
+        self.project = list(schema.names) if list(scan.schema.names) != list(schema.names) else None
+        self.remaining = spec.limit
+        self.pending: deque[pa.RecordBatch] = deque()
+        self.batches = iter(scan.batches)
+        self.done = False
+
+    def __iter__(self) -> "_ReadStream":
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        if self.pending:
+            return self._emit(self.pending.popleft())
+        if self.done:
+            raise StopIteration
+        error: BaseException | None = None
+        try:
+            while self.remaining != 0:
+                batch = next(self.batches, None)
+                if batch is None:
+                    break
+                batch = self._shape(batch)
+                if batch.num_rows == 0:
+                    continue
+                if self.remaining is not None:
+                    self.remaining -= batch.num_rows
+                size = self.spec.batch_size
+                if batch.num_rows > size:
+                    self.pending.extend(batch.slice(o, size) for o in range(size, batch.num_rows, size))
+                    batch = batch.slice(0, size)
+                return self._emit(batch)
+        except Exception as exc:
+            error = public_error(exc, self.connection)
+            self._finish(complete=False, error=error)
+            if error is exc:
+                raise
+        if error is not None:  # raised outside the handler: the original may hold a secret
+            raise error from None
+        self._finish(complete=True)
+        raise StopIteration
+
+    def _shape(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if self.residual is not None:
+            batch = _apply_residual(batch, self.residual)
+        if self.project is not None:
+            batch = batch.select(self.project)
+        if self.remaining is not None and batch.num_rows > self.remaining:
+            batch = batch.slice(0, self.remaining)
+        return pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
+
+    def _emit(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        self.fingerprint.update(batch)
+        if self.observe is not None:
+            self.observe(batch)
+        return batch
+
+    def _finish(self, *, complete: bool, error: BaseException | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        result = self.record.result
+        result.rows = self.fingerprint.rows
+        result.bytes = self.fingerprint.nbytes
+        result.set_digest(self.fingerprint.digest())
+        result.complete = complete
+        remember(self.record, finished=True)
+        if self.scan.close is not None:
+            with contextlib.suppress(Exception):
+                self.scan.close()
+        if self.owned:
+            with contextlib.suppress(Exception):
+                self.connection.close()
+        self.span.finish(self.record, error, time.perf_counter() - self.started)
+
+    def __del__(self) -> None:
+        # dropped before the end (closed reader, abandoned stream): release and report it as incomplete
+        if not getattr(self, "done", True):
+            with contextlib.suppress(Exception):
+                self._finish(complete=False)
+
+    def abort(self) -> None:
+        """The caller closed the reader early: release the store now and report the read incomplete."""
+        self._finish(complete=False)
+        close = getattr(self.batches, "close", None)  # an adapter's generator: run its cleanup now, not at gc
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
+
+
+_IPC_END = pa.py_buffer(b"\xff\xff\xff\xff\x00\x00\x00\x00")
+#: malloc, where a freed batch's memory is reused by the next one (the default pool may keep it)
+_HEAP = pa.system_memory_pool()
+
+
+class _IPCFeed:
+    """A read-only file of Arrow IPC stream bytes, encoding the stream's batches only as they are asked for.
+
+    ``pa.RecordBatchReader.from_batches`` keeps the iterator it is given until
+    the reader itself is freed, and its ``close()`` never reaches it: a
+    ``with unistore.scan(...)`` block left early would hold the server's
+    cursor and transaction. A reader subclass can override ``close()``, and
+    the one reader a Python subclass can build is the IPC stream reader; the
+    cost is one copy per batch (``RecordBatch.serialize``, a few GB/s).
+    Errors raised by the stream keep their type through the reader.
+    """
+
+    closed = False
+
+    def __init__(self, stream: "_ReadStream"):
+        self.stream: _ReadStream | None = stream
+        self.buffer = stream.schema.serialize()
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.stream = None
+
+    def read_buffer(self, nbytes: int | None = -1) -> pa.Buffer:
+        while self.pos >= len(self.buffer):
+            if self.stream is None:
+                return pa.py_buffer(b"")
+            batch = next(self.stream, None)
+            if batch is None:
+                self.stream, self.buffer = None, _IPC_END
+            else:
+                self.buffer = batch.serialize(memory_pool=_HEAP)
+            self.pos = 0
+        left = len(self.buffer) - self.pos
+        n = left if nbytes is None or nbytes < 0 else min(nbytes, left)
+        out = self.buffer.slice(self.pos, n)
+        self.pos += n
+        return out
+
+    def read(self, nbytes: int | None = -1) -> bytes:
+        return self.read_buffer(nbytes).to_pybytes()
+
+
+class _ClosingReader(pa.ipc.RecordBatchStreamReader):
+    """The reader :func:`unistore.scan` returns: ``close()`` (and leaving ``with``) ends the read at once."""
+
+    @staticmethod
+    def of(stream: "_ReadStream") -> pa.RecordBatchReader:
+        if any(pa.types.is_dictionary(f.type) for f in stream.schema):  # serialize() writes no dictionaries
+            return pa.RecordBatchReader.from_batches(stream.schema, stream)
+        return _ClosingReader(stream)
+
+    def __init__(self, stream: "_ReadStream"):
+        self._unistore_stream: _ReadStream | None = stream
+        super().__init__(_IPCFeed(stream))
+
+    def close(self) -> None:
+        stream, self._unistore_stream = self._unistore_stream, None
+        if stream is not None and not stream.done:
+            stream.abort()
+        super().close()
+
+
+def _apply_residual(batch: pa.RecordBatch, residual: Any) -> pa.RecordBatch:
+    """Rows of ``batch`` that satisfy the part of the filter the store could not evaluate."""
+    filtered = pa.Table.from_batches([batch]).filter(residual)
+    if filtered.num_rows == 0:
+        return pa.RecordBatch.from_pylist([], schema=filtered.schema)
+    return filtered.combine_chunks().to_batches()[0]
+
+
+def public_error(exc: BaseException, connection: Connection) -> BaseException:
+    """The error a caller sees: a unistore error, secrets scrubbed, message capped, no unscrubbed chain.
+
+    Driver errors (and adapter bugs) become :class:`~unistore.errors.QueryError`
+    naming the original type; callers raise a new error ``from None``, since
+    the original's text may hold a secret. A unistore error whose message, or
+    any error chained to it, holds a secret or is too long is copied with
+    every field kept (:meth:`~unistore.errors.UnistoreError.with_message`).
+    """
+    secrets = connection.location.secrets
+    if isinstance(exc, UnistoreError):
+        text = cap(scrub(str(exc), secrets))
+        fields = [v for v in vars(exc).values() if isinstance(v, str)]
+        if text == str(exc) and all(scrub(v, secrets) == v for v in fields) and not _chain_has_secret(exc, secrets):
+            return exc
+        return exc.with_message(text, lambda field: scrub(field, secrets))
+    return QueryError(f"{type(exc).__name__} while reading {connection.uri}: {cap(scrub(str(exc), secrets))}")
+
+
+def _chain_has_secret(exc: BaseException, secrets: tuple[str, ...]) -> bool:
+    """Whether an error chained to ``exc`` (cause or context, at any depth) mentions a secret."""
+    seen: set[int] = set()
+    todo = [exc.__cause__, exc.__context__]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if scrub(str(err), secrets) != str(err) or scrub(repr(err.args), secrets) != repr(err.args):
+            return True
+        todo += [err.__cause__, err.__context__]
+    return False
