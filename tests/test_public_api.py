@@ -7,6 +7,8 @@ the user namespace (as httpx keeps its transports apart from its client).
 
 import pickle
 
+import pytest
+
 import unistore
 import unistore.adapter
 
@@ -53,6 +55,16 @@ def test_the_default_plan_is_one_picklable_split_of_the_whole_read():
     (split,) = plan.splits
     assert split.index == 0 and split.payload == spec and split.rows is None
     assert pickle.loads(pickle.dumps(plan)) == plan
+    with pytest.raises(unistore.BadSpecError, match="max_splits"):
+        connection.plan(spec, max_splits=0)
+
+
+def test_the_handle_reaches_a_stores_public_extras_but_not_its_internals():
+    with unistore.source("counter://3") as src:
+        assert src.n == 3 and src.connection.n == 3       # a store's own public attribute
+        assert src.tables() == ["numbers"] and src.uri == "counter://3"
+        with pytest.raises(AttributeError):
+            src._private_thing
 
 
 def test_errors_also_inherit_the_matching_builtins():

@@ -25,7 +25,8 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from .filters import Filter
+from .errors import BadSpecError
+from .filters import Filter, short
 from .location import Location
 from .provenance import Dataset, Query
 from .snapshot import Snapshot
@@ -148,6 +149,8 @@ class Connection(abc.ABC):
         whose payload is the spec itself, captures the snapshot when it runs,
         like a plain read, so it is consistent by construction.
         """
+        if isinstance(max_splits, bool) or not isinstance(max_splits, int) or max_splits < 1:
+            raise BadSpecError(f"max_splits must be a positive integer, got {short(max_splits)}")
         return ReadPlan(splits=(Split(index=0, payload=spec),), snapshot=None, consistent=True)
 
     def tables(self) -> list[str]:

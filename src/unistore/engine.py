@@ -21,11 +21,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import lineage
 from ._version import __version__
 from .adapter import Connection, Scan
 from .errors import BadSpecError, QueryError, SnapshotUnavailableError, UnistoreError
 from .fingerprint import Fingerprinter, schema_fingerprint
+from .lineage.events import ReadContext
+from .lineage.span import ReadSpan
 from .location import cap, scrub
 from .provenance import Provenance, now_rfc3339, remember, remember_returned, tag_fields, tag_schema, uuid7
 from .spec import ReadSpec
@@ -75,7 +76,7 @@ def read_table(connection: Connection, spec: ReadSpec, *, owned: bool = False) -
 def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: bool) -> "_ReadStream":
     """The adapter plans and starts the read; the core wraps its batches."""
     started = time.perf_counter()
-    span = lineage.ReadSpan(lineage.ReadContext.of(connection, spec))
+    span = ReadSpan(ReadContext.of(connection, spec))
     scan: Scan | None = None
     try:
         refuse_unsupported(connection, spec)
@@ -126,7 +127,7 @@ class _ReadStream:
     """
 
     def __init__(self, connection: Connection, spec: ReadSpec, scan: Scan, record: Provenance, schema: pa.Schema,
-                 span: "lineage.ReadSpan", started: float, owned: bool):
+                 span: ReadSpan, started: float, owned: bool):
         self.connection, self.spec, self.scan, self.record, self.schema = connection, spec, scan, record, schema
         self.span, self.started, self.owned = span, started, owned
         self.fingerprint = Fingerprinter(schema, ordered=scan.ordered)
