@@ -135,7 +135,7 @@ spec = src.spec("t")
 table = src.read("t")
 record = unistore.provenance_of(table)
 def one():
-    span = lineage.ReadSpan(src, spec)
+    span = lineage.ReadSpan(lineage.ReadContext.of(src.connection, spec))
     span.observer(table.schema)
     span.finish(record, None, 0.001)
 """, ""),

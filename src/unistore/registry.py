@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from .errors import MissingExtraError, UnknownSchemeError
 
 if TYPE_CHECKING:
-    from .source import Adapter
+    from .adapter import Adapter
 
 ENTRY_POINT_GROUP = "unistore.adapters"
 #: plugins listed here replace the built-in adapter of the same scheme, on purpose

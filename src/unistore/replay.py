@@ -18,8 +18,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from .api import source
+from .engine import read_table
 from .errors import BadSpecError, DriftError, SnapshotUnavailableError
 from .provenance import Provenance, lookup, provenance_of, remember_returned, tag_schema
+from .spec import ReadSpec
 
 
 def as_record(obj: Any) -> Provenance:
@@ -88,10 +91,6 @@ def replay(record: Any, *, uri: str | os.PathLike[str] | None = None, **options:
     when the source needs them. The new table's provenance lists the recorded
     read as its parent.
     """
-    from .api import source
-    from .engine import read_table
-    from .spec import ReadSpec
-
     rec = as_record(record)
     if rec.derived:
         raise BadSpecError(

@@ -81,7 +81,7 @@ class RunLike(Protocol):
 
 
 #: the :class:`unistore.runs.Run` whose ``with`` block the current code is in
-current_run: "ContextVar[Any]" = ContextVar("unistore_current_run", default=None)
+current_run: "ContextVar[RunLike | None]" = ContextVar("unistore_current_run", default=None)
 
 
 @dataclass(frozen=True)

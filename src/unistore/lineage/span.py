@@ -29,9 +29,7 @@ class ReadSpan:
 
     __slots__ = ("_otel", "_source_uri", "_done", "_run", "_stats", "_schema")
 
-    def __init__(self, context: ReadContext, spec: "ReadSpec | None" = None):
-        if spec is not None:  # TRANSITION (W2): the engine still passes (connection, spec); removed once it doesn't
-            context = ReadContext.of(context, spec)
+    def __init__(self, context: ReadContext):
         self._source_uri = context.uri
         self._otel = otel.start(context)
         self._run = current_run.get()
