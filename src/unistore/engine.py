@@ -29,18 +29,21 @@ from .lineage.events import ReadContext
 from .lineage.span import ReadSpan
 from .location import cap, scrub
 from .provenance import Provenance, now_rfc3339, remember, remember_returned, tag_fields, tag_schema, uuid7
-from .spec import ReadSpec
+from .spec import ReadSpec, check_read_options
 
 
 def refuse_unsupported(connection: Connection, spec: ReadSpec) -> None:
     """Raise for what ``connection`` declares it cannot do, before the adapter sees the request.
 
-    One message per capability for every store: a raw query where there is
+    Read options the connection does not declare are refused first (a request
+    replayed from a record reaches here without the handle's validation).
+    Then one message per capability for every store: a raw query where there is
     no query language, bound parameters where the language has none, and
     ``as_of=`` where reads cannot be pinned (time-series stores pin with
     ``end=``, so there ``as_of=`` is a malformed request, not a missing
     snapshot).
     """
+    check_read_options(spec.options, connection.read_options, connection.uri)  # also for replayed requests
     caps = connection.capabilities
     if spec.query is not None and not caps.queries:
         raise BadSpecError(f"{connection.uri} has no query language: read a table with table= and narrow it "

@@ -112,7 +112,6 @@ class DeltaSource(Connection):
             raise SourceNotFoundError(f"{self.uri} is one Delta table; read it with table=None, not {table!r}")
 
     def scan(self, spec: ReadSpec) -> Scan:
-        spec.check_unsupported(self.uri, as_of=True)
         self._check_table(spec.table)
         if spec.pin is not None and spec.pin.kind == SNAPSHOT_KIND:
             wanted: int | dt.datetime | None = int(spec.pin.value)

@@ -121,7 +121,6 @@ class IcebergSource(Connection):
         return snap.snapshot_id
 
     def scan(self, spec: ReadSpec) -> Scan:
-        spec.check_unsupported(self.uri, as_of=True)
         tbl = self._table(spec.table)
         snapshot_id = self._snapshot_id(tbl, spec)
         if snapshot_id is not None:
