@@ -45,6 +45,7 @@ LAYERS = {
     "unistore.provenance": 0,
     "unistore.spec": 0,
     "unistore.timeseries": 0,
+    "unistore.timecolumn": 0,
     "unistore.preview": 0,
     "unistore.adapter": 1,
     "unistore.registry": 2,

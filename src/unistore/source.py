@@ -18,7 +18,7 @@ from .engine import read_table, start_read
 from .errors import BadSpecError
 from .location import Location
 from .spec import ReadSpec, check_read_options
-from .timeseries import bind_time_column
+from .timecolumn import bind_time_column
 
 
 class Source:
