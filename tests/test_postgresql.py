@@ -9,7 +9,6 @@ import datetime as dt
 import decimal
 import gc
 import random
-import socket
 import threading
 import uuid
 
@@ -18,7 +17,7 @@ import pytest
 
 import unistore
 from reference import without_metadata
-from stores import free_port, missing_store
+from stores import missing_store
 from stores.servers_sql import PG_PORT, PG_URI, SECRET, pg_available, pg_connect, unique
 
 UTC = dt.timezone.utc
@@ -354,12 +353,6 @@ def test_scan_memory_stays_bounded(big_table, options):
 
 # -- connection errors -------------------------------------------------------------------------------
 
-def test_wrong_password_is_an_authentication_error_without_the_password():
-    with pytest.raises(unistore.AuthenticationError) as info:
-        unistore.read(f"postgresql://unistore_auth:wrong-{SECRET}@127.0.0.1:{PG_PORT}/test", "x")
-    assert SECRET not in str(info.value) and "wrong-" not in str(info.value)
-
-
 def test_right_password_reads_and_never_records_it():
     table = unistore.read(f"postgresql+psycopg://unistore_auth:{SECRET}@127.0.0.1:{PG_PORT}/test",
                           query="SELECT current_user AS u")
@@ -375,22 +368,6 @@ def test_unknown_database_is_not_found():
 def test_unknown_table_is_not_found():
     with pytest.raises(unistore.SourceNotFoundError, match="no_such_table"):
         unistore.read(PG_URI, "public.no_such_table")
-
-
-def test_server_down_is_unavailable():
-    with pytest.raises(unistore.SourceUnavailableError) as info:
-        unistore.read(f"postgresql://unistore_auth:{SECRET}@127.0.0.1:{free_port()}/test", "x")
-    assert not isinstance(info.value, unistore.AuthenticationError)
-    assert SECRET not in str(info.value)
-
-
-def test_a_server_that_never_answers_times_out():
-    with socket.socket() as silent:  # accepts TCP connections (backlog) but never speaks
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        port = silent.getsockname()[1]
-        with pytest.raises(unistore.SourceUnavailableError, match="timeout|timed out"):
-            unistore.read(f"postgresql://postgres@127.0.0.1:{port}/test", "x", connect_timeout=1)
 
 
 # -- the generic DB-API fallback ------------------------------------------------------------------

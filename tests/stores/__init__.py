@@ -30,6 +30,12 @@ A store's abilities are the union of two things, never declared twice:
     the store keeps every version of an object, so even a plain file read replays exactly
 ``secret``
     the case can be reached through a URI carrying a secret
+``server``
+    the store is a server reached over the network: the loader describes a read of
+    one that is down (``Loader.unreachable``)
+``timeout``
+    a read of a server that accepts connections and never answers times out
+    (``Loader.silent``); MariaDB's reads do not yet (they hang), so it lacks the trait
 """
 
 from __future__ import annotations
@@ -49,7 +55,8 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 #: what only the fixture knows (see the module docstring)
-FIXTURE_TRAITS = frozenset({"reference", "timeseries", "ordered", "exact_types", "mutable", "versioned", "secret"})
+FIXTURE_TRAITS = frozenset({"reference", "timeseries", "ordered", "exact_types", "mutable", "versioned", "secret",
+                            "server", "timeout"})
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,22 @@ class SeriesCase:
         return unistore.read(self.uri, self.table, start=start, end=end, shape=shape, **opts)
 
 
+@dataclass
+class Attempt:
+    """A read that must fail (a server down, one that never answers), and what its error must not show."""
+
+    uri: str
+    table: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    secret: str | None = None               # carried by the URI; never in the error
+    match: str | None = None                # what the error message must say
+
+    def read(self) -> Any:
+        import unistore
+
+        return unistore.read(self.uri, self.table, **self.options)
+
+
 class Loader:
     """Loads data into a store under a fresh name and describes how to read it back."""
 
@@ -152,6 +175,14 @@ class Loader:
 
     def load_series(self) -> SeriesCase:
         """The series set, once per session (stores with the ``timeseries`` trait)."""
+        raise NotImplementedError
+
+    def unreachable(self, port: int) -> Attempt:
+        """A read of this store at a loopback ``port`` where nothing listens (stores with the ``server`` trait)."""
+        raise NotImplementedError
+
+    def silent(self, address: str) -> Attempt:
+        """A read at ``address`` (host:port), which accepts connections and never answers, with a short timeout."""
         raise NotImplementedError
 
 

@@ -14,14 +14,14 @@ import uuid
 import pyarrow as pa
 import pytest
 
-from stores import Loader, Store, StoreCase, missing_store, wait_for_port
+from stores import Attempt, Loader, Store, StoreCase, missing_store, wait_for_port
 
-_SERVER = frozenset({"reference", "ordered", "exact_types", "mutable", "secret"})
+_SERVER = frozenset({"reference", "ordered", "exact_types", "mutable", "secret", "server"})
 STORES = {
-    "postgresql": Store("postgresql://127.0.0.1/test", _SERVER),
-    "mariadb": Store("mysql://127.0.0.1/test", _SERVER),
+    "postgresql": Store("postgresql://127.0.0.1/test", _SERVER | {"timeout"}),
+    "mariadb": Store("mysql://127.0.0.1/test", _SERVER),  # a silent server makes its reads hang
     #: the generic DB-API fallback (SQLAlchemy + psycopg), run through the same suite on the same server
-    "postgresql-dbapi": Store("postgresql+psycopg://127.0.0.1/test", _SERVER, {"driver": "dbapi"}),
+    "postgresql-dbapi": Store("postgresql+psycopg://127.0.0.1/test", _SERVER | {"timeout"}, {"driver": "dbapi"}),
 }
 
 PG_PORT = int(os.environ.get("UNISTORE_PG_PORT", "5432"))
@@ -88,6 +88,12 @@ class PostgreSQLLoader(Loader):
         return StoreCase(uri=PG_URI, table=name, expected=table, query=f'SELECT * FROM "{name}"',
                          mutate=mutate, secret_uri=PG_SECRET_URI, secret=SECRET)
 
+    def unreachable(self, port: int) -> Attempt:
+        return Attempt(f"postgresql://unistore_auth:{SECRET}@127.0.0.1:{port}/test", "x", secret=SECRET)
+
+    def silent(self, address: str) -> Attempt:
+        return Attempt(f"postgresql://postgres@{address}/test", "x", {"connect_timeout": 1}, match="timeout|timed out")
+
 
 class PostgreSQLDBAPILoader(PostgreSQLLoader):
     """The same tables read through ``driver="dbapi"`` (SQLAlchemy's psycopg dialect)."""
@@ -100,6 +106,18 @@ class PostgreSQLDBAPILoader(PostgreSQLLoader):
         case.secret_uri = case.secret_uri.replace("postgresql://", "postgresql+psycopg://")
         case.options = {"driver": "dbapi"}
         return case
+
+    def unreachable(self, port: int) -> Attempt:
+        attempt = super().unreachable(port)
+        attempt.uri = attempt.uri.replace("postgresql://", "postgresql+psycopg://")
+        attempt.options = {**attempt.options, "driver": "dbapi"}
+        return attempt
+
+    def silent(self, address: str) -> Attempt:
+        attempt = super().silent(address)
+        attempt.uri = attempt.uri.replace("postgresql://", "postgresql+psycopg://")
+        attempt.options = {**attempt.options, "driver": "dbapi"}
+        return attempt
 
 
 class MariaDBLoader(Loader):
@@ -127,6 +145,11 @@ class MariaDBLoader(Loader):
 
         return StoreCase(uri=MY_URI, table=name, expected=table, query=f"SELECT * FROM `{name}`",
                          mutate=mutate, secret_uri=MY_SECRET_URI, secret=SECRET)
+
+    def unreachable(self, port: int) -> Attempt:
+        return Attempt(f"mysql://unistore_auth:{SECRET}@127.0.0.1:{port}/test", "x", {"connect_timeout": 2},
+                       secret=SECRET)
+
 
 
 def _my_value(v):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pytest
 
-from stores import Loader, SeriesCase, Store, free_port, missing_store, wait_for_port
+from stores import Attempt, Loader, SeriesCase, Store, free_port, missing_store, wait_for_port
 
 UTC = dt.timezone.utc
 
@@ -38,9 +38,9 @@ UTC = dt.timezone.utc
 # date and binary columns (ArcticDbNotYetImplemented when writing them).
 _SERIES = frozenset({"timeseries"})
 STORES = {
-    "victoria-metrics": Store("prometheus://127.0.0.1:8428", _SERIES),
-    "prometheus": Store("prometheus://127.0.0.1:9090", _SERIES),
-    "influxdb": Store("influxdb://127.0.0.1:8086/metrics", _SERIES),
+    "victoria-metrics": Store("prometheus://127.0.0.1:8428", _SERIES | {"server", "timeout"}),
+    "prometheus": Store("prometheus://127.0.0.1:9090", _SERIES | {"server", "timeout"}),
+    "influxdb": Store("influxdb://127.0.0.1:8086/metrics", _SERIES | {"server", "timeout"}),
     "arcticdb": Store("arcticdb+lmdb:///arctic?library=metrics", _SERIES),
 }
 
@@ -303,6 +303,24 @@ class SeriesLoader(Loader):
         return self.case
 
 
+class PrometheusLoader(SeriesLoader):
+    def unreachable(self, port: int) -> Attempt:
+        return Attempt(f"prometheus://127.0.0.1:{port}", options={"query": "up", "timeout": 2})
+
+    def silent(self, address: str) -> Attempt:
+        window = {"start": T0 + 1_000 * INTERVAL, "end": T0 + 1_060 * INTERVAL, "step": INTERVAL}
+        return Attempt(f"prometheus://{address}", options={"query": "up", **window, "timeout": 1, "max_points": 10},
+                       match="did not answer within 1 s")
+
+
+class InfluxDBLoader(SeriesLoader):
+    def unreachable(self, port: int) -> Attempt:
+        return Attempt(f"influxdb://127.0.0.1:{port}/db", METRIC, {"timeout": 2})
+
+    def silent(self, address: str) -> Attempt:
+        return Attempt(f"influxdb://{address}/db", METRIC, {"timeout": 1}, match="did not answer within 1 s")
+
+
 class ArcticDBLoader(Loader):
     """The series in one ArcticDB symbol on LMDB, indexed by time with the site as a column."""
 
@@ -327,19 +345,19 @@ class ArcticDBLoader(Loader):
 
 @pytest.fixture(scope="session")
 def loader_victoria_metrics(victoria_metrics):
-    return SeriesLoader(SeriesCase("victoria-metrics", f"prometheus://127.0.0.1:{victoria_metrics.port}", METRIC,
+    return PrometheusLoader(SeriesCase("victoria-metrics", f"prometheus://127.0.0.1:{victoria_metrics.port}", METRIC,
                                    evaluates=True, wide_prefix=METRIC))
 
 
 @pytest.fixture(scope="session")
 def loader_prometheus(prometheus_server):
-    return SeriesLoader(SeriesCase("prometheus", f"prometheus://127.0.0.1:{prometheus_server.port}", METRIC,
+    return PrometheusLoader(SeriesCase("prometheus", f"prometheus://127.0.0.1:{prometheus_server.port}", METRIC,
                                    evaluates=True, wide_prefix=METRIC))
 
 
 @pytest.fixture(scope="session")
 def loader_influxdb(influxdb_server):
-    return SeriesLoader(SeriesCase("influxdb", f"influxdb://127.0.0.1:{influxdb_server.port}/{INFLUX_DB}", METRIC,
+    return InfluxDBLoader(SeriesCase("influxdb", f"influxdb://127.0.0.1:{influxdb_server.port}/{INFLUX_DB}", METRIC,
                                    wide_prefix=METRIC))
 
 

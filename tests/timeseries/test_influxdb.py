@@ -122,15 +122,6 @@ def test_a_read_without_end_is_pinned_to_its_time(uri):
     assert record.snapshot.pins["end"] == record.snapshot.value and record.snapshot.value > "2024"
 
 
-def test_server_down_and_silent_server(silent_server):
-    from stores import free_port
-
-    with pytest.raises(unistore.SourceUnavailableError):
-        unistore.read(f"influxdb://127.0.0.1:{free_port()}/db", METRIC, timeout=2)
-    with pytest.raises(unistore.SourceUnavailableError, match="did not answer within 1 s"):
-        unistore.read(f"influxdb://{silent_server}/db", METRIC, timeout=1)
-
-
 def test_credentials_stay_out_of_records_and_errors(influxdb_server):
     secret = "influx-Secret-pw"
     uri = f"influxdb://reader:{secret}@127.0.0.1:{influxdb_server.port}/{INFLUX_DB}"

@@ -100,19 +100,6 @@ def test_late_samples_are_drift(victoria_metrics):
     assert "fingerprint" in info.value.differences and "rows" in info.value.differences
 
 
-def test_server_down_is_unavailable():
-    from stores import free_port
-
-    with pytest.raises(unistore.SourceUnavailableError):
-        unistore.read(f"prometheus://127.0.0.1:{free_port()}", query="up", timeout=2)
-
-
-def test_a_server_that_never_answers_times_out(silent_server):
-    with pytest.raises(unistore.SourceUnavailableError, match="did not answer within 1 s"):
-        unistore.read(f"prometheus://{silent_server}", query="up", start=START, end=END, step=INTERVAL,
-                      timeout=1, max_points=10)
-
-
 def test_credentials_stay_out_of_records_and_errors(victoria_metrics):
     secret = "prom-Secret-pw"
     uri = f"prometheus://reader:{secret}@127.0.0.1:{victoria_metrics.port}"
