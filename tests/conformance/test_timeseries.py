@@ -10,6 +10,7 @@ to read a range; results are brought to the common long form
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pyarrow as pa
@@ -144,3 +145,12 @@ def test_time_column_is_only_for_tables(series):
     else:
         with pytest.raises(unistore.BadSpecError, match="time_column"):
             series.read(START, END, time_column="timestamp")
+
+
+@pytest.mark.needs("secret")
+def test_secrets_never_appear_in_records_or_errors(series):
+    table = dataclasses.replace(series, uri=series.secret_uri).read(START + 900 * INTERVAL, START + 960 * INTERVAL)
+    assert series.secret not in unistore.provenance_of(table).to_json()
+    with pytest.raises(unistore.UnistoreError) as info:
+        series.failing_with_secret.read()
+    assert series.secret not in str(info.value)

@@ -127,28 +127,6 @@ class StoreCase:
 
 
 @dataclass
-class SeriesCase:
-    """How to read the common series set (tests/stores/timeseries.py) from one store."""
-
-    name: str
-    uri: str
-    table: str | None
-    options: dict[str, Any] = field(default_factory=dict)
-    #: the store evaluates series at a step (PromQL) rather than returning stored samples
-    evaluates: bool = False
-    wide_prefix: str = ""
-
-    def read(self, start: Any, end: Any, *, shape: str = "long", **kwargs: Any) -> pa.Table:
-        import unistore
-        from stores.timeseries import INTERVAL
-
-        opts = {**self.options, **kwargs}
-        if self.evaluates:
-            opts.setdefault("step", INTERVAL)
-        return unistore.read(self.uri, self.table, start=start, end=end, shape=shape, **opts)
-
-
-@dataclass
 class Attempt:
     """A read that must fail (a server down, one that never answers), and what its error must not show."""
 
@@ -162,6 +140,31 @@ class Attempt:
         import unistore
 
         return unistore.read(self.uri, self.table, **self.options)
+
+
+@dataclass
+class SeriesCase:
+    """How to read the common series set (tests/stores/timeseries.py) from one store."""
+
+    name: str
+    uri: str
+    table: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    #: the store evaluates series at a step (PromQL) rather than returning stored samples
+    evaluates: bool = False
+    wide_prefix: str = ""
+    secret_uri: str | None = None           # the same store through a URI carrying a secret (``secret`` trait)
+    secret: str | None = None
+    failing_with_secret: Attempt | None = None  # a read through secret_uri the store refuses
+
+    def read(self, start: Any, end: Any, *, shape: str = "long", **kwargs: Any) -> pa.Table:
+        import unistore
+        from stores.timeseries import INTERVAL
+
+        opts = {**self.options, **kwargs}
+        if self.evaluates:
+            opts.setdefault("step", INTERVAL)
+        return unistore.read(self.uri, self.table, start=start, end=end, shape=shape, **opts)
 
 
 class Loader:

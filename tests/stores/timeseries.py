@@ -38,9 +38,9 @@ UTC = dt.timezone.utc
 # date and binary columns (ArcticDbNotYetImplemented when writing them).
 _SERIES = frozenset({"timeseries"})
 STORES = {
-    "victoria-metrics": Store("prometheus://127.0.0.1:8428", _SERIES | {"server", "timeout"}),
+    "victoria-metrics": Store("prometheus://127.0.0.1:8428", _SERIES | {"server", "timeout", "secret"}),
     "prometheus": Store("prometheus://127.0.0.1:9090", _SERIES | {"server", "timeout"}),
-    "influxdb": Store("influxdb://127.0.0.1:8086/metrics", _SERIES | {"server", "timeout"}),
+    "influxdb": Store("influxdb://127.0.0.1:8086/metrics", _SERIES | {"server", "timeout", "secret"}),
     "arcticdb": Store("arcticdb+lmdb:///arctic?library=metrics", _SERIES),
 }
 
@@ -345,8 +345,12 @@ class ArcticDBLoader(Loader):
 
 @pytest.fixture(scope="session")
 def loader_victoria_metrics(victoria_metrics):
+    secret = "prom-Secret-pw"  # VictoriaMetrics takes any credentials: the point is where they end up
+    secret_uri = f"prometheus://reader:{secret}@127.0.0.1:{victoria_metrics.port}"
+    window = {"start": T0 + 1_000 * INTERVAL, "end": T0 + 1_060 * INTERVAL, "step": INTERVAL}
     return PrometheusLoader(SeriesCase("victoria-metrics", f"prometheus://127.0.0.1:{victoria_metrics.port}", METRIC,
-                                   evaluates=True, wide_prefix=METRIC))
+                                       evaluates=True, wide_prefix=METRIC, secret_uri=secret_uri, secret=secret,
+                                       failing_with_secret=Attempt(secret_uri, options={"query": "sum(", **window})))
 
 
 @pytest.fixture(scope="session")
@@ -357,8 +361,11 @@ def loader_prometheus(prometheus_server):
 
 @pytest.fixture(scope="session")
 def loader_influxdb(influxdb_server):
+    secret = "influx-Secret-pw"  # authentication is off: the point is where the credentials end up
+    secret_uri = f"influxdb://reader:{secret}@127.0.0.1:{influxdb_server.port}/{INFLUX_DB}"
     return InfluxDBLoader(SeriesCase("influxdb", f"influxdb://127.0.0.1:{influxdb_server.port}/{INFLUX_DB}", METRIC,
-                                   wide_prefix=METRIC))
+                                     wide_prefix=METRIC, secret_uri=secret_uri, secret=secret,
+                                     failing_with_secret=Attempt(secret_uri, options={"query": "SELECT FROM"})))
 
 
 @pytest.fixture(scope="session")

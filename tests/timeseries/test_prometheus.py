@@ -100,16 +100,6 @@ def test_late_samples_are_drift(victoria_metrics):
     assert "fingerprint" in info.value.differences and "rows" in info.value.differences
 
 
-def test_credentials_stay_out_of_records_and_errors(victoria_metrics):
-    secret = "prom-Secret-pw"
-    uri = f"prometheus://reader:{secret}@127.0.0.1:{victoria_metrics.port}"
-    table = unistore.read(uri, METRIC, start=START, end=END, step=INTERVAL)
-    assert secret not in unistore.provenance_of(table).to_json()
-    with pytest.raises(unistore.UnistoreError) as info:
-        unistore.read(uri, query="sum(", start=START, end=END, step=INTERVAL)
-    assert secret not in str(info.value)
-
-
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"step": "-5m"}, "step"),
     ({"step": "5 parsecs"}, "duration"),
