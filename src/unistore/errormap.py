@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from .errors import UnistoreError
 from .location import cap, scrub
 
-__all__ = ["ErrorTable", "Rule", "mapped_errors"]
+__all__ = ["ErrorTable", "Rule", "is_instance", "mapped_errors"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,9 @@ class Rule:
     of the exception: numbers match exactly, text codes as prefixes, so
     ``"08"`` is the SQLSTATE class), ``when`` (a predicate over the scrubbed
     text, for drivers that say nothing better). ``message`` is a
-    :meth:`str.format` template over ``where``, ``text``, ``first_line``,
-    ``code``, ``type`` and the keyword fields given to :func:`mapped_errors`.
+    :meth:`str.format` template over ``where``, ``text`` (``detail``: the text,
+    or the exception's type when it has none), ``first_line``, ``code``,
+    ``type`` and the keyword fields given to :func:`mapped_errors`.
     """
 
     error: type[UnistoreError]
@@ -75,6 +76,11 @@ def _resolve(qualified: str) -> type | None:
     return found if isinstance(found, type) else None
 
 
+def is_instance(exc: BaseException, classes: Collection[str]) -> bool:
+    """Whether ``exc`` is an instance of a class named ``module.Class`` in ``classes`` (nothing is imported)."""
+    return any(c is not None and isinstance(exc, c) for c in map(_resolve, classes))
+
+
 def _default_text(exc: BaseException) -> str:
     return str(exc)
 
@@ -84,23 +90,15 @@ def _first_line(text: str) -> str:
     return lines[0][:300] if lines else ""
 
 
-@dataclass(frozen=True)
 class ErrorTable:
     """An adapter's rules, and how to read a code and a text out of its driver's exceptions."""
-
-    rules: tuple[Rule, ...]
-    code: Callable[[BaseException], Any] | None = None
-    text: Callable[[BaseException], str] = _default_text
-    brief: Callable[[str], str] = _first_line
 
     def __init__(self, *rules: Rule, code: Callable[[BaseException], Any] | None = None,
                  text: Callable[[BaseException], str] = _default_text, brief: Callable[[str], str] = _first_line):
         """``code`` and ``text`` read an exception (the text is scrubbed before any rule sees it);
         ``brief`` shortens the scrubbed text to the ``first_line`` a message may quote."""
-        object.__setattr__(self, "rules", rules)
-        object.__setattr__(self, "code", code)
-        object.__setattr__(self, "text", text)
-        object.__setattr__(self, "brief", brief)
+        self.rules = rules
+        self.code, self.text, self.brief = code, text, brief
 
     def class_names(self) -> set[str]:
         """Every driver class the table names (a test resolves them against the installed drivers)."""
@@ -135,13 +133,15 @@ class ErrorTable:
             if rule.when is not None and not rule.when(text):
                 continue
             checks = bool(rule.codes) + (rule.when is not None)
-            key = (checks, nearest, len(rule.error.__mro__), -order)
+            depth = sum(issubclass(c, UnistoreError) for c in rule.error.__mro__)
+            key = (checks, nearest, depth, -order)
             if best is None or key > best[0]:
                 best = (key, rule)
         if best is None:
             return None
         rule = best[1]
-        values = {"where": where, "text": text, "first_line": self.brief(text) or type(exc).__name__,
+        values = {"where": where, "text": text, "detail": text or type(exc).__name__,
+                  "first_line": self.brief(text) or type(exc).__name__,
                   "code": code, "type": type(exc).__name__, **fields}
         return rule.error(cap(scrub(rule.message.format_map(values), secrets)))
 
@@ -160,7 +160,6 @@ class ErrorTable:
             return None
 
 
-@dataclass
 class mapped_errors:  # noqa: N801 - used as a context manager, named like one
     """Within the block, a driver error the table names is raised as the unistore error it maps to.
 
@@ -169,11 +168,6 @@ class mapped_errors:  # noqa: N801 - used as a context manager, named like one
     after raising can promise that (a generator-based manager chains the
     original, whose text may hold a secret).
     """
-
-    table: ErrorTable
-    where: str
-    secrets: Collection[str] = ()
-    fields: dict[str, Any] = field(default_factory=dict)
 
     def __init__(self, table: ErrorTable, /, where: str, secrets: Collection[str] = (), **fields: Any):
         self.table, self.where, self.secrets, self.fields = table, where, secrets, fields

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import timeseries as ts
+from ..errormap import ErrorTable, Rule, mapped_errors
 from ..errors import BadSpecError, QueryError, SnapshotUnavailableError, SourceNotFoundError
 from ..location import Location
 from ..provenance import Dataset, Query
@@ -37,6 +38,14 @@ from ..snapshot import Snapshot
 from ..adapter import Adapter, Capabilities, Connection, Scan
 from ..spec import ReadSpec
 
+
+_ARCTIC = ("arcticdb.exceptions.ArcticException",)
+#: reading a symbol (where: the source's URI)
+READ_ERRORS = ErrorTable(Rule(QueryError, "ArcticDB could not read {symbol!r}: {text}", classes=_ARCTIC))
+#: finding the version an as_of names
+VERSION_ERRORS = ErrorTable(Rule(SnapshotUnavailableError,
+                                 "symbol {symbol!r} has no version matching as_of={as_of!r} in {where}: {text}",
+                                 classes=_ARCTIC))
 
 _lock = threading.Lock()
 _instances: dict[str, Any] = {}
@@ -105,10 +114,8 @@ class ArcticDBSource(Connection):
         ``assume_timezone`` (about 2.5x slower on 10 M rows), so the pandas
         path is the fast one; it also turns NaN into null like pandas users expect.
         """
-        try:
+        with mapped_errors(READ_ERRORS, self.uri, self.location.secrets, symbol=symbol):
             frame = self.library.read(symbol, as_of=version, **kwargs).data
-        except self._arcticdb.exceptions.ArcticException as exc:
-            raise QueryError(f"ArcticDB could not read {symbol!r}: {exc}") from None
         table = pa.Table.from_pandas(frame, preserve_index=None)
         index = [n for n in (frame.index.names or []) if n is not None and n in table.column_names]
         if index:  # the time index first, as stored
@@ -125,11 +132,8 @@ class ArcticDBSource(Connection):
                 as_of = ts.utc(as_of, "as_of")
             elif isinstance(as_of, dt.date):
                 raise BadSpecError("as_of for ArcticDB is a version number, a snapshot name or a datetime")
-        try:
+        with mapped_errors(VERSION_ERRORS, self.uri, self.location.secrets, symbol=symbol, as_of=as_of):
             return int(self.library.read_metadata(symbol, as_of=as_of).version)
-        except self._arcticdb.exceptions.ArcticException as exc:
-            raise SnapshotUnavailableError(
-                f"symbol {symbol!r} has no version matching as_of={as_of!r} in {self.uri}: {exc}") from None
 
     def scan(self, spec: ReadSpec) -> Scan:
         window = ts.time_range(spec.options)

@@ -29,21 +29,42 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from .. import timeseries as ts
-from ..errors import (AuthenticationError, BadSpecError, QueryError, ReadOnlyError, SourceNotFoundError,
+from ..errormap import ErrorTable, Rule
+from ..errors import (BadSpecError, QueryError, ReadOnlyError, SourceNotFoundError,
                       SourceUnavailableError)
 from ..filters import Filter, Predicate
-from ..location import Location, scrub
+from ..location import Location
 from ..provenance import Dataset, Query
 from ..registry import require
 from ..snapshot import Snapshot
 from ..adapter import Adapter, Capabilities, Connection, Scan
 from ..spec import ReadSpec
+from ._http import TRANSPORT_RULES, HttpClient, status_of, status_rule
 
 TIME_TYPE = pa.timestamp("ns", "UTC")
 FIELD_TYPES = {"float": pa.float64(), "integer": pa.int64(), "string": pa.string(), "boolean": pa.bool_(),
                "unsigned": pa.uint64()}
 _READ_STATEMENT = re.compile(r"^\s*(SELECT|SHOW)\b", re.I)
 _WRITE_WORDS = re.compile(r"\bINTO\b|;", re.I)
+
+
+class StatementError(Exception):
+    """InfluxDB answered a statement with an error (HTTP 200, the error in the body)."""
+
+
+#: a 5xx is the server failing, any other failed status or statement a rejected query
+ERRORS = ErrorTable(
+    *TRANSPORT_RULES,
+    status_rule(SourceUnavailableError, "{where} failed (HTTP {code}): {text}", range(500, 600)),
+    status_rule(QueryError, "{where} rejected the query (HTTP {code}): {text}"),
+    Rule(SourceNotFoundError, "{where}: {text}", classes=(f"{__name__}.StatementError",),
+         when=lambda text: text.startswith("database not found")),
+    Rule(QueryError, "{where} rejected the query: {text}", classes=(f"{__name__}.StatementError",)),
+    code=status_of,
+)
+#: a streamed answer cut off half way
+BROKEN_STREAM = ErrorTable(Rule(SourceUnavailableError, "the connection to {where} broke during the read: {text}",
+                                classes=("requests.RequestException",)))
 
 try:
     import orjson as _json
@@ -100,12 +121,11 @@ class InfluxDBSource(Connection):
         self.base = f"{scheme}://{host}:{port}"
         self.namespace = f"influxdb://{host}:{port}"
         self.timeout, self.chunk_size = float(timeout), chunk_size
-        self.session = self._requests.Session()
-        self.session.verify = verify
-        self.session.auth = _credentials(location)
+        self._http = HttpClient(self._requests, self.base, where=self.uri, errors=ERRORS, timeout=self.timeout,
+                                secrets=location.secrets, auth=_credentials(location), verify=verify)
 
     def close(self) -> None:
-        self.session.close()
+        self._http.close()
 
     # -- HTTP ----------------------------------------------------------------------------
     def _post(self, query: str, params: dict[str, Any] | None = None, *, stream: bool = False):
@@ -116,26 +136,13 @@ class InfluxDBSource(Connection):
             form["params"] = json.dumps(params)
         if stream:
             form.update(chunked="true", chunk_size=str(self.chunk_size))
-        requests = self._requests
-        try:
-            resp = self.session.post(self.base + "/query", data=form, timeout=self.timeout, stream=stream)
-        except requests.Timeout:
-            raise SourceUnavailableError(f"{self.uri} did not answer within {self.timeout:g} s") from None
-        except requests.RequestException as exc:
-            raise SourceUnavailableError(
-                f"cannot reach {self.uri}: {scrub(type(exc).__name__ + ': ' + str(exc), self.location.secrets)}") from None
-        if resp.status_code in (401, 403):
-            resp.close()
-            raise AuthenticationError(f"{self.uri} refused the credentials (HTTP {resp.status_code})")
+        resp = self._http.request("/query", data=form, stream=stream)
         if resp.status_code != 200:
             try:
                 message = _loads(resp.content).get("error", "")
             except (ValueError, AttributeError):
                 message = resp.text[:500]
-            message = scrub(str(message), self.location.secrets)
-            if resp.status_code >= 500:
-                raise SourceUnavailableError(f"{self.uri} failed (HTTP {resp.status_code}): {message}")
-            raise QueryError(f"{self.uri} rejected the query (HTTP {resp.status_code}): {message}")
+            self._http.fail(resp, str(message))
         return resp
 
     def _results(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -144,20 +151,15 @@ class InfluxDBSource(Connection):
         return self._series(body)
 
     def _series(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        if "error" in body:
-            raise self._statement_error(body["error"])
-        out: list[dict[str, Any]] = []
-        for result in body.get("results", []):
-            if "error" in result:
-                raise self._statement_error(result["error"])
-            out.extend(result.get("series", []))
+        with self._http.mapped():
+            if "error" in body:
+                raise StatementError(body["error"])
+            out: list[dict[str, Any]] = []
+            for result in body.get("results", []):
+                if "error" in result:
+                    raise StatementError(result["error"])
+                out.extend(result.get("series", []))
         return out
-
-    def _statement_error(self, message: str) -> Exception:
-        message = scrub(str(message), self.location.secrets)
-        if message.startswith("database not found"):
-            return SourceNotFoundError(f"{self.uri}: {message}")
-        return QueryError(f"{self.uri} rejected the query: {message}")
 
     # -- discovery -------------------------------------------------------------------------
     def tables(self) -> list[str]:
@@ -284,16 +286,14 @@ class InfluxDBSource(Connection):
         """Chunks of the response as record batches of ``schema`` (tags of GROUP BY * become columns)."""
         resp = self._post(text, params, stream=True)
         try:
-            for line in resp.iter_lines(chunk_size=1 << 16):
-                if not line:
-                    continue
-                for s in self._series(_loads(line)):
-                    batch = _batch(s, schema)
-                    if batch.num_rows:
-                        yield batch
-        except self._requests.RequestException as exc:
-            raise SourceUnavailableError(f"the connection to {self.uri} broke during the read: "
-                                         f"{scrub(str(exc), self.location.secrets)}") from None
+            with self._http.mapped(BROKEN_STREAM):
+                for line in resp.iter_lines(chunk_size=1 << 16):
+                    if not line:
+                        continue
+                    for s in self._series(_loads(line)):
+                        batch = _batch(s, schema)
+                        if batch.num_rows:
+                            yield batch
         finally:
             resp.close()
 

@@ -24,7 +24,6 @@ import datetime as dt
 import itertools
 import json
 import math
-import queue
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -33,20 +32,30 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import timeseries as ts
-from ..errors import AuthenticationError, BadSpecError, QueryError, SourceUnavailableError
+from ..errormap import ErrorTable
+from ..errors import BadSpecError, QueryError, SourceUnavailableError
 from ..filters import Filter
-from ..location import Location, scrub
+from ..location import Location
 from ..provenance import Dataset, Query
 from ..registry import require
 from ..snapshot import Snapshot
 from ..adapter import Adapter, Capabilities, Connection, Scan
 from ..spec import ReadSpec
+from ._http import TRANSPORT_RULES, HttpClient, status_of, status_rule
 
 #: Prometheus' limit on points per series in one range query
 MAX_POINTS = 11_000
 #: slices smaller than this are not split further just to use more threads
 MIN_SLICE_POINTS = 1_000
 TIME_TYPE = pa.timestamp("ms", "UTC")
+
+#: what a failed answer means: a gateway's 502-504 is the server being away, anything else a rejected query
+ERRORS = ErrorTable(
+    *TRANSPORT_RULES,
+    status_rule(SourceUnavailableError, "{where} is unavailable (HTTP {code}): {text}", (502, 503, 504)),
+    status_rule(QueryError, "{where} rejected the query (HTTP {code}): {text}"),
+    code=status_of,
+)
 
 try:  # the fastest JSON parser available; the standard library otherwise
     import orjson as _json
@@ -88,59 +97,24 @@ class PrometheusSource(Connection):
         self.base = f"{scheme}://{host}:{port}{location.path.rstrip('/')}"
         self.namespace = f"prometheus://{host}:{port}"
         self.timeout, self.max_points, self.parallel = float(timeout), max_points, parallel
-        self.headers = dict(headers or {})
-        self.verify = verify
-        self.auth = (location.username, location.password or "") if location.username else None
-        self._idle: queue.SimpleQueue = queue.SimpleQueue()
-        self._all_sessions: list = []
+        self._http = HttpClient(self._requests, self.base, where=self.uri, errors=ERRORS, timeout=self.timeout,
+                                secrets=location.secrets, headers=headers, verify=verify,
+                                auth=(location.username, location.password or "") if location.username else None)
 
     # -- HTTP --------------------------------------------------------------------------
-    def _acquire(self):
-        """An idle HTTP session (kept alive between requests), or a new one for a new parallel slice."""
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            session = self._requests.Session()
-            session.headers.update(self.headers)
-            session.auth = self.auth
-            session.verify = self.verify
-            self._all_sessions.append(session)
-            return session
-
     def _call(self, path: str, data: dict[str, Any] | None = None, params: list | None = None) -> Any:
-        """POST (or GET) an API call; map every failure to a unistore error with the server's message."""
-        requests = self._requests
-        url = self.base + path
-        session = self._acquire()
-        try:
-            if data is not None:
-                resp = session.post(url, data=data, timeout=self.timeout)
-            else:
-                resp = session.get(url, params=params, timeout=self.timeout)
-        except requests.Timeout:
-            raise SourceUnavailableError(f"{self.uri} did not answer within {self.timeout:g} s") from None
-        except requests.RequestException as exc:
-            raise SourceUnavailableError(
-                f"cannot reach {self.uri}: {scrub(type(exc).__name__ + ': ' + str(exc), self.location.secrets)}") from None
-        finally:
-            self._idle.put(session)
-        if resp.status_code in (401, 403):
-            raise AuthenticationError(f"{self.uri} refused the credentials (HTTP {resp.status_code})")
+        """POST (or GET) an API call; a failed answer raises with the server's message."""
+        resp = self._http.request(path, data=data, params=params)
         try:
             body = _loads(resp.content)
         except ValueError:
             body = None
         if not isinstance(body, dict) or body.get("status") != "success":
-            message = body.get("error") if isinstance(body, dict) else resp.text[:500]
-            message = scrub(str(message), self.location.secrets)
-            if resp.status_code in (502, 503, 504):
-                raise SourceUnavailableError(f"{self.uri} is unavailable (HTTP {resp.status_code}): {message}")
-            raise QueryError(f"{self.uri} rejected the query (HTTP {resp.status_code}): {message}")
+            self._http.fail(resp, str(body.get("error") if isinstance(body, dict) else resp.text[:500]))
         return body.get("data")
 
     def close(self) -> None:
-        for session in self._all_sessions:
-            session.close()
+        self._http.close()
 
     # -- discovery -----------------------------------------------------------------------
     def tables(self) -> list[str]:

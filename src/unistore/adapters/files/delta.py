@@ -17,8 +17,9 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from ...errormap import ErrorTable, Rule, mapped_errors
 from ...errors import BadSpecError, SnapshotUnavailableError, SourceNotFoundError
-from ...location import Location, scrub
+from ...location import Location
 from ...provenance import Dataset, Query
 from ...registry import require
 from ...snapshot import Snapshot
@@ -28,6 +29,17 @@ from .filesystems import S3Settings, SecretLocation, option_secrets
 from .timetravel import epoch_ms, parse_as_of
 
 SNAPSHOT_KIND = "delta.version"
+_DELTA = ("deltalake.exceptions.DeltaError", "builtins.OSError")
+#: opening the table (where: the source's URI)
+OPEN_ERRORS = ErrorTable(
+    Rule(SourceNotFoundError, "no Delta table at {where}", classes=("deltalake.exceptions.TableNotFoundError",)),
+    Rule(SourceNotFoundError, "cannot open the Delta table at {where}: {text}", classes=_DELTA),
+)
+#: loading a version of it
+VERSION_ERRORS = ErrorTable(
+    Rule(SnapshotUnavailableError, "version {version} of {where} is not available: {text}",
+         classes=(*_DELTA, "builtins.ValueError")),
+)
 
 
 class DeltaAdapter(Adapter):
@@ -78,13 +90,8 @@ class DeltaSource(Connection):
     def _load(self, version: int | dt.datetime | None = None):
         """The table at ``version`` (int), at a time (datetime) or the latest."""
         deltalake = self.deltalake
-        try:
+        with mapped_errors(OPEN_ERRORS, self.uri, self.location.secrets):
             table = deltalake.DeltaTable(self.table_uri, storage_options=self.storage_options or None)
-        except deltalake.exceptions.TableNotFoundError:
-            raise SourceNotFoundError(f"no Delta table at {self.uri}") from None
-        except (deltalake.exceptions.DeltaError, OSError) as exc:
-            raise SourceNotFoundError(f"cannot open the Delta table at {self.uri}: "
-                                      f"{scrub(str(exc), self.location.secrets)}") from None
         if version is None:
             return table
         if isinstance(version, dt.datetime):
@@ -92,11 +99,8 @@ class DeltaSource(Connection):
             if epoch_ms(version) < first:
                 raise SnapshotUnavailableError(f"{self.uri} has no version as of {version.isoformat()} "
                                                "(the table is younger)")
-        try:
+        with mapped_errors(VERSION_ERRORS, self.uri, self.location.secrets, version=version):
             table.load_as_version(version)
-        except (deltalake.exceptions.DeltaError, ValueError, OSError) as exc:
-            raise SnapshotUnavailableError(f"version {version} of {self.uri} is not available: "
-                                           f"{scrub(str(exc), self.location.secrets)}") from None
         return table
 
     def tables(self) -> list[str]:

@@ -19,9 +19,10 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from ...errormap import ErrorTable, Rule, mapped_errors
 from ...errors import BadSpecError, SnapshotUnavailableError, SourceNotFoundError
 from ...filters import Filter, Predicate
-from ...location import Location, scrub
+from ...location import Location
 from ...provenance import Dataset, Query
 from ...registry import require
 from ...snapshot import Snapshot
@@ -31,6 +32,13 @@ from .filesystems import S3Settings, SecretLocation, option_secrets
 from .timetravel import epoch_ms, parse_as_of
 
 SNAPSHOT_KIND = "iceberg.snapshot_id"
+#: loading a table from the catalog (where: the source's URI)
+LOAD_ERRORS = ErrorTable(
+    Rule(SourceNotFoundError, "no table {table} in {where}",
+         classes=("pyiceberg.exceptions.NoSuchTableError", "pyiceberg.exceptions.NoSuchNamespaceError")),
+)
+#: planning and reading the pinned snapshot: pyiceberg says a snapshot is gone with a ValueError
+SCAN_ERRORS = ErrorTable(Rule(SnapshotUnavailableError, "{text}", classes=("builtins.ValueError",)))
 #: data files handed to pyiceberg's reader at once (its thread pool reads them in parallel)
 FILES_IN_FLIGHT = max(4, 2 * (os.cpu_count() or 1))
 
@@ -80,17 +88,13 @@ class IcebergSource(Connection):
         self.catalog = SqlCatalog(catalog_name, **props)
 
     def _table(self, table: str | tuple[str, ...] | None):
-        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
-
         if table is None:
             raise BadSpecError(f"name the table to read in {self.uri}: table='namespace.table'")
         ident = table if isinstance(table, tuple) else tuple(table.split("."))
         if len(ident) < 2:
             raise SourceNotFoundError(f"no table {table!r} in {self.uri}: Iceberg tables are named 'namespace.table'")
-        try:
+        with mapped_errors(LOAD_ERRORS, self.uri, table=".".join(ident)):
             return self.catalog.load_table(ident)
-        except (NoSuchTableError, NoSuchNamespaceError):
-            raise SourceNotFoundError(f"no table {'.'.join(ident)} in {self.uri}") from None
 
     def tables(self) -> list[str]:
         names = []
@@ -167,7 +171,7 @@ def _batches(scan, schema: pa.Schema, source: IcebergSource) -> Iterator[pa.Reco
     """
     from pyiceberg.io.pyarrow import ArrowScan
 
-    try:
+    with mapped_errors(SCAN_ERRORS, source.uri, source.location.secrets):
         tasks = list(scan.plan_files())
         reader = ArrowScan(scan.table_metadata, scan.io, scan.projection(), scan.row_filter,
                            scan.case_sensitive, scan.limit)
@@ -178,8 +182,6 @@ def _batches(scan, schema: pa.Schema, source: IcebergSource) -> Iterator[pa.Reco
                     if batch.schema.names != schema.names:
                         batch = batch.select(schema.names)
                     yield batch if batch.schema.equals(schema) else batch.cast(schema)
-    except ValueError as exc:
-        raise SnapshotUnavailableError(scrub(str(exc), source.location.secrets)) from None
 
 
 def arrow_schema(schema: pa.Schema) -> pa.Schema:

@@ -14,9 +14,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import xxhash
 
+from ...errormap import ErrorTable, Rule, is_instance, mapped_errors
 from ...errors import (AuthenticationError, BadSpecError, QueryError, SnapshotUnavailableError,
-                       SourceNotFoundError, SourceUnavailableError, UnistoreError)
-from ...location import Location, scrub
+                       SourceNotFoundError, SourceUnavailableError)
+from ...location import Location
 from ...provenance import Dataset, Query
 from ...snapshot import Snapshot
 from ...adapter import Adapter, Capabilities, Connection, Scan
@@ -111,7 +112,7 @@ class FileSource(Connection):
         is_glob = bool(GLOB_CHARS & set(path))
         if not self.remote and (not is_glob or "**" in path) and posixpath.normpath(_base_dir(path)) == "/":
             raise BadSpecError("refusing to list the whole disk (/); name a folder, a file or a glob under it")
-        try:
+        with self._mapped(STORE_ERRORS, path):
             if GLOB_CHARS & set(path) and not self.http:
                 found = self.fs.glob(path, detail=True)
                 infos = {p: i for p, i in found.items() if i.get("type") != "directory"}
@@ -131,10 +132,6 @@ class FileSource(Connection):
             else:
                 info = self.fs.info(path)
                 infos = {info["name"]: info}
-        except UnistoreError:
-            raise
-        except Exception as exc:
-            raise self._store_error(exc, path) from None
         base = _base_dir(path) if GLOB_CHARS & set(path) else path
         kept = {name: info for name, info in sorted(infos.items())
                 if not _hidden(name, base) and info.get("type", "file") != "directory"}
@@ -165,19 +162,18 @@ class FileSource(Connection):
         from fsspec.asyn import _run_coros_in_chunks, sync
 
         names = list(infos)
-        try:
+        with self._mapped(STORE_ERRORS, path):
             first = self.fs.info(names[0])
             if not first.get("VersionId") or first["VersionId"] == "null":
                 return infos
             rest = sync(self.fs.loop, _run_coros_in_chunks, [self.fs._info(n) for n in names[1:]],
                         batch_size=64, return_exceptions=True)
-        except Exception as exc:
-            raise self._store_error(exc, path) from None
         for result in rest:
             if isinstance(result, FileNotFoundError):
                 raise QueryError(f"objects under {self._shown(path)} changed while they were listed; read again")
             if isinstance(result, BaseException):
-                raise self._store_error(result, path) from None
+                with self._mapped(STORE_ERRORS, path):
+                    raise result
         return dict(zip(names, [first, *rest]))
 
     def _http_objects(self, path: str) -> dict[str, dict[str, Any]]:
@@ -192,34 +188,17 @@ class FileSource(Connection):
             raise SourceNotFoundError(f"the index page {self._shown(path)} links to no files")
         return {u: self.fs.info(self._request(u)) for u in files}
 
-    def _store_error(self, exc: BaseException, path: str) -> UnistoreError:
-        """The most specific unistore error for a store's exception, with secrets scrubbed."""
-        shown = self._shown(path)
-        text = scrub(str(exc), self.location.secrets)
-        status = getattr(exc.__cause__, "status", None) or getattr(exc, "status_code", None)
-        if isinstance(exc, PermissionError) or status in (401, 403) or "ACCESS_DENIED" in text:
-            return AuthenticationError(f"access denied to {shown} (check the credentials; they are not shown): "
-                                       f"{text or type(exc).__name__}")
-        if isinstance(exc, FileNotFoundError) and _is_connection_error(exc.__cause__ or exc.__context__):
-            # fsspec's HTTP file system reports a refused connection as "not found"
-            return SourceUnavailableError(f"cannot reach {shown}: connection failed")
-        if isinstance(exc, FileNotFoundError):
-            if "bucket" in text.lower() and "not exist" in text.lower():
-                bucket = path.lstrip("/").split("/", 1)[0]
-                return SourceNotFoundError(f"bucket {bucket!r} does not exist ({shown})")
-            return SourceNotFoundError(f"no such file or directory: {shown}")
-        if isinstance(exc, (OSError, TimeoutError)) or _is_connection_error(exc):
-            return SourceUnavailableError(f"cannot reach {shown}: {text or type(exc).__name__}")
-        return QueryError(f"{type(exc).__name__} while listing {shown}: {text}")
+    def _mapped(self, table: ErrorTable, path: str, **fields: Any) -> mapped_errors:
+        """The store's errors about ``path`` as unistore errors (named in redacted form)."""
+        return mapped_errors(table, self._shown(path), self.location.secrets, uri=self.uri,
+                             bucket=path.lstrip("/").split("/", 1)[0], **fields)
 
     def tables(self) -> list[str]:
         self._reach()
-        try:
+        with self._mapped(STORE_ERRORS, self.root):
             if self.http or not self.fs.isdir(self.root):
                 return [posixpath.basename(self.root)]
             entries = self.fs.ls(self.root, detail=False)
-        except Exception as exc:
-            raise self._store_error(exc, self.root) from None
         names = [posixpath.relpath(e, self.root.lstrip("/") if not e.startswith("/") else self.root) for e in entries]
         return sorted(n for n in names if not n.startswith(IGNORED_PREFIXES))
 
@@ -247,17 +226,9 @@ class FileSource(Connection):
             paths = [self.systems.versioned(o["path"], o["version_id"]) for o in objects]
         elif self.http:
             paths = [self._request(p) for p in paths]
-        try:
+        with self._mapped(DATASET_ERRORS, path, fmt=fmt):
             dataset = ds.dataset(paths, format=file_format, filesystem=filesystem, schema=schema,
                                  partitioning=partitioning, partition_base_dir=base if partitioning else None)
-        except FileNotFoundError as exc:
-            raise self._store_error(exc, path) from None
-        except PermissionError as exc:
-            raise self._store_error(exc, path) from None
-        except (pa.ArrowInvalid, OSError) as exc:
-            if "ACCESS_DENIED" in str(exc):
-                raise self._store_error(exc, path) from None
-            raise BadSpecError(f"cannot read {self._shown(path)} as {fmt}: {scrub(str(exc), self.location.secrets)}") from None
         return dataset, fmt, base
 
     def scan(self, spec: ReadSpec) -> Scan:
@@ -315,21 +286,19 @@ class FileSource(Connection):
         for obj in recorded:
             path = obj["path"]
             if "version_id" in obj and self.systems.versions_fs is not None:
-                try:
-                    self.systems.versions_fs.info(self.systems.versioned(path, obj["version_id"]))
-                except FileNotFoundError:
-                    raise SnapshotUnavailableError(
-                        f"version {obj['version_id']} of {self._shown(path)} no longer exists") from None
-                except Exception as exc:
-                    raise self._store_error(exc, path) from None
+                with self._mapped(STORE_ERRORS, path):
+                    try:
+                        self.systems.versions_fs.info(self.systems.versioned(path, obj["version_id"]))
+                    except FileNotFoundError:
+                        raise SnapshotUnavailableError(
+                            f"version {obj['version_id']} of {self._shown(path)} no longer exists") from None
                 current.append(obj)
                 continue
-            try:
-                current.append(_pin(path, self.fs.info(self._request(path))))
-            except FileNotFoundError:
-                missing.append(path)
-            except Exception as exc:
-                raise self._store_error(exc, path) from None
+            with self._mapped(STORE_ERRORS, path):
+                try:
+                    current.append(_pin(path, self.fs.info(self._request(path))))
+                except FileNotFoundError:
+                    missing.append(path)
         if missing:
             from ...errors import DriftError
 
@@ -365,15 +334,8 @@ class FileSource(Connection):
 def _guard(batches: Iterable[pa.RecordBatch], source: FileSource, path: str, objects: list[dict[str, Any]],
            recheck: str | None) -> Iterator[pa.RecordBatch]:
     """Map pyarrow's read errors to unistore errors; check that no object changed under the read."""
-    secrets = source.location.secrets
-    try:
+    with source._mapped(READ_ERRORS, path):
         yield from batches
-    except FileNotFoundError as exc:
-        raise SourceNotFoundError(f"a file vanished during the read of {source.uri}: {scrub(str(exc), secrets)}") from None
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise QueryError(f"cannot read {source.uri}: {scrub(str(exc), secrets)}") from None
-    except OSError as exc:
-        raise source._store_error(exc, path) from None
     if recheck is None:
         return
     before = {o["path"]: _identity(o) for o in objects}
@@ -389,13 +351,56 @@ def _guard(batches: Iterable[pa.RecordBatch], source: FileSource, path: str, obj
 
 
 #: driver exceptions (botocore, azure-core, aiohttp) that mean "the store could not be reached"
-CONNECTION_ERRORS = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
-                               "ServiceRequestError", "ClientConnectorError", "ServerTimeoutError"})
+CONNECTION_ERRORS = ("builtins.ConnectionError", "botocore.exceptions.EndpointConnectionError",
+                     "botocore.exceptions.ConnectTimeoutError", "botocore.exceptions.ReadTimeoutError",
+                     "azure.core.exceptions.ServiceRequestError", "aiohttp.ClientConnectorError",
+                     "aiohttp.ServerTimeoutError")
 
 
 def _is_connection_error(exc: BaseException | None) -> bool:
-    return exc is not None and (isinstance(exc, ConnectionError)
-                                or any(cls.__name__ in CONNECTION_ERRORS for cls in type(exc).__mro__))
+    return exc is not None and is_instance(exc, CONNECTION_ERRORS)
+
+
+def _store_code(exc: BaseException) -> Any:
+    """The HTTP status behind a store's error, or "unreachable" when a refused connection caused it
+    (fsspec's HTTP file system reports one as "not found")."""
+    status = getattr(exc.__cause__, "status", None) or getattr(exc, "status_code", None)
+    if status is not None:
+        return status
+    return "unreachable" if _is_connection_error(exc.__cause__ or exc.__context__) else None
+
+
+_DENIED = "access denied to {where} (check the credentials; they are not shown): {detail}"
+_AUTH_RULES = (
+    Rule(AuthenticationError, _DENIED, classes=("builtins.PermissionError",)),
+    Rule(AuthenticationError, _DENIED, codes=(401, 403)),
+    Rule(AuthenticationError, _DENIED, classes=("builtins.OSError", "pyarrow.lib.ArrowException"),
+         when=lambda text: "ACCESS_DENIED" in text),
+)
+_MISSING_RULES = (
+    Rule(SourceUnavailableError, "cannot reach {where}: connection failed", classes=("builtins.FileNotFoundError",),
+         codes=("unreachable",)),
+    Rule(SourceNotFoundError, "bucket {bucket!r} does not exist ({where})", classes=("builtins.FileNotFoundError",),
+         when=lambda text: "bucket" in text.lower() and "not exist" in text.lower()),
+    Rule(SourceNotFoundError, "no such file or directory: {where}", classes=("builtins.FileNotFoundError",)),
+)
+_UNREACHABLE = Rule(SourceUnavailableError, "cannot reach {where}: {detail}",
+                    classes=("builtins.OSError", "builtins.TimeoutError", *CONNECTION_ERRORS))
+#: listing and looking objects up (where: the path in redacted form)
+STORE_ERRORS = ErrorTable(*_AUTH_RULES, *_MISSING_RULES, _UNREACHABLE, code=_store_code)
+#: opening the files as a dataset: what is neither missing nor denied is not in the format asked for
+DATASET_ERRORS = ErrorTable(
+    *_AUTH_RULES, *_MISSING_RULES,
+    Rule(BadSpecError, "cannot read {where} as {fmt}: {text}", classes=("pyarrow.lib.ArrowInvalid", "builtins.OSError")),
+    code=_store_code,
+)
+#: reading the batches (uri: the source's)
+READ_ERRORS = ErrorTable(
+    Rule(SourceNotFoundError, "a file vanished during the read of {uri}: {text}", classes=("builtins.FileNotFoundError",)),
+    Rule(QueryError, "cannot read {uri}: {text}", classes=("pyarrow.lib.ArrowInvalid", "pyarrow.lib.ArrowTypeError")),
+    *_AUTH_RULES, _UNREACHABLE,
+    code=_store_code,
+)
 
 
 def _readahead(options: Any) -> dict[str, int]:

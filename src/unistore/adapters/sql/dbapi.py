@@ -25,14 +25,47 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from ...errors import (AuthenticationError, BadSpecError, QueryError, SourceNotFoundError,
+from ...errormap import ErrorTable, Rule, mapped_errors
+from ...errors import (AuthenticationError, BadSpecError, QueryError, ReadOnlyError, SourceNotFoundError,
                        SourceUnavailableError, UnknownSchemeError)
-from ...location import Location, scrub
+from ...location import Location
 from ...provenance import Dataset
 from ...snapshot import Snapshot
 from ...sqlguard import ALIASES as GUARD_ALIASES
 from ...sqlguard import DIALECTS as GUARD_DIALECTS
 from .base import Session, SQLSource
+
+
+def _driver_text(exc: BaseException) -> str:
+    """The DBAPI driver's own message (SQLAlchemy's wrapper adds the statement and a link)."""
+    return str(getattr(exc, "orig", exc))
+
+
+def _whole_first_line(text: str) -> str:
+    return text.splitlines()[0] if text.splitlines() else ""
+
+
+_DBAPI = ("sqlalchemy.exc.DBAPIError",)
+#: opening a connection: the drivers behind SQLAlchemy share no codes, so their messages decide
+CONNECT_ERRORS = ErrorTable(
+    Rule(AuthenticationError, "{where} refused the credentials", classes=_DBAPI,
+         when=lambda text: any(s in text.lower() for s in ("password", "access denied", "authentication"))),
+    Rule(SourceNotFoundError, "{where}: {first_line}", classes=_DBAPI,
+         when=lambda text: "does not exist" in text or "Unknown database" in text),
+    Rule(SourceUnavailableError, "cannot connect to {where}: {first_line}", classes=_DBAPI),
+    text=_driver_text, brief=_whole_first_line,
+)
+#: looking a table up
+SCHEMA_ERRORS = ErrorTable(
+    Rule(SourceNotFoundError, "table {table} does not exist in {where}", classes=("sqlalchemy.exc.NoSuchTableError",)),
+)
+#: running the query
+QUERY_ERRORS = ErrorTable(
+    Rule(ReadOnlyError, "the database refused a write in the read-only transaction: {text}", classes=_DBAPI,
+         when=lambda text: "read-only" in text.lower() or "read only" in text.lower()),
+    Rule(QueryError, "{dialect} rejected the query: {first_line}", classes=_DBAPI),
+    text=_driver_text, brief=_whole_first_line,
+)
 
 #: dialect name -> statements that make the transaction read-only (and as consistent as the dialect allows)
 READ_ONLY: dict[str, tuple[str, ...]] = {
@@ -104,15 +137,8 @@ class DBAPISource(SQLSource):
 class DBAPISession(Session):
     def __init__(self, source: DBAPISource):
         self.source = source
-        try:
+        with mapped_errors(CONNECT_ERRORS, source.uri, source.location.secrets):
             self.conn = source.engine.connect()
-        except sa.exc.DBAPIError as exc:
-            text = scrub(str(exc.orig), source.location.secrets)
-            if "password" in text.lower() or "access denied" in text.lower() or "authentication" in text.lower():
-                raise AuthenticationError(f"{source.uri} refused the credentials") from None
-            if "does not exist" in text or "Unknown database" in text:
-                raise SourceNotFoundError(f"{source.uri}: {text.splitlines()[0]}") from None
-            raise SourceUnavailableError(f"cannot connect to {source.uri}: {text.splitlines()[0]}") from None
         self.read_only = source.dialect.name in READ_ONLY
         try:
             for statement in READ_ONLY.get(source.dialect.name, ()):
@@ -130,27 +156,19 @@ class DBAPISession(Session):
     def table_schema(self, parts: tuple[str, ...]) -> pa.Schema:
         inspector = sa.inspect(self.conn)
         schema = parts[-2] if len(parts) >= 2 else None
-        try:
+        with mapped_errors(SCHEMA_ERRORS, self.source.uri, table=".".join(parts)):
             columns = inspector.get_columns(parts[-1], schema=schema)
-        except sa.exc.NoSuchTableError:
-            raise SourceNotFoundError(f"table {'.'.join(parts)} does not exist in {self.source.uri}") from None
         if not columns:
             raise SourceNotFoundError(f"table {'.'.join(parts)} does not exist in {self.source.uri}")
         return pa.schema([pa.field(c["name"], sqlalchemy_to_arrow(c["type"])) for c in columns])
 
     def execute(self, sql: str, params: Any, batch_size: int,
                 schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-        try:
+        with mapped_errors(QUERY_ERRORS, self.source.uri, self.source.location.secrets,
+                           dialect=self.source.dialect.name):
             result = self.conn.exec_driver_sql(
                 sql, tuple(params) if isinstance(params, list) else (params or ()),
                 execution_options={"stream_results": True, "max_row_buffer": batch_size})
-        except sa.exc.DBAPIError as exc:
-            text = scrub(str(exc.orig), self.source.location.secrets)
-            if "read-only" in text.lower() or "read only" in text.lower():
-                from ...errors import ReadOnlyError
-
-                raise ReadOnlyError(f"the database refused a write in the read-only transaction: {text}") from None
-            raise QueryError(f"{self.source.dialect.name} rejected the query: {text.splitlines()[0]}") from None
         description = result.cursor.description if result.cursor is not None else []
         names = [d[0] for d in description]
         if schema is None or len(schema) != len(names) or any(pa.types.is_null(f.type) for f in schema):

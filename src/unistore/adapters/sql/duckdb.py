@@ -22,12 +22,29 @@ import pyarrow as pa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import BindTyping
 
+from ...errormap import ErrorTable, Rule, mapped_errors
 from ...errors import QueryError, ReadOnlyError, SourceNotFoundError, SourceUnavailableError
 from ...location import Location
 from ...provenance import Dataset
 from ...snapshot import Snapshot
 from .base import Session, SQLSource
 from .filedb import database_path, file_snapshot
+
+#: opening the file (where: its path)
+OPEN_ERRORS = ErrorTable(
+    Rule(SourceUnavailableError, "cannot open DuckDB database {where} read-only: {text}", classes=("duckdb.IOException",)),
+    Rule(QueryError, "cannot open DuckDB database {where}: {text}", classes=("duckdb.Error",)),
+)
+#: looking a table up: only a missing table is named, anything else is the engine's to report
+SCHEMA_ERRORS = ErrorTable(
+    Rule(SourceNotFoundError, "table {table} does not exist in {where}", classes=("duckdb.CatalogException",)),
+)
+#: running the query
+QUERY_ERRORS = ErrorTable(
+    Rule(ReadOnlyError, "DuckDB refused to reach outside the database: {first_line}",
+         classes=("duckdb.PermissionException",)),
+    Rule(QueryError, "DuckDB rejected the query: {first_line}", classes=("duckdb.Error",)),
+)
 
 
 class _DuckDBDialect(postgresql.dialect):  # type: ignore[misc,valid-type]
@@ -74,12 +91,8 @@ class DuckDBSession(Session):
         config: dict[str, Any] = {}
         if threads:
             config["threads"] = threads
-        try:
+        with mapped_errors(OPEN_ERRORS, path):
             self.con = duckdb.connect(path, read_only=True, config=config)
-        except duckdb.IOException as exc:
-            raise SourceUnavailableError(f"cannot open DuckDB database {path} read-only: {exc}") from None
-        except duckdb.Error as exc:
-            raise QueryError(f"cannot open DuckDB database {path}: {exc}") from None
         self.con.execute("SET TimeZone = 'UTC'")  # before the lock; ICU is built into the wheel
         self.con.execute("SET enable_external_access = false")  # the named file is already open
         self.con.execute("SET lock_configuration = true")
@@ -93,19 +106,13 @@ class DuckDBSession(Session):
 
     def table_schema(self, parts: tuple[str, ...]) -> pa.Schema:
         quoted = ".".join('"' + p.replace('"', '""') + '"' for p in parts)
-        try:
+        with mapped_errors(SCHEMA_ERRORS, self.path, table=".".join(parts)):
             return self.con.sql(f"SELECT * FROM {quoted} LIMIT 0").to_arrow_table().schema
-        except duckdb.CatalogException:
-            raise SourceNotFoundError(f"table {'.'.join(parts)} does not exist in {self.path}") from None
 
     def execute(self, sql: str, params: Any, batch_size: int,
                 schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-        try:
+        with mapped_errors(QUERY_ERRORS, self.path):
             reader = self.con.sql(sql, params=params or None).to_arrow_reader(batch_size)
-        except duckdb.PermissionException as exc:
-            raise ReadOnlyError(f"DuckDB refused to reach outside the database: {_first_line(exc)}") from None
-        except duckdb.Error as exc:
-            raise QueryError(f"DuckDB rejected the query: {_first_line(exc)}") from None
         return reader.schema, iter(reader)
 
     def snapshot(self) -> Snapshot:
@@ -121,7 +128,3 @@ class DuckDBSession(Session):
         except duckdb.Error:
             pass
         con.close()
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__

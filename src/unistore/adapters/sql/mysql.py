@@ -40,9 +40,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.dialects import mysql as mysql_dialect
 
+from ...errormap import ErrorTable, Rule, mapped_errors
 from ...errors import (AuthenticationError, BadSpecError, QueryError, ReadOnlyError, SourceNotFoundError,
-                       SourceUnavailableError, UnistoreError)
-from ...location import Location, scrub
+                       SourceUnavailableError)
+from ...location import Location
 from ...provenance import Dataset
 from ...registry import require
 from ...snapshot import Snapshot
@@ -60,6 +61,37 @@ TINY_BLOB, MEDIUM_BLOB, LONG_BLOB, BLOB, VAR_STRING, STRING, GEOMETRY = 249, 250
 UNSIGNED_FLAG = 32
 BINARY_CHARSET = 63
 _TEXT = {VARCHAR, JSON, ENUM, SET, TINY_BLOB, MEDIUM_BLOB, LONG_BLOB, BLOB, VAR_STRING, STRING}
+
+
+def _error_code(exc: BaseException) -> int | None:
+    """pymysql's server or client error number (``args[0]``)."""
+    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+
+
+def _error_text(exc: BaseException) -> str:
+    """pymysql's message without the number (``args[1]``)."""
+    return str(exc.args[1] if len(exc.args) > 1 else exc)
+
+
+_DRIVER = ("pymysql.err.MySQLError",)
+#: opening a connection (where: "<scheme> server at host:port")
+CONNECT_ERRORS = ErrorTable(
+    Rule(AuthenticationError, "{where} refused the credentials of user {user!r}", classes=_DRIVER, codes=(1045, 1698)),
+    Rule(SourceNotFoundError, "database {database!r} does not exist on {where}", classes=_DRIVER, codes=(1049,)),
+    Rule(SourceUnavailableError, "cannot connect to {where} ({uri}): {text}", classes=_DRIVER),
+    code=_error_code, text=_error_text,
+)
+#: running a statement and streaming its rows, through pymysql or ConnectorX (where: the source's URI)
+QUERY_ERRORS = ErrorTable(
+    Rule(SourceNotFoundError, "{text} ({where})", classes=_DRIVER, codes=(1146,)),
+    Rule(ReadOnlyError, "the server refused a write in the read-only transaction: {text}", classes=_DRIVER,
+         codes=(1792, 1290)),
+    Rule(SourceUnavailableError, "lost the connection to {where}: {text}", classes=_DRIVER,
+         codes=(0, 2006, 2013, 2003, 1927, 4031)),
+    Rule(SourceUnavailableError, "lost the connection to {where}: {text}", classes=("pymysql.err.InterfaceError",)),
+    Rule(QueryError, "{flavour} rejected the query: {text}", classes=(*_DRIVER, "pyarrow.lib.ArrowException")),
+    code=_error_code, text=_error_text,
+)
 
 
 def _pymysql() -> Any:
@@ -108,25 +140,15 @@ class MySQLSource(SQLSource):
     # -- connections ------------------------------------------------------------
     def _connect(self) -> Any:
         pymysql = _pymysql()
-        try:
+        with mapped_errors(CONNECT_ERRORS, f"{self.location.base_scheme} server at {self.host}:{self.port}",
+                           self.location.secrets, uri=self.uri, database=self.database,
+                           user=self.location.username):
             return pymysql.connect(
                 host=self.host, port=self.port, user=self.location.username or "root",
                 password=self.location.password or "", database=self.database,
                 connect_timeout=self._timeout, autocommit=True, charset="utf8mb4",
                 conv=_ENCODERS_ONLY,  # values stay protocol text: Arrow parses whole columns (see module doc)
                 cursorclass=pymysql.cursors.SSCursor, **self._connect_args)
-        except Exception as exc:
-            raise self._connect_error(exc) from None
-
-    def _connect_error(self, exc: Exception) -> UnistoreError:
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc), self.location.secrets)
-        where = f"{self.location.base_scheme} server at {self.host}:{self.port}"
-        if code in (1045, 1698):
-            return AuthenticationError(f"{where} refused the credentials of user {self.location.username!r}")
-        if code == 1049:
-            return SourceNotFoundError(f"database {self.database!r} does not exist on {where}")
-        return SourceUnavailableError(f"cannot connect to {where} ({self.uri}): {text}")
 
     def close(self) -> None:
         self._pool.close()
@@ -225,10 +247,8 @@ class MySQLSession(Session):
         self._drain()
         cur = self.conn.cursor()
         self._cursors.append(cur)
-        try:
+        with self._mapped():
             cur.execute(sql, params)
-        except Exception as exc:
-            raise self._error(exc) from None
         return cur
 
     def _drain(self) -> None:
@@ -238,16 +258,9 @@ class MySQLSession(Session):
                 cur.close()
         self._cursors.clear()
 
-    def _error(self, exc: Exception) -> UnistoreError:
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc), self.source.location.secrets)
-        if code == 1146:
-            return SourceNotFoundError(f"{text} ({self.source.uri})")
-        if code in (1792, 1290):
-            return ReadOnlyError(f"the server refused a write in the read-only transaction: {text}")
-        if code in (0, 2006, 2013, 2003, 1927, 4031) or type(exc).__name__ == "InterfaceError":
-            return SourceUnavailableError(f"lost the connection to {self.source.uri}: {text}")
-        return QueryError(f"{self.source.flavour} rejected the query: {text}")
+    def _mapped(self) -> mapped_errors:
+        """Driver errors of this session's statements and streams as unistore errors."""
+        return mapped_errors(QUERY_ERRORS, self.source.uri, self.source.location.secrets, flavour=self.source.flavour)
 
     def rows(self, sql: str, params: Any = None) -> list[tuple]:
         cur = self._run(sql, params)
@@ -266,7 +279,7 @@ class MySQLSession(Session):
         cur = self._run(sql, params if params is not None else [])
         target = description_schema(cur)
         self._streams.append(cur)
-        return target, _batches(cur, target, batch_size, self._error, self._streams.remove)
+        return target, _batches(cur, target, batch_size, self._mapped, self._streams.remove)
 
     def query_schema(self, sql: str, params: Any) -> pa.Schema:
         cur = self._run(sql, params if params is not None else [])
@@ -328,7 +341,7 @@ class MySQLSession(Session):
             reader.close()  # something committed since the recorded snapshot: read inside it instead
             return None
         self._streams.append(reader)
-        return target, _cx_batches(reader, first, target, self._error, self._streams.remove)
+        return target, _cx_batches(reader, first, target, self._mapped, self._streams.remove)
 
     def close(self, reuse: bool = True) -> None:
         """End the transaction and give the connection back, or discard it.
@@ -400,7 +413,7 @@ def _lossless(got: pa.DataType, want: pa.DataType) -> bool:
 
 
 def _cx_batches(reader: pa.RecordBatchReader, first: pa.RecordBatch | None, target: pa.Schema,
-                error: Any, ended: Any) -> Iterator[pa.RecordBatch]:
+                mapped: Any, ended: Any) -> Iterator[pa.RecordBatch]:
     def convert(batch: pa.RecordBatch) -> pa.RecordBatch:
         if batch.schema == target:
             return batch
@@ -415,15 +428,12 @@ def _cx_batches(reader: pa.RecordBatchReader, first: pa.RecordBatch | None, targ
         return pa.RecordBatch.from_arrays(columns, schema=target)
 
     try:
-        if first is not None:
-            yield convert(first)
-            for batch in reader:
-                yield convert(batch)
-        ended(reader)
-    except UnistoreError:
-        raise
-    except Exception as exc:
-        raise error(exc) from None
+        with mapped():
+            if first is not None:
+                yield convert(first)
+                for batch in reader:
+                    yield convert(batch)
+            ended(reader)
     finally:
         with contextlib.suppress(Exception):
             reader.close()
@@ -475,21 +485,18 @@ def field_type(f: Any) -> pa.DataType:
     return pa.string()
 
 
-def _batches(cur: Any, schema: pa.Schema, batch_size: int, error: Any, ended: Any) -> Iterator[pa.RecordBatch]:
+def _batches(cur: Any, schema: pa.Schema, batch_size: int, mapped: Any, ended: Any) -> Iterator[pa.RecordBatch]:
     """Arrow batches from an unbuffered cursor; ``ended(cur)`` once it is read to its end."""
     try:
-        while True:
-            rows = cur.fetchmany(batch_size)
-            if not rows:
-                ended(cur)
-                return
-            columns = zip(*rows)
-            yield pa.RecordBatch.from_arrays(
-                [column_array(values, f.type, f.name) for values, f in zip(columns, schema)], schema=schema)
-    except UnistoreError:
-        raise
-    except Exception as exc:
-        raise error(exc) from None
+        with mapped():
+            while True:
+                rows = cur.fetchmany(batch_size)
+                if not rows:
+                    ended(cur)
+                    return
+                columns = zip(*rows)
+                yield pa.RecordBatch.from_arrays(
+                    [column_array(values, f.type, f.name) for values, f in zip(columns, schema)], schema=schema)
     finally:
         with contextlib.suppress(Exception):
             cur.close()

@@ -35,9 +35,10 @@ from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.sql import quoted_name
 
 from ...errors import (AuthenticationError, BadSpecError, QueryError, ReadOnlyError, SourceNotFoundError,
-                       SourceUnavailableError, UnistoreError)
+                       SourceUnavailableError)
+from ...errormap import ErrorTable, Rule, mapped_errors
 from ...filters import short
-from ...location import Location, scrub
+from ...location import Location
 from ...provenance import Dataset
 from ...registry import require
 from ...snapshot import Snapshot
@@ -106,21 +107,9 @@ class PostgreSQLSource(SQLSource):
 
     # -- connections -----------------------------------------------------------
     def _connect(self) -> Any:
-        try:
+        with mapped_errors(CONNECT_ERRORS, f"PostgreSQL at {self.host}:{self.port}", self.location.secrets,
+                           uri=self.uri, database=self.database, user=self.location.username):
             return _adbc().connect(self._libpq_uri, autocommit=True)
-        except Exception as exc:
-            raise self._connect_error(exc) from None
-
-    def _connect_error(self, exc: Exception) -> UnistoreError:
-        text = scrub(str(exc), self.location.secrets).replace(self._libpq_uri, self.uri)
-        where = f"PostgreSQL at {self.host}:{self.port}"
-        if "password authentication failed" in text or "no password supplied" in text or "authentication failed" in text:
-            return AuthenticationError(f"{where} refused the credentials of user {self.location.username!r}")
-        if re.search(r'database ".*" does not exist', text):
-            return SourceNotFoundError(f"database {self.database!r} does not exist on {where}")
-        if re.search(r'role ".*" does not exist', text):
-            return AuthenticationError(f"{where}: role {self.location.username!r} does not exist")
-        return SourceUnavailableError(f"cannot connect to {where} ({self.uri}): {_first_line(text)}")
 
     def close(self) -> None:
         self._pool.close()
@@ -246,6 +235,35 @@ def _first_line(text: str) -> str:
     return " ".join(text.split("\n")[:2]).strip()
 
 
+_DRIVER = ("adbc_driver_manager.Error", "pyarrow.lib.ArrowException")  # a stream's errors come through Arrow
+_AUTH_FAILED = ("password authentication failed", "no password supplied", "authentication failed")
+
+#: opening a connection (where: "PostgreSQL at host:port")
+CONNECT_ERRORS = ErrorTable(
+    Rule(AuthenticationError, "{where} refused the credentials of user {user!r}", classes=_DRIVER,
+         when=lambda text: any(s in text for s in _AUTH_FAILED)),
+    Rule(SourceNotFoundError, "database {database!r} does not exist on {where}", classes=_DRIVER,
+         when=lambda text: re.search(r'database ".*" does not exist', text) is not None),
+    Rule(AuthenticationError, "{where}: role {user!r} does not exist", classes=_DRIVER,
+         when=lambda text: re.search(r'role ".*" does not exist', text) is not None),
+    Rule(SourceUnavailableError, "cannot connect to {where} ({uri}): {first_line}", classes=_DRIVER),
+    brief=_first_line,
+)
+#: running a statement and streaming its rows (where: the source's URI)
+QUERY_ERRORS = ErrorTable(
+    Rule(ReadOnlyError, "PostgreSQL refused a write in the read-only transaction: {first_line}",
+         classes=_DRIVER, codes=("25006",)),
+    Rule(ReadOnlyError, "PostgreSQL refused a write in the read-only transaction: {first_line}",
+         classes=_DRIVER, when=lambda text: "read-only transaction" in text),
+    Rule(SourceUnavailableError, "lost the connection to {where}: {first_line}", classes=_DRIVER, codes=("08", "57P")),
+    Rule(SourceUnavailableError, "lost the connection to {where}: {first_line}", classes=_DRIVER,
+         when=lambda text: "server closed the connection" in text or "terminating connection" in text),
+    Rule(QueryError, "PostgreSQL rejected the query: {first_line}", classes=_DRIVER),
+    code=lambda exc: getattr(exc, "sqlstate", None),
+    brief=_first_line,
+)
+
+
 # -- one read-only transaction -----------------------------------------------------
 
 class PostgreSQLSession(Session):
@@ -283,22 +301,15 @@ class PostgreSQLSession(Session):
     def _run(self, sql: str, params: Any = None, batch_bytes: int | None = None) -> Any:
         cur = self.conn.cursor()
         self._cursors.append(cur)  # an ADBC stream dies with its cursor: keep it until close()
-        try:
+        with self._mapped():
             if batch_bytes:
                 cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(batch_bytes)})
             cur.execute(sql, parameters=params or None)
-        except Exception as exc:
-            raise self._error(exc) from None
         return cur
 
-    def _error(self, exc: Exception) -> UnistoreError:
-        text = scrub(str(exc), self.source.location.secrets)
-        state = getattr(exc, "sqlstate", None) or ""
-        if state == "25006" or "read-only transaction" in text:
-            return ReadOnlyError(f"PostgreSQL refused a write in the read-only transaction: {_first_line(text)}")
-        if state.startswith(("08", "57P")) or "server closed the connection" in text or "terminating connection" in text:
-            return SourceUnavailableError(f"lost the connection to {self.source.uri}: {_first_line(text)}")
-        return QueryError(f"PostgreSQL rejected the query: {_first_line(text)}")
+    def _mapped(self) -> mapped_errors:
+        """Driver errors of this session's statements and streams as unistore errors."""
+        return mapped_errors(QUERY_ERRORS, self.source.uri, self.source.location.secrets)
 
     def rows(self, sql: str, params: Any = None) -> list[tuple]:
         return self._run(sql, params).fetchall()
@@ -366,7 +377,7 @@ class PostgreSQLSession(Session):
         reader = self._run(sql, params, _batch_bytes(batch_size, schema)).fetch_record_batch()
         target = arrow_schema(reader.schema)
         self._streams.append(reader)
-        return target, _converted(reader, target, self._error, self._streams.remove)
+        return target, _converted(reader, target, self._mapped, self._streams.remove)
 
     def _params_as_settings(self, sql: str, params: Any) -> tuple[str, Any]:
         """Keep a parameterised read streaming.
@@ -527,27 +538,24 @@ def _arrow_type(f: pa.Field) -> pa.DataType:
     return typ
 
 
-def _converted(reader: pa.RecordBatchReader, target: pa.Schema, error: Any,
+def _converted(reader: pa.RecordBatchReader, target: pa.Schema, mapped: Any,
                ended: Any) -> Iterator[pa.RecordBatch]:
     """The driver's batches as ``target``; ``ended(reader)`` once the stream is read to its end."""
     fetched = reader.schema
     plain = all(f.type == t.type for f, t in zip(fetched, target))
     try:
-        for batch in reader:
-            if plain:
-                yield pa.RecordBatch.from_arrays(batch.columns, schema=target)
-            else:
-                # The driver's batch is released as a whole: holding any of its columns would keep
-                # the replaced numeric text alive too. So kept columns are copied and the batch
-                # freed, into the heap the driver uses (malloc), so the next batches reuse that memory.
-                yield pa.RecordBatch.from_arrays(
-                    [_cast(c, t.type, t.name) if c.type != t.type else pa.concat_arrays([c], memory_pool=_HEAP)
-                     for c, t in zip(batch.columns, target)], schema=target)
-        ended(reader)
-    except UnistoreError:
-        raise
-    except Exception as exc:
-        raise error(exc) from None
+        with mapped():
+            for batch in reader:
+                if plain:
+                    yield pa.RecordBatch.from_arrays(batch.columns, schema=target)
+                else:
+                    # The driver's batch is released as a whole: holding any of its columns would keep
+                    # the replaced numeric text alive too. So kept columns are copied and the batch
+                    # freed, into the heap the driver uses (malloc), so the next batches reuse that memory.
+                    yield pa.RecordBatch.from_arrays(
+                        [_cast(c, t.type, t.name) if c.type != t.type else pa.concat_arrays([c], memory_pool=_HEAP)
+                         for c, t in zip(batch.columns, target)], schema=target)
+            ended(reader)
     finally:
         with contextlib.suppress(Exception):
             reader.close()

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import pyarrow as pa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from ...errormap import ErrorTable, Rule, mapped_errors
 from ...errors import BadSpecError, QueryError, SourceNotFoundError
 from ...location import Location
 from ...provenance import Dataset
@@ -31,6 +32,12 @@ from ...snapshot import Snapshot
 from .base import Session, SQLSource
 from .filedb import database_path, file_snapshot
 from .types import cast_batch, declared_to_arrow
+
+_DRIVER = ("sqlite3.Error", "adbc_driver_manager.Error", "pyarrow.lib.ArrowException")
+#: opening the file (where: its path)
+OPEN_ERRORS = ErrorTable(Rule(QueryError, "cannot open SQLite database {where}: {text}", classes=_DRIVER))
+#: running a statement
+QUERY_ERRORS = ErrorTable(Rule(QueryError, "SQLite rejected the query: {text}", classes=_DRIVER))
 
 
 class SQLiteSource(SQLSource):
@@ -88,19 +95,20 @@ class SQLiteSession(Session):
         self._cursors: list[Any] = []
         uri = f"file:{quote(path)}?mode=ro"
         try:
-            if driver == "adbc":
-                import adbc_driver_sqlite.dbapi as adbc
+            with mapped_errors(OPEN_ERRORS, path):
+                if driver == "adbc":
+                    import adbc_driver_sqlite.dbapi as adbc
 
-                self.conn = adbc.connect(uri, autocommit=True)
-            else:
-                self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            self._run("PRAGMA query_only = ON")  # a second lock beside mode=ro
-            self._run("BEGIN")
-            # the first read takes the shared lock / WAL snapshot the whole read will see
-            self._run("SELECT count(*) FROM sqlite_master")
-        except Exception as exc:
+                    self.conn = adbc.connect(uri, autocommit=True)
+                else:
+                    self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+                self._run("PRAGMA query_only = ON")  # a second lock beside mode=ro
+                self._run("BEGIN")
+                # the first read takes the shared lock / WAL snapshot the whole read will see
+                self._run("SELECT count(*) FROM sqlite_master")
+        except Exception:
             self.close()
-            raise QueryError(f"cannot open SQLite database {path}: {exc}") from None
+            raise
 
     def _run(self, sql: str, params: Any = None, batch_size: int | None = None) -> Any:
         cur = self.conn.cursor()
@@ -143,18 +151,14 @@ class SQLiteSession(Session):
 
     def query_schema(self, sql: str, params: Any) -> pa.Schema:
         # an empty SQLite result has no types: report names only, the data decides the types
-        try:
+        with mapped_errors(QUERY_ERRORS, self.path):
             cur = self._run(sql, params)
-        except Exception as exc:
-            raise QueryError(f"SQLite rejected the query: {exc}") from None
         return pa.schema([pa.field(d[0], pa.null()) for d in cur.description])
 
     def execute(self, sql: str, params: Any, batch_size: int,
                 schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-        try:
+        with mapped_errors(QUERY_ERRORS, self.path):
             cur = self._run(sql, params, batch_size)
-        except Exception as exc:
-            raise QueryError(f"SQLite rejected the query: {exc}") from None
         if self.driver == "adbc":
             reader = cur.fetch_record_batch()
             fetched = reader.schema
