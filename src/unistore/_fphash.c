@@ -23,6 +23,17 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__GNUC__) || defined(__clang__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define ALWAYS_INLINE inline
+#define PREFETCH(p) ((void)(p))
+#endif
+#if defined(_MSC_VER) && !defined(restrict)
+#define restrict __restrict
+#endif
+
 #define C1 0xFF51AFD7ED558CCDULL
 #define C2 0xC4CEB9FE1A85EC53ULL
 #define ROW_SEED1 0x165667B19E3779F9ULL
@@ -30,7 +41,12 @@
 #define NULL_TAG 0x6E756C6C6E756C6CULL
 #define WORD_STEP 0x9E3779B97F4A7C15ULL
 #define LEN_STEP 0xC2B2AE3D27D4EB4FULL
-#define BLOCK 2048 /* rows hashed at a time: the per-row accumulators stay in L1 */
+#ifndef BLOCK
+#define BLOCK 64 /* rows hashed at a time: all columns' streams advance together (see hash_rows) */
+#endif
+#ifndef PREFETCH_BLOCKS
+#define PREFETCH_BLOCKS 4 /* blocks ahead whose values are asked for */
+#endif
 
 /* The hot loops are compiled for x86-64-v4 (AVX-512) and v3 (AVX2) besides the baseline and the best is picked
  * when the module loads (GCC function multi-versioning). Integer arithmetic only: every version computes the
@@ -147,8 +163,10 @@ fail:
     return -1;
 }
 
-/* The value hashes of rows a..a+m into v[0..m). Returns 0, or -1 for string offsets outside the data. */
-static inline int column_values(const column *c, Py_ssize_t a, Py_ssize_t m, uint64_t *restrict v) {
+/* The value hashes of rows a..a+m (m <= BLOCK) into v[0..m); len is scratch of BLOCK words.
+ * Returns 0, or -1 for string offsets outside the data. */
+static ALWAYS_INLINE int column_values(const column *c, Py_ssize_t a, Py_ssize_t m,
+                                                               uint64_t *restrict v, uint64_t *restrict len) {
     const uint64_t seed = c->seed;
     const uint8_t *vals = c->have_values ? (const uint8_t *)c->values.buf : NULL;
     const Py_ssize_t first = c->offset + a;
@@ -232,14 +250,17 @@ static inline int column_values(const column *c, Py_ssize_t a, Py_ssize_t m, uin
     }
     case K_STR32:
     case K_STR64: {
+        /* Per value the word hashes are summed here (scalar: lengths vary); the length's and the final mixer
+         * run after, vectorised over the block; nulls are set by the validity pass below. */
         const uint8_t *data = c->have_data ? (const uint8_t *)c->data.buf : NULL;
         const int64_t data_len = c->have_data ? (int64_t)c->data.len : 0;
         const uint8_t *data_end = data ? data + data_len : NULL;
         const int wide = c->kind == K_STR64;
         for (i = 0; i < m; i++) {
             Py_ssize_t k = first + i;
-            if (vb && !((vb[k >> 3] >> (k & 7)) & 1)) {
-                v[i] = c->null_hash; /* a null's offsets are not read */
+            if (vb && !((vb[k >> 3] >> (k & 7)) & 1)) { /* a null's offsets are not read */
+                v[i] = 0;
+                len[i] = 0;
                 continue;
             }
             int64_t o0, o1;
@@ -254,10 +275,9 @@ static inline int column_values(const column *c, Py_ssize_t a, Py_ssize_t m, uin
                 o1 = s1;
             }
             if (o0 < 0 || o1 < o0 || o1 > data_len) return -1;
-            const uint64_t len = (uint64_t)(o1 - o0);
+            const uint64_t n = (uint64_t)(o1 - o0);
             const uint8_t *p = data + o0;
-            uint64_t sum = 0, key = seed;
-            uint64_t left = len;
+            uint64_t sum = 0, key = seed, left = n;
             while (left >= 8) {
                 key += WORD_STEP;
                 sum += fmix64(load64(p) ^ key);
@@ -269,40 +289,77 @@ static inline int column_values(const column *c, Py_ssize_t a, Py_ssize_t m, uin
                 uint64_t w = p + 8 <= data_end ? load64(p) & (~0ULL >> (64 - 8 * left)) : load_le(p, (size_t)left);
                 sum += fmix64(w ^ key);
             }
-            v[i] = fmix64(sum + fmix64(seed + len * LEN_STEP));
+            v[i] = sum;
+            len[i] = n;
         }
-        return 0; /* nulls done above */
+        for (i = 0; i < m; i++) v[i] = fmix64(v[i] + fmix64(seed + len[i] * LEN_STEP));
+        break;
     }
     case K_HASHES:
         memcpy(v, vals + first * 8, (size_t)m * 8);
         return 0; /* nulls already applied */
     }
-    if (vb) {
-        for (i = 0; i < m; i++) {
+    if (vb) { /* nulls: eight validity bits at a time, branch-free within a byte */
+        const uint8_t *q = vb + (first >> 3);
+        const unsigned sh = (unsigned)(first & 7);
+        const uint64_t nh = c->null_hash;
+        for (i = 0; i + 8 <= m; i += 8, q++) {
+            /* with sh > 0 the eight bits span q[0] and q[1], both inside the bitmap */
+            unsigned bits = sh ? (((unsigned)q[0] >> sh) | ((unsigned)q[1] << (8 - sh))) & 0xFFu : q[0];
+            if (bits == 0xFFu) continue;
+            for (int j = 0; j < 8; j++) {
+                uint64_t keep = (uint64_t)0 - (uint64_t)((bits >> j) & 1u);
+                v[i + j] = (v[i + j] & keep) | (nh & ~keep);
+            }
+        }
+        for (; i < m; i++) {
             Py_ssize_t k = first + i;
-            if (!((vb[k >> 3] >> (k & 7)) & 1)) v[i] = c->null_hash;
+            if (!((vb[k >> 3] >> (k & 7)) & 1)) v[i] = nh;
         }
     }
     return 0;
 }
 
+/* Ask for a column's values of rows a..a+m before they are needed: the next block's values stream in while
+ * this block's other columns are hashed (the hardware prefetcher loses each column's stream between blocks). */
+static ALWAYS_INLINE void column_prefetch(const column *c, Py_ssize_t a, Py_ssize_t m) {
+    Py_ssize_t width;
+    switch (c->kind) {
+    case K_FIXED: case K_FLOAT: width = c->width; break;
+    case K_HASHES: width = 8; break;
+    case K_STR32: width = 4; break;
+    case K_STR64: width = 8; break;
+    default: return;
+    }
+    if (m <= 0) return;
+    const char *p = (const char *)c->values.buf + (c->offset + a) * width;
+    const char *end = p + m * width;
+    for (; p < end; p += 64) PREFETCH(p);
+}
+
 static HOT int hash_values(const column *c, Py_ssize_t length, uint64_t *out) {
-    return column_values(c, 0, length, out);
+    uint64_t len[BLOCK];
+    for (Py_ssize_t a = 0; a < length; a += BLOCK)
+        if (column_values(c, a, length - a < BLOCK ? length - a : BLOCK, out + a, len) < 0) return -1;
+    return 0;
 }
 
 /* Rows start..start+count of all columns: adds the lane sums to lanes[2] and the column sums to sums[ncols];
- * writes each row's (r1, r2) to out when given. work holds 3 * BLOCK words. 0, or -1 for bad string offsets. */
+ * writes each row's (r1, r2) to out when given. 0, or -1 for bad string offsets.
+ * A block is a few rows of every column in turn, so all columns' buffers stream in together. */
 static HOT int hash_rows(const column *cols, Py_ssize_t ncols, Py_ssize_t start, Py_ssize_t count,
-                         uint64_t *restrict work, uint64_t *restrict sums, uint64_t *restrict lanes,
-                         uint64_t *restrict out) {
-    uint64_t *restrict acc1 = work, *restrict acc2 = work + BLOCK, *restrict v = work + 2 * BLOCK;
+                         uint64_t *restrict sums, uint64_t *restrict lanes, uint64_t *restrict out) {
+    uint64_t acc1[BLOCK], acc2[BLOCK], v[BLOCK], len[BLOCK];
     uint64_t lane1 = 0, lane2 = 0;
     for (Py_ssize_t a = 0; a < count; a += BLOCK) {
         Py_ssize_t m = count - a < BLOCK ? count - a : BLOCK, r;
         memset(acc1, 0, (size_t)m * 8);
         memset(acc2, 0, (size_t)m * 8);
+        Py_ssize_t ahead = a + PREFETCH_BLOCKS * BLOCK; /* the rows to ask for now */
+        Py_ssize_t next = ahead >= count ? 0 : (count - ahead < BLOCK ? count - ahead : BLOCK);
         for (Py_ssize_t c = 0; c < ncols; c++) {
-            if (column_values(&cols[c], start + a, m, v) < 0) return -1;
+            column_prefetch(&cols[c], start + ahead, next);
+            if (column_values(&cols[c], start + a, m, v, len) < 0) return -1;
             const uint64_t mul = cols[c].mul;
             uint64_t s = 0;
             for (r = 0; r < m; r++) {
@@ -382,7 +439,7 @@ static PyObject *fphash_update(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *specs, *ordered_obj = Py_None, *seq = NULL, *result = NULL;
     Py_ssize_t length, start, count, ncols = 0, i;
     column *cols = NULL;
-    uint64_t *sums = NULL, *work = NULL, lanes[2] = {0, 0};
+    uint64_t *sums = NULL, lanes[2] = {0, 0};
     Py_buffer ordered;
     int have_ordered = 0, bad = 0;
 
@@ -396,8 +453,7 @@ static PyObject *fphash_update(PyObject *Py_UNUSED(self), PyObject *args) {
     ncols = PySequence_Fast_GET_SIZE(seq);
     cols = PyMem_Calloc((size_t)(ncols ? ncols : 1), sizeof(column));
     sums = PyMem_Calloc((size_t)(ncols ? ncols : 1), sizeof(uint64_t));
-    work = PyMem_Malloc(3 * BLOCK * sizeof(uint64_t));
-    if (!cols || !sums || !work) {
+    if (!cols || !sums) {
         PyErr_NoMemory();
         goto done;
     }
@@ -413,7 +469,7 @@ static PyObject *fphash_update(PyObject *Py_UNUSED(self), PyObject *args) {
     }
 
     Py_BEGIN_ALLOW_THREADS
-    bad = hash_rows(cols, ncols, start, count, work, sums, lanes, have_ordered ? (uint64_t *)ordered.buf : NULL) < 0;
+    bad = hash_rows(cols, ncols, start, count, sums, lanes, have_ordered ? (uint64_t *)ordered.buf : NULL) < 0;
     Py_END_ALLOW_THREADS
 
     if (bad) {
@@ -437,7 +493,6 @@ done:
         for (i = 0; i < ncols; i++) column_release(&cols[i]);
     PyMem_Free(cols);
     PyMem_Free(sums);
-    PyMem_Free(work);
     Py_XDECREF(seq);
     return result;
 }
