@@ -9,6 +9,19 @@ if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq python3-venv python3-dev build-essential >/dev/null
 fi
+# The content fingerprint's C kernel (src/unistore/_fphash.c) needs a C compiler and Python's headers;
+# without them it is not built and the numpy code computes the same digests, only slower.
+if ! command -v cc >/dev/null 2>&1 ||
+   ! python3 -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "== installing a C compiler and Python headers for the fingerprint kernel (Debian)"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -qq && apt-get install -y -qq build-essential python3-dev >/dev/null; } ||
+      echo "   (could not install them: the fingerprint uses its numpy code)"
+  else
+    echo "== no C compiler or Python headers: the fingerprint kernel will not be built (the numpy code is used)"
+  fi
+fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 PIP=".venv/bin/python -m pip"
 $PIP install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
@@ -16,3 +29,8 @@ echo "== pip install -e .[all,test,arcticdb,bench] and the test plugin package"
 # arcticdb (BUSL-1.1) is installed for its adapter's tests only; it is never a core dependency
 $PIP install -q -c scripts/constraints.txt -e '.[all,test,arcticdb,bench]' ./tests/plugin_pkg 2>&1 | grep -v '^WARNING: Location' || true
 $PIP check
+if .venv/bin/python -c 'import unistore._fphash' 2>/dev/null; then
+  echo "== fingerprint kernel built (unistore._fphash)"
+else
+  echo "== note: the fingerprint kernel unistore._fphash was not built; the numpy code is used (same digests, slower)"
+fi

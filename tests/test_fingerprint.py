@@ -1,10 +1,20 @@
 """The fingerprint is a digest of the rows as a multiset: order, batching and splitting do not
-change it; every value, null, type, column name and row count does (issue 9, finding 1)."""
+change it; every value, null, type, column name and row count does (issue 9, finding 1).
+
+Every test runs twice: with the compiled kernel (unistore._fphash) and with the numpy code; a
+property test compares the two on random tables. Under CI=true a missing kernel is a failure.
+"""
 
 import datetime as dt
 import decimal
+import importlib
+import os
 import random
+import subprocess
+import sys
+import threading
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -13,6 +23,29 @@ from hypothesis import strategies as st
 from reference import TABLE
 from unistore import BadSpecError, fingerprint
 from unistore.fingerprint import ContentDigest, Fingerprinter, combine, digest
+
+FP = importlib.import_module("unistore.fingerprint")  # (unistore.fingerprint is also the name of a function)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _require_kernel() -> None:
+    if FP._fphash is None:
+        if IN_CI:
+            pytest.fail("the compiled fingerprint kernel unistore._fphash was not built (CI must prove it is used)")
+        pytest.skip("unistore._fphash was not built here: only the numpy fallback is tested")
+
+
+@pytest.fixture(autouse=True, scope="module", params=["kernel", "numpy"])
+def hashing_path(request):
+    """Run the whole module once per hashing path (the module-level switch unistore.fingerprint.kernel)."""
+    saved = FP.kernel
+    if request.param == "kernel":
+        _require_kernel()
+        FP.kernel = FP._fphash
+    else:
+        FP.kernel = None
+    yield request.param
+    FP.kernel = saved
 
 
 def rechunk(table: pa.Table, sizes: list[int]) -> pa.Table:
@@ -264,3 +297,167 @@ def test_property_order_batching_and_parts(columns, seed, sizes, cut):
     assert fingerprint(rechunk(shuffled(table, seed), sizes)) == fp
     assert combine([digest(table.slice(0, cut)), digest(table.slice(cut))]).fingerprint == fp
     assert fingerprint(table.slice(1)) != fp
+
+
+# -- the compiled kernel and the numpy code compute the same digests ------------------------
+
+def test_kernel_is_built_and_used_by_default():
+    """Under CI=true this fails when the extension did not build; the library itself falls back quietly."""
+    _require_kernel()
+    env = {k: v for k, v in os.environ.items() if k != "UNISTORE_FINGERPRINT_KERNEL"}
+    probe = "import importlib; f = importlib.import_module('unistore.fingerprint'); print({})"
+    assert subprocess.run([sys.executable, "-c", probe.format("f.kernel is f._fphash is not None")], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "True"
+    off = subprocess.run([sys.executable, "-c", probe.format("f.kernel")],
+                         env={**env, "UNISTORE_FINGERPRINT_KERNEL": "numpy"}, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert off == "None"
+
+
+def _both_paths(fn):
+    """fn() with the kernel, then with the numpy code."""
+    _require_kernel()
+    saved = FP.kernel
+    try:
+        FP.kernel = FP._fphash
+        with_kernel = fn()
+        FP.kernel = None
+        with_numpy = fn()
+    finally:
+        FP.kernel = saved
+    return with_kernel, with_numpy
+
+
+def _assert_same(table: pa.Table) -> None:
+    def hashes():
+        return [FP.value_hashes(col.combine_chunks(), FP.column_keys(i, table.schema.field(i))[0]).tolist()
+                for i, col in enumerate(table.columns)]
+    k, n = _both_paths(hashes)
+    for i, (a, b) in enumerate(zip(k, n)):
+        assert a == b, f"value hashes of column {table.schema.field(i)} differ"
+    k, n = _both_paths(lambda: digest(table, ordered=True).to_dict())
+    assert k == n
+
+
+def _from_bits(typ: pa.DataType, width: int, bits: list[int], nulls: list[bool]) -> pa.Array:
+    """Floats from raw bit patterns: every NaN payload, -0.0, infinities, subnormals."""
+    raw = np.array(bits, dtype=f"<u{width}")
+    return pa.array(raw.view(f"<f{width}"), type=typ, mask=np.array(nulls, dtype=bool))
+
+
+_N = 12
+
+
+def _values(elements):
+    return st.lists(st.one_of(st.none(), elements), min_size=_N, max_size=_N)
+
+
+def _int_column(bits: int, signed: bool):
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    typ = getattr(pa, f"{'' if signed else 'u'}int{bits}")()
+    return _values(st.integers(lo, hi)).map(lambda v: pa.array(v, typ))
+
+
+def _float_column(width: int):
+    typ = {2: pa.float16(), 4: pa.float32(), 8: pa.float64()}[width]
+    specials = {2: [0x7E00, 0xFE01, 0x7C01, 0x8000, 0x7C00, 0x0001], 4: [0x7FC00000, 0xFFC00001, 0x7F800001, 0x80000000],
+                8: [0x7FF8000000000000, 0xFFF0000000000001, 0x7FF0000000000001, 0x8000000000000000]}[width]
+    bits = st.one_of(st.integers(0, 2 ** (8 * width) - 1), st.sampled_from(specials))
+    return st.tuples(st.lists(bits, min_size=_N, max_size=_N), st.lists(st.booleans(), min_size=_N, max_size=_N)).map(
+        lambda bn: _from_bits(typ, width, *bn))
+
+
+_TEXT = st.text(max_size=40)
+_BYTES = st.binary(max_size=40)
+_RANDOM_COLUMN = st.one_of(
+    *[_int_column(b, sg) for b in (8, 16, 32, 64) for sg in (True, False)],
+    *[_float_column(w) for w in (2, 4, 8)],
+    _values(st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-10**7, max_value=10**7)).map(
+        lambda v: pa.array(v, pa.decimal128(12, 2))),
+    _values(st.integers(-(10**40), 10**40)).map(
+        lambda v: pa.array([None if x is None else decimal.Decimal(x) for x in v], pa.decimal256(45, 0))),
+    _values(st.integers(-(2**62), 2**62)).map(lambda v: pa.array(v, pa.int64()).cast(pa.timestamp("ns", "UTC"))),
+    _values(st.integers(-(10**6), 10**6)).map(lambda v: pa.array(v, pa.int32()).cast(pa.date32())),
+    _values(st.integers(0, 86_399_999_999)).map(lambda v: pa.array(v, pa.int64()).cast(pa.time64("us"))),
+    _values(st.integers(-(2**40), 2**40)).map(lambda v: pa.array(v, pa.duration("ms"))),
+    _values(st.booleans()).map(lambda v: pa.array(v, pa.bool_())),
+    _values(_TEXT).map(lambda v: pa.array(v, pa.string())),
+    _values(_TEXT).map(lambda v: pa.array(v, pa.large_string())),
+    _values(_TEXT).map(lambda v: pa.array(v, pa.string_view())),
+    _values(_BYTES).map(lambda v: pa.array(v, pa.binary())),
+    _values(_BYTES).map(lambda v: pa.array(v, pa.large_binary())),
+    st.integers(1, 40).flatmap(lambda w: _values(st.binary(min_size=w, max_size=w)).map(
+        lambda v: pa.array(v, pa.binary(w)))),
+    _values(st.sampled_from(["a", "bb", "", "ccccccccc"])).map(lambda v: pa.array(v).dictionary_encode()),
+    _values(st.lists(st.integers(-3, 3), max_size=3)).map(lambda v: pa.array(v, pa.list_(pa.int8()))),
+    st.just(pa.nulls(_N)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_RANDOM_COLUMN, min_size=1, max_size=5), st.integers(0, _N), st.integers(0, _N))
+def test_property_kernel_and_numpy_compute_the_same_digest(columns, start, length):
+    """Random tables of every flat type (nulls, NaN payloads, -0.0, slices at odd offsets): the same
+    value hashes, column sums, lanes, fingerprint and ordered fingerprint on both paths."""
+    table = pa.table({f"c{i}": col for i, col in enumerate(columns)})
+    _assert_same(table)
+    _assert_same(table.slice(start, length))  # arrays with an offset (bits, offsets, values)
+    _assert_same(rechunk(table, [start or 1, 3]))
+
+
+@pytest.mark.parametrize("rows", [2047, 2048, 2049, 70_000])
+def test_kernel_and_numpy_agree_across_block_boundaries(rows, monkeypatch):
+    """The kernel hashes 2 048 rows at a time, and 1 000 per call here when the ordered digest is kept."""
+    monkeypatch.setattr(FP, "_ORDERED_BLOCK", 1000)
+    rng = np.random.default_rng(rows)
+    nulls = rng.random(rows) < 0.1
+    words = ["w" * int(k) for k in rng.integers(0, 30, rows)]
+    table = pa.table({
+        "i": pa.array(rng.integers(-(2**63), 2**63 - 1, rows, dtype=np.int64), mask=nulls),
+        "f": pa.array(rng.standard_normal(rows).astype(np.float32)),
+        "b": pa.array(rng.random(rows) < 0.5, mask=nulls[::-1].copy()),
+        "s": pa.array(words, pa.string(), mask=rng.random(rows) < 0.05),
+        "d": pa.array([decimal.Decimal(int(x)) for x in rng.integers(-(10**9), 10**9, rows)], pa.decimal128(12, 0)),
+    }).slice(3)
+    _assert_same(table)
+    k, n = _both_paths(lambda: digest(rechunk(table, [777, 5000]), ordered=True).to_dict())
+    assert k == n == digest(table, ordered=True).to_dict()
+
+
+def test_kernel_refuses_malformed_buffers():
+    """Bad buffers are a ValueError, never a read outside them."""
+    _require_kernel()
+    k = FP._fphash
+    seed, mul = 1, 3
+    short = pa.py_buffer(b"\x00" * 15)
+    with pytest.raises(ValueError):
+        k.update([(1, 8, seed, mul, 0, None, short, None)], 2, 0, 2)
+    with pytest.raises(ValueError):
+        k.update([(1, 8, seed, mul, 1, None, pa.py_buffer(b"\x00" * 16), None)], 2, 0, 2)  # offset past the end
+    offsets = pa.py_buffer(np.array([0, 5, 100], np.int32).tobytes())
+    with pytest.raises(ValueError, match="offsets"):
+        k.update([(4, 0, seed, mul, 0, None, offsets, pa.py_buffer(b"x" * 10))], 2, 0, 2)
+    with pytest.raises(ValueError):
+        k.update([(9, 8, seed, mul, 0, None, short, None)], 1, 0, 1)
+    with pytest.raises(ValueError):
+        k.update([], 1, 0, 2)
+    with pytest.raises(ValueError):
+        k.update([(1, 8, seed, mul, 0, None, pa.py_buffer(b"\x00" * 16), None)], 2, 0, 2, np.empty(3, np.uint64))
+
+
+def test_fingerprinters_in_several_threads_agree():
+    """No shared state: instances used from several threads at once (the kernel releases the GIL)."""
+    rng = np.random.default_rng(5)
+    table = pa.table({"i": rng.integers(0, 1000, 50_000), "s": [f"v{i % 977}" for i in range(50_000)]})
+    expected = digest(table, ordered=True).to_dict()
+    results: list = []
+
+    def run() -> None:
+        results.append(digest(rechunk(table, [1000] * 10), ordered=True).to_dict())
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [expected] * 4

@@ -10,10 +10,16 @@ stream order is kept beside it for reads whose order was requested.
 
 The algorithm is fixed in docs/provenance.md and pinned by golden values in
 tests/test_fingerprint.py; change it only with a new prefix.
+
+The inner loops run in a small C extension (``unistore._fphash``) when it was
+built; otherwise in the numpy code below, which is the reference and computes
+the same digests (tests compare the two). ``UNISTORE_FINGERPRINT_KERNEL=numpy``
+in the environment, or setting :data:`kernel` to None, selects the numpy code.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -24,6 +30,19 @@ import pyarrow.types as pat
 import xxhash
 
 from .errors import BadSpecError
+
+try:
+    from . import _fphash
+except ImportError:  # built without a C compiler: the numpy code computes the same digests
+    _fphash = None
+
+#: the compiled kernel used for hashing, or None for the numpy code (read at every call, so it can be switched)
+kernel = None if os.environ.get("UNISTORE_FINGERPRINT_KERNEL", "").strip().lower() == "numpy" else _fphash
+
+
+def kernel_available() -> bool:
+    """Whether the compiled kernel was built (it is used unless :data:`kernel` is None)."""
+    return _fphash is not None
 
 PREFIX = "ms128v2:"
 ORDERED_PREFIX = "ord128v2:"
@@ -40,6 +59,9 @@ _C1, _C2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
 _S33 = np.uint64(33)
 _CANONICAL_NAN = {8: 0x7FF8000000000000, 4: 0x7FC00000, 2: 0x7E00}
 _BLOCK = 1 << 15  # rows hashed at a time: keeps the temporaries in cache
+_ORDERED_BLOCK = 1 << 16  # rows per kernel call when the ordered digest needs the row hashes
+# column kinds of the kernel (src/unistore/_fphash.c)
+_K_NULL, _K_FIXED, _K_FLOAT, _K_BOOL, _K_STR32, _K_STR64, _K_HASHES = range(7)
 
 
 def schema_fingerprint(schema: pa.Schema) -> str:
@@ -180,27 +202,91 @@ def _slow_hashes(arr: pa.Array, seed: int) -> np.ndarray:
     return fmix64(v)
 
 
+def _storage(arr: pa.Array) -> pa.Array:
+    """What is hashed: extension arrays as their storage, string/binary views as large string/binary."""
+    if isinstance(arr.type, pa.ExtensionType):
+        arr = arr.storage
+    typ = arr.type
+    if pat.is_string_view(typ) or pat.is_binary_view(typ):
+        arr = arr.cast(pa.large_string() if pat.is_string_view(typ) else pa.large_binary())
+    return arr
+
+
+def _is_var_width(typ: pa.DataType) -> bool:
+    return pat.is_string(typ) or pat.is_binary(typ) or pat.is_large_string(typ) or pat.is_large_binary(typ)
+
+
+def _dictionary_hashes(arr: pa.DictionaryArray, seed: int) -> np.ndarray:
+    """A dictionary column hashes as its decoded values: the dictionary's hashes gathered by the indices."""
+    n = len(arr)
+    dict_hashes = value_hashes(arr.dictionary, seed)
+    indices = arr.indices
+    if len(dict_hashes) == 0:  # no values to point at: every row is null
+        return np.full(n, np.uint64(_fmix_int(seed ^ _NULL_TAG)), np.uint64)
+    idx = indices.fill_null(0).to_numpy() if indices.null_count else indices.to_numpy()
+    out = dict_hashes[idx]
+    valid = _validity(indices)
+    if valid is not None:
+        np.copyto(out, np.uint64(_fmix_int(seed ^ _NULL_TAG)), where=~valid)
+    return out
+
+
+def _kernel_column(arr: pa.Array, seed: int, multiplier: int) -> tuple:
+    """The kernel's description of one column: its kind and the raw Arrow buffers (no copies).
+
+    Types the kernel does not hash itself (dictionaries, nested and rare types) are passed as
+    their per-value hashes, computed here.
+    """
+    arr = _storage(arr)
+    typ = arr.type
+    if pat.is_null(typ):
+        return (_K_NULL, 0, seed, multiplier, 0, None, None, None)
+    if pat.is_dictionary(typ):  # (its bit_width is the indices')
+        return (_K_HASHES, 8, seed, multiplier, 0, None, _dictionary_hashes(arr, seed), None)
+    bufs = arr.buffers()
+    validity = bufs[0] if arr.null_count else None
+    if validity is not None or not arr.null_count:  # (nulls without a bitmap: left to the exact path)
+        if pat.is_boolean(typ):
+            return (_K_BOOL, 1, seed, multiplier, arr.offset, validity, bufs[1], None)
+        if _is_var_width(typ):
+            wide = pat.is_large_string(typ) or pat.is_large_binary(typ)
+            return (_K_STR64 if wide else _K_STR32, 0, seed, multiplier, arr.offset, validity, bufs[1], bufs[2])
+        width = _byte_width(typ)
+        if width:
+            return (_K_FLOAT if pat.is_floating(typ) else _K_FIXED, width, seed, multiplier, arr.offset, validity,
+                    bufs[1], None)
+    return (_K_HASHES, 8, seed, multiplier, 0, None, _numpy_value_hashes(arr, seed), None)
+
+
 def value_hashes(arr: pa.Array, seed: int, out: np.ndarray | None = None,
                  scratch: np.ndarray | None = None) -> np.ndarray:
     """The per-value hashes of one column (nulls included) as a uint64 array (``out`` when given)."""
     n = len(arr)
     out = np.empty(n, np.uint64) if out is None else out[:n]
+    k = kernel
+    if k is None:
+        return _numpy_value_hashes(arr, seed, out, scratch)
+    k.hashes(_kernel_column(arr, seed, 1), n, out)
+    return out
+
+
+def _numpy_value_hashes(arr: pa.Array, seed: int, out: np.ndarray | None = None,
+                        scratch: np.ndarray | None = None) -> np.ndarray:
+    """:func:`value_hashes` in numpy: the reference the kernel is tested against."""
+    n = len(arr)
+    out = np.empty(n, np.uint64) if out is None else out[:n]
     scratch = np.empty(n, np.uint64) if scratch is None else scratch[:n]
+    arr = _storage(arr)
     typ = arr.type
-    if isinstance(typ, pa.ExtensionType):
-        arr, typ = arr.storage, arr.storage.type
     if pat.is_dictionary(typ):
-        arr = arr.dictionary_decode()
-        typ = arr.type
-    if pat.is_string_view(typ) or pat.is_binary_view(typ):
-        arr = arr.cast(pa.large_string() if pat.is_string_view(typ) else pa.large_binary())
-        typ = arr.type
+        out[:] = _dictionary_hashes(arr, seed)
+        return out
     valid = _validity(arr)
     if pat.is_null(typ):
         pass  # every value is null: filled below
     elif pat.is_boolean(typ):
         _chain([_bits(arr.buffers()[1], arr.offset, n).astype(np.uint64)], seed, out, scratch)
-    elif pat.is_string(typ) or pat.is_binary(typ) or pat.is_large_string(typ) or pat.is_large_binary(typ):
+    elif _is_var_width(typ):
         out[:] = _var_width_hashes(arr, seed)
     elif _byte_width(typ):
         _chain(_fixed_words(arr, _byte_width(typ), pat.is_floating(typ)), seed, out, scratch)
@@ -303,18 +389,50 @@ class Fingerprinter:
         keys = [column_keys(i, f) for i, f in enumerate(schema)]
         self.seeds = [k[0] for k in keys]
         self.multipliers = [np.uint64(k[1]) for k in keys]
+        self.mul_ints = [k[1] for k in keys]
         self.names = _column_names(schema)
         self.col_sums = [0] * len(schema)  # Python ints, reduced mod 2^64
         self.lane_sums = [0, 0]
         self.ordered = xxhash.xxh3_128() if ordered else None
         self.rows = 0
         self.nbytes = 0
-        self._buffers = [np.empty(_BLOCK, np.uint64) for _ in range(5)]
+        self._buffers: list[np.ndarray] | None = None  # numpy path: reused block buffers
+        self._ordered_buf: np.ndarray | None = None  # kernel path: the row hashes for the ordered digest
 
     def update(self, batch: pa.RecordBatch) -> None:
         n = batch.num_rows
         self.rows += n
         self.nbytes += batch.nbytes
+        k = kernel
+        if k is not None:
+            self._update_kernel(k, batch, n)
+        else:
+            self._update_numpy(batch, n)
+
+    def _update_kernel(self, k: Any, batch: pa.RecordBatch, n: int) -> None:
+        """The compiled path: one call per batch (per 65 536 rows when the ordered digest is kept)."""
+        columns = [_kernel_column(col, self.seeds[c], self.mul_ints[c]) for c, col in enumerate(batch.columns)]
+        if self.ordered is None:
+            parts = [k.update(columns, n, 0, n)]
+        else:
+            parts = []
+            if self._ordered_buf is None:
+                self._ordered_buf = np.empty(2 * _ORDERED_BLOCK, np.uint64)
+            for a in range(0, n, _ORDERED_BLOCK):
+                m = min(_ORDERED_BLOCK, n - a)
+                out = self._ordered_buf[:2 * m]
+                parts.append(k.update(columns, n, a, m, out))
+                self.ordered.update(out)
+        for lane1, lane2, sums in parts:
+            self.lane_sums[0] = (self.lane_sums[0] + lane1) & _M64
+            self.lane_sums[1] = (self.lane_sums[1] + lane2) & _M64
+            for c, s in enumerate(sums):
+                self.col_sums[c] = (self.col_sums[c] + s) & _M64
+
+    def _update_numpy(self, batch: pa.RecordBatch, n: int) -> None:
+        """The numpy path: the reference, used when the kernel is not built or switched off."""
+        if self._buffers is None:
+            self._buffers = [np.empty(_BLOCK, np.uint64) for _ in range(5)]
         v, t, acc1, acc2, scratch = self._buffers
         for a in range(0, n, _BLOCK):
             m = min(_BLOCK, n - a)
@@ -322,7 +440,7 @@ class Fingerprinter:
             r1.fill(0)
             r2.fill(0)
             for c, column in enumerate(batch.columns):
-                h = value_hashes(column.slice(a, m) if m != n else column, self.seeds[c], v, scratch)
+                h = _numpy_value_hashes(column.slice(a, m) if m != n else column, self.seeds[c], v, scratch)
                 self.col_sums[c] = (self.col_sums[c] + int(h.sum(dtype=np.uint64))) & _M64
                 r1 += h
                 np.multiply(h, self.multipliers[c], out=tm)
