@@ -77,6 +77,8 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
+#: compiled extension modules (``_fphash.c``): leaves that import nothing of the package
+EXTENSIONS = {module_name(p) for p in ROOT.rglob("*.c")}
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -118,7 +120,7 @@ def imports_of(module: str) -> set[str]:
         origin = _resolve(module, node)
         for alias in node.names:
             submodule = f"{origin}.{alias.name}"
-            found.add(submodule if submodule in MODULES else origin)
+            found.add(submodule if submodule in MODULES or submodule in EXTENSIONS else origin)
     return {name for name in found if name in MODULES and name != module}
 
 
