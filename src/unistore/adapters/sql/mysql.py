@@ -143,12 +143,19 @@ class MySQLSource(SQLSource):
         with mapped_errors(CONNECT_ERRORS, f"{self.location.base_scheme} server at {self.host}:{self.port}",
                            self.location.secrets, uri=self.uri, database=self.database,
                            user=self.location.username):
-            return pymysql.connect(
+            options = {"read_timeout": self._timeout, **self._connect_args}
+            conn = pymysql.connect(
                 host=self.host, port=self.port, user=self.location.username or "root",
                 password=self.location.password or "", database=self.database,
                 connect_timeout=self._timeout, autocommit=True, charset="utf8mb4",
                 conv=_ENCODERS_ONLY,  # values stay protocol text: Arrow parses whole columns (see module doc)
-                cursorclass=pymysql.cursors.SSCursor, **self._connect_args)
+                cursorclass=pymysql.cursors.SSCursor, **options)
+        # pymysql's connect_timeout bounds only the TCP connect: a server that accepts and never answers held the
+        # handshake forever. The read timeout bounded it; reads of data may take as long as they take (unless the
+        # caller asked for a read_timeout), and pymysql applies the new value at its next read.
+        if "read_timeout" not in self._connect_args:
+            conn._read_timeout = None
+        return conn
 
     def close(self) -> None:
         self._pool.close()
