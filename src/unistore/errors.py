@@ -26,6 +26,7 @@ Adapters turn driver errors into these through a declared table
 from __future__ import annotations
 
 from collections.abc import Callable
+import difflib
 from typing import Any
 
 
@@ -53,7 +54,9 @@ class UnknownSchemeError(UnistoreError, LookupError):
     def __init__(self, scheme: str, known: list[str], *, message: str | None = None):
         self.scheme = scheme
         self.known = sorted(known)
-        super().__init__(message or f"no adapter for scheme {scheme!r}; known schemes: {', '.join(self.known)}")
+        close = difflib.get_close_matches(scheme.lower(), self.known, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        super().__init__(message or f"no adapter for scheme {scheme!r}; {hint}known schemes: {', '.join(self.known)}")
 
     def fields(self) -> dict[str, Any]:
         return {"scheme": self.scheme, "known": self.known}

@@ -17,7 +17,6 @@ to install.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import logging
 import threading
@@ -105,10 +104,6 @@ def known_schemes() -> list[str]:
     """Every scheme unistore can resolve right now (whether or not its extra is installed)."""
     return sorted(set(BUILTIN) | set(_entry_points()) | set(_entry_points(OVERRIDE_GROUP)) | set(_runtime))
 
-
-def suggest(scheme: str) -> list[str]:
-    """Known schemes close to a mistyped one (``postgressql`` -> ``postgresql``), best first."""
-    return difflib.get_close_matches(scheme.lower(), known_schemes(), n=3, cutoff=0.6)
 
 
 def _import(target: str, scheme: str, extra: str | None) -> type:
