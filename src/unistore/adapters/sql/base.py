@@ -50,6 +50,12 @@ class Session(abc.ABC):
     def close(self) -> None:
         """End the transaction (rolled back: nothing was written) and release the connection."""
 
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def query_schema(self, sql: str, params: Any) -> pa.Schema:
         """The result schema of ``sql`` (the statement wraps it with ``LIMIT 0``)."""
         schema, batches = self.execute(sql, params, 1)

@@ -147,12 +147,6 @@ class DBAPISession(Session):
             self.close()
             raise
 
-    def __enter__(self) -> "DBAPISession":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def table_schema(self, parts: tuple[str, ...]) -> pa.Schema:
         inspector = sa.inspect(self.conn)
         schema = parts[-2] if len(parts) >= 2 else None

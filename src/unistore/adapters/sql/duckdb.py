@@ -98,12 +98,6 @@ class DuckDBSession(Session):
         self.con.execute("SET lock_configuration = true")
         self.con.execute("BEGIN TRANSACTION")
 
-    def __enter__(self) -> "DuckDBSession":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def table_schema(self, parts: tuple[str, ...]) -> pa.Schema:
         quoted = ".".join('"' + p.replace('"', '""') + '"' for p in parts)
         with mapped_errors(SCHEMA_ERRORS, self.path, table=".".join(parts)):

@@ -243,12 +243,6 @@ class MySQLSession(Session):
             self.conn = None
             raise
 
-    def __enter__(self) -> "MySQLSession":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _run(self, sql: str, params: Any = None) -> Any:
         """Run ``sql``; compiled statements pass a list (``%%`` is then unescaped), internal ones None."""
         self._drain()

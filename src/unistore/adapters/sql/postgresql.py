@@ -292,12 +292,6 @@ class PostgreSQLSession(Session):
             self.conn = None
             raise
 
-    def __enter__(self) -> "PostgreSQLSession":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _run(self, sql: str, params: Any = None, batch_bytes: int | None = None) -> Any:
         cur = self.conn.cursor()
         self._cursors.append(cur)  # an ADBC stream dies with its cursor: keep it until close()

@@ -118,12 +118,6 @@ class SQLiteSession(Session):
         cur.execute(sql, params or ())
         return cur
 
-    def __enter__(self) -> "SQLiteSession":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def names(self) -> list[str]:
         cur = self._run("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
                         "AND name NOT LIKE 'sqlite_%' ORDER BY name")
