@@ -323,9 +323,13 @@ class PostgreSQLSession(Session):
                     f"table {'.'.join(parts)}: this source reads database {self.source.database!r}")
             parts = parts[1:]
         quoted = ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+        # $1::text, not a bare $1: now and then (twice in ~10 full runs, and in issue 9's report) the server saw this
+        # string parameter typed refcursor ("function to_regclass(refcursor) does not exist"). Both types share
+        # textrecv; the ADBC driver's OID for an Arrow string seems to depend on the order it read pg_type in.
+        # An explicit cast to text accepts either.
         found = self.rows(
             "SELECT n.nspname, c.relname, c.oid::int8 FROM pg_catalog.pg_class c "
-            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)", [quoted])
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1::text)", [quoted])
         if not found:
             raise SourceNotFoundError(f"table {'.'.join(parts)} does not exist in {self.source.uri}")
         return found[0]
