@@ -111,3 +111,23 @@ def series(loader):
     if loader.name not in _series:
         _series[loader.name] = loader.load_series()
     return _series[loader.name]
+
+
+class _Collect:
+    """A lineage sink that keeps every finished read's event."""
+
+    def __init__(self):
+        self.events = []
+
+    def emit(self, event):
+        self.events.append(event)
+
+
+@pytest.fixture
+def lineage_events():
+    """The events of the reads finished while the test runs (a sink added for the test only)."""
+    from unistore import lineage
+
+    sink = lineage.add_sink(_Collect())
+    yield sink.events
+    lineage.remove_sink(sink)

@@ -319,12 +319,7 @@ def test_get_lock_is_refused_and_never_held_by_the_pool(transport):
 
 def test_a_lock_taken_inside_a_function_is_released_when_the_connection_is_pooled():
     name, fn = unique("lock"), unique("locker")
-    con = my_connect()
-    try:
-        with con.cursor() as cur:
-            cur.execute(f"CREATE FUNCTION `{fn}`() RETURNS INT NOT DETERMINISTIC NO SQL RETURN GET_LOCK('{name}', 0)")
-    finally:
-        con.close()
+    sql(f"CREATE FUNCTION `{fn}`() RETURNS INT NOT DETERMINISTIC NO SQL RETURN GET_LOCK('{name}', 0)")
     with unistore.source(MY_URI, transport="pymysql") as src:
         assert src.read(query=f"SELECT `{fn}`() AS l").column("l").to_pylist() == [1]
         assert _lock_holder(name) is None
@@ -362,11 +357,6 @@ def test_leaving_a_scan_early_releases_the_server_at_once(big_table, transport):
 def test_a_pooled_connection_killed_while_idle_is_replaced(plain_table):
     with unistore.source(MY_URI, transport="pymysql") as src:
         cid = src.read(query="SELECT CONNECTION_ID() AS c").column("c")[0].as_py()
-        con = my_connect()
-        try:
-            with con.cursor() as cur:
-                cur.execute(f"KILL {int(cid)}")
-        finally:
-            con.close()
+        sql(f"KILL {int(cid)}")
         assert src.read(plain_table).num_rows > 0
         assert src.read(query="SELECT CONNECTION_ID() AS c").column("c")[0].as_py() != cid

@@ -450,23 +450,6 @@ def test_an_advisory_lock_is_refused_and_never_held_by_the_pool():
 
 # -- nothing held after an early close (issue 9, finding 8) --------------------------------------------
 
-class _Events:
-    def __init__(self):
-        self.events = []
-
-    def emit(self, event):
-        self.events.append(event)
-
-
-@pytest.fixture
-def events():
-    from unistore import lineage
-
-    sink = lineage.add_sink(_Events())
-    yield sink
-    lineage.remove_sink(sink)
-
-
 def _sessions(app: str) -> list[tuple[str, str]]:
     with pg_connect() as con:
         return con.execute("SELECT state, coalesce(backend_xid::text, '') FROM pg_stat_activity "
@@ -474,7 +457,7 @@ def _sessions(app: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("how", ["with", "close"])
-def test_leaving_a_scan_early_releases_the_server_and_reports_abort_at_once(big_table, events, how):
+def test_leaving_a_scan_early_releases_the_server_and_reports_abort_at_once(big_table, lineage_events, how):
     from unistore.lineage.openlineage import end_state
 
     app = unique("early")  # this test's sessions, whatever else runs on the server
@@ -492,7 +475,7 @@ def test_leaving_a_scan_early_releases_the_server_and_reports_abort_at_once(big_
             assert all(state == "idle" for state, _ in _sessions(app)), _sessions(app)
             record = unistore.provenance_of(reader)
             assert record.result.complete is False
-            [event] = [e for e in events.events if e.record is not None and e.record.read_id == record.read_id]
+            [event] = [e for e in lineage_events if e.record is not None and e.record.read_id == record.read_id]
             assert end_state(None, event.record.to_dict()) == "ABORT"
             assert src.read(query="SELECT 1 AS a").num_rows == 1
     finally:

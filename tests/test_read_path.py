@@ -7,24 +7,8 @@ import pyarrow as pa
 import pytest
 
 import unistore
-from unistore import lineage
 from reference import TABLE
 from stores.embedded_sql import SQLiteLoader
-
-
-class Collect:
-    def __init__(self):
-        self.events = []
-
-    def emit(self, event):
-        self.events.append(event)
-
-
-@pytest.fixture
-def events():
-    sink = lineage.add_sink(Collect())
-    yield sink.events
-    lineage.remove_sink(sink)
 
 
 @pytest.fixture
@@ -44,7 +28,7 @@ def _writer_can_commit(path: str) -> bool:
         con.close()
 
 
-def test_a_stream_dropped_before_its_first_batch_ends_its_read(shop, events):
+def test_a_stream_dropped_before_its_first_batch_ends_its_read(shop, lineage_events):
     path = shop.uri.removeprefix("sqlite:///")
     reader = unistore.scan(shop.uri, "events", driver="sqlite3")
     read_id = unistore.provenance_of(reader).read_id
@@ -52,7 +36,7 @@ def test_a_stream_dropped_before_its_first_batch_ends_its_read(shop, events):
     del reader
     gc.collect()
     assert _writer_can_commit(path), "the dropped stream released its transaction"
-    (event,) = [e for e in events if e.record is not None and e.record.read_id == read_id]
+    (event,) = [e for e in lineage_events if e.record is not None and e.record.read_id == read_id]
     assert event.record.result.complete is False and event.error is None
 
 
@@ -63,14 +47,14 @@ def test_every_batch_respects_batch_size_and_the_limit(shop):
     assert unistore.provenance_of(reader).result.complete is True
 
 
-def test_a_source_that_cannot_be_opened_is_reported_as_a_failed_read(tmp_path, events):
+def test_a_source_that_cannot_be_opened_is_reported_as_a_failed_read(tmp_path, lineage_events):
     with pytest.raises(unistore.SourceNotFoundError):
         unistore.read(f"sqlite:///{tmp_path}/missing.db", "t")
-    (event,) = events
+    (event,) = lineage_events
     assert event.record is None and isinstance(event.error, unistore.SourceNotFoundError)
 
 
-def test_an_error_in_the_middle_of_a_stream_is_recorded(events):
+def test_an_error_in_the_middle_of_a_stream_is_recorded(lineage_events):
     from unistore_example_adapter import CounterAdapter, CounterSource
 
     class Broken(CounterSource):
@@ -90,7 +74,7 @@ def test_an_error_in_the_middle_of_a_stream_is_recorded(events):
     unistore.register("broken-counter", BrokenAdapter, clobber=True)
     with pytest.raises(unistore.QueryError, match="disk on fire"):
         unistore.read("broken-counter://5")
-    (event,) = events
+    (event,) = lineage_events
     assert isinstance(event.error, unistore.QueryError)
     assert event.record.result.complete is False and event.record.result.rows == 1
 
@@ -124,7 +108,7 @@ class _Recorder:
         return scans
 
 
-def test_what_a_connection_declares_it_cannot_do_never_reaches_it(events):
+def test_what_a_connection_declares_it_cannot_do_never_reaches_it(lineage_events):
     from unistore.adapter import Capabilities
 
     scans = _Recorder.register("declared-counter", Capabilities(queries=False, listing=False))
@@ -136,7 +120,7 @@ def test_what_a_connection_declares_it_cannot_do_never_reaches_it(events):
             pytest.raises(unistore.BadSpecError, match="cannot list its contents"):
         src.tables()
     assert scans == [], "the adapter was never asked"
-    assert [type(e.error) for e in events] == [unistore.BadSpecError, unistore.SnapshotUnavailableError], \
+    assert [type(e.error) for e in lineage_events] == [unistore.BadSpecError, unistore.SnapshotUnavailableError], \
         "a refused read is still reported as a failed read"
 
 
