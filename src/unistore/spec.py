@@ -139,18 +139,6 @@ class ReadSpec:
                 f"available: {short(', '.join(schema.names), 300)}"
             )
 
-    def check_unsupported(self, source: str, *, as_of: bool = False) -> None:
-        """Raise for options this source does not understand (typos must not pass silently)."""
-        if self.as_of is not None and not as_of:
-            from .errors import SnapshotUnavailableError
-
-            raise SnapshotUnavailableError(
-                f"{source} cannot pin reads with as_of=; it records a snapshot for "
-                "verification instead (see unistore.replay)"
-            )
-        if self.options:
-            raise BadSpecError(f"unknown read option(s) for {source}: {', '.join(sorted(self.options))}")
-
     # -- recording the request, so a replay can issue it again -------------
     def to_record(self) -> dict[str, Any]:
         """The request as JSON-safe data with typed values (see :func:`encode_value`)."""
