@@ -518,3 +518,20 @@ def test_partition_options_are_checked_before_any_catalog_query():
                 src.read("no_such_table_anywhere", **options)
         with pytest.raises(unistore.BadSpecError, match="table reads"):
             src.spec(query="SELECT 1 AS a", partitions=2)
+
+
+def test_string_parameters_are_cast_and_others_keep_their_arrow_type():
+    """Under a parallel plan the ADBC driver sometimes declared a string parameter ``refcursor`` (seen as
+    "function to_regclass(refcursor) does not exist" and "set_config(refcursor, ...)"): strings get a cast."""
+    import sqlalchemy as sa
+
+    from unistore.adapters.sql.postgresql import _Dialect
+
+    c = sa.column
+    stmt = sa.select(c("a")).select_from(sa.table("t")).where(
+        sa.and_(c("a") == "x", c("b") > 10**18, c("k").in_(["p", "q"]), c("e") >= dt.datetime(2024, 1, 1)))
+    sql = str(stmt.compile(dialect=_Dialect(), compile_kwargs={"render_postcompile": True}))
+    assert "a = $1::VARCHAR" in sql and "IN ($4::VARCHAR, $5::VARCHAR)" in sql
+    assert "b > $2 " in sql and "e >= $3" in sql  # ints and datetimes keep the type ADBC binds them with
+    with pg_connect() as con:  # the server reads a parameter declared refcursor once it is cast
+        assert con.execute("SELECT to_regclass(%s::refcursor::text)::text", ["pg_class"]).fetchone() == ("pg_class",)

@@ -55,15 +55,45 @@ MAX_PARTITIONS = 256
 _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]+$")
 
 
+class _TextBind(sa.String):
+    """A string bind rendered as ``$n::VARCHAR``.
+
+    The ADBC driver sometimes declares an Arrow string parameter as ``refcursor``
+    instead of ``text``. Both types share ``textrecv``, and which one it picks
+    follows the order the server returned ``pg_type`` in. A parallel plan (cheap
+    parallel settings on a role) shuffles that order, and then ``col = $1``
+    failed with "operator does not exist: text = refcursor". An explicit cast
+    reads either.
+    """
+
+    render_bind_cast = True
+
+
+class _Compiler(pg_dialect.dialect.statement_compiler):  # type: ignore[misc,valid-type,name-defined]
+    """Renders the bind casts of strings only (the other types keep the Arrow type ADBC binds)."""
+
+    def render_bind_cast(self, type_: Any, dbapi_type: Any, sqltext: str) -> str:
+        if isinstance(type_, sa.String):
+            return super().render_bind_cast(type_, dbapi_type, sqltext)
+        return sqltext
+
+
+#: catalog and set_config statements take their string parameters this way too (see :class:`_TextBind`)
+TEXT_PARAM = "::text"
+
+
 class _Dialect(pg_dialect.dialect):  # type: ignore[misc,valid-type]
-    """PostgreSQL SQL with libpq's ``$1`` placeholders and no rendered casts.
+    """PostgreSQL SQL with libpq's ``$1`` placeholders; only string binds get a rendered cast.
 
     ADBC binds each parameter with its Arrow type (int64 -> bigint, Decimal ->
     numeric, aware datetime -> timestamptz), so ``$1::INTEGER`` casts, which
-    would overflow for large integers, are not wanted.
+    would overflow for large integers, are not wanted. Strings are the exception
+    (:class:`_TextBind`).
     """
 
-    bind_typing = BindTyping.NONE
+    bind_typing = BindTyping.RENDER_CASTS
+    colspecs = {**pg_dialect.dialect.colspecs, sa.String: _TextBind}
+    statement_compiler = _Compiler
 
     def __init__(self, **kw: Any):
         super().__init__(paramstyle="numeric_dollar", **kw)
@@ -323,13 +353,10 @@ class PostgreSQLSession(Session):
                     f"table {'.'.join(parts)}: this source reads database {self.source.database!r}")
             parts = parts[1:]
         quoted = ".".join('"' + p.replace('"', '""') + '"' for p in parts)
-        # $1::text, not a bare $1: now and then (twice in ~10 full runs, and in issue 9's report) the server saw this
-        # string parameter typed refcursor ("function to_regclass(refcursor) does not exist"). Both types share
-        # textrecv; the ADBC driver's OID for an Arrow string seems to depend on the order it read pg_type in.
-        # An explicit cast to text accepts either.
-        found = self.rows(
+        found = self.rows(  # a string parameter: cast (see _TextBind)
             "SELECT n.nspname, c.relname, c.oid::int8 FROM pg_catalog.pg_class c "
-            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1::text)", [quoted])
+            f"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1{TEXT_PARAM})",
+            [quoted])
         if not found:
             raise SourceNotFoundError(f"table {'.'.join(parts)} does not exist in {self.source.uri}")
         return found[0]
@@ -394,7 +421,8 @@ class PostgreSQLSession(Session):
         if "$$" in sql or sorted({int(m) for m in markers}) != list(range(1, len(params) + 1)) or None in typed:
             return sql, params
         names = [f"unistore.p{i}" for i in range(1, len(params) + 1)]
-        calls = ", ".join(f"set_config(${2 * i + 1}, ${2 * i + 2}, true)" for i in range(len(params)))
+        calls = ", ".join(f"set_config(${2 * i + 1}{TEXT_PARAM}, ${2 * i + 2}{TEXT_PARAM}, true)"
+                          for i in range(len(params)))
         flat: list[Any] = []
         for name, value in zip(names, params):
             flat += [name, _setting_text(value)]
