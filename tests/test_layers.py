@@ -54,6 +54,7 @@ LAYERS = {
     "unistore.adapters": 2,
     "unistore.adapters.": 2,
     "unistore.engine": 3,
+    "unistore.executor": 3,
     "unistore.source": 3,
     "unistore.api": 4,
     "unistore.replay": 4,

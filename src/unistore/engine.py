@@ -23,7 +23,8 @@ import pyarrow as pa
 
 from ._version import __version__
 from .adapter import Connection, Scan
-from .errors import BadSpecError, QueryError, SnapshotUnavailableError, UnistoreError
+from .errors import AdapterError, BadSpecError, SnapshotUnavailableError, UnistoreError
+from .executor import plan_and_scan
 from .fingerprint import Fingerprinter, schema_fingerprint
 from .lineage.events import ReadContext
 from .lineage.span import ReadSpan
@@ -83,7 +84,8 @@ def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: 
     scan: Scan | None = None
     try:
         refuse_unsupported(connection, spec)
-        scan = connection.scan(spec)
+        partitions = spec.options.get("partitions") or 1
+        scan = plan_and_scan(connection, spec, partitions) if partitions > 1 else connection.scan(spec)
         record = Provenance(
             read_id=uuid7(),
             read_at=now_rfc3339(),
@@ -311,8 +313,9 @@ def _apply_residual(batch: pa.RecordBatch, residual: Any) -> pa.RecordBatch:
 def public_error(exc: BaseException, connection: Connection) -> BaseException:
     """The error a caller sees: a unistore error, secrets scrubbed, message capped, no unscrubbed chain.
 
-    Driver errors (and adapter bugs) become :class:`~unistore.errors.QueryError`
-    naming the original type; callers raise a new error ``from None``, since
+    Anything else (an adapter bug, or a driver error missing from the adapter's
+    error table) becomes :class:`~unistore.errors.AdapterError` naming the
+    original type; callers raise a new error ``from None``, since
     the original's text may hold a secret. A unistore error whose message, or
     any error chained to it, holds a secret or is too long is copied with
     every field kept (:meth:`~unistore.errors.UnistoreError.with_message`).
@@ -324,7 +327,8 @@ def public_error(exc: BaseException, connection: Connection) -> BaseException:
         if text == str(exc) and all(scrub(v, secrets) == v for v in fields) and not _chain_has_secret(exc, secrets):
             return exc
         return exc.with_message(text, lambda field: scrub(field, secrets))
-    return QueryError(f"{type(exc).__name__} while reading {connection.uri}: {cap(scrub(str(exc), secrets))}")
+    return AdapterError(f"{type(exc).__name__} while reading {connection.uri} (not a mapped store error: "
+                        f"please report it): {cap(scrub(str(exc), secrets))}")
 
 
 def _chain_has_secret(exc: BaseException, secrets: tuple[str, ...]) -> bool:

@@ -27,8 +27,12 @@ DEFAULT_BATCH_SIZE = 65_536
 MAX_BATCH_SIZE = 2**24
 #: a limit must fit a signed 64-bit integer, the widest every store's LIMIT takes
 MAX_LIMIT = 2**63 - 1
-#: the read options every source takes, as keyword arguments of :meth:`ReadSpec.build`
-COMMON_OPTIONS = frozenset({"table", "query", "columns", "filter", "limit", "params", "as_of", "batch_size"})
+#: the most splits ``partitions=`` may ask for (each may hold a connection of its own)
+MAX_PARTITIONS = 64
+#: the read options every source takes, as keyword arguments of :meth:`ReadSpec.build`;
+#: ``partitions`` (read the plan's splits in parallel, see unistore.executor) stays in ``options``
+COMMON_OPTIONS = frozenset({"table", "query", "columns", "filter", "limit", "params", "as_of", "batch_size",
+                            "partitions"})
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,11 @@ class ReadSpec:
                                f"got {short(batch_size)}")
         if as_of is not None and not isinstance(as_of, (int, str, dt.datetime, dt.date)):
             raise BadSpecError("as_of must be a version number, a snapshot id or a datetime")
+        partitions = options.get("partitions")
+        if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, int)
+                                       or not 1 <= partitions <= MAX_PARTITIONS):
+            raise BadSpecError(f"partitions must be an integer from 1 to {MAX_PARTITIONS} (splits read in "
+                               f"parallel), got {short(partitions)}")
         return cls(
             table=table,
             query=query,

@@ -43,7 +43,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,23 +72,12 @@ class Store:
 
 
 def connection_class(store: Store) -> type:
-    """The class of connection the store's adapter opens, found without opening one.
-
-    An adapter may say so itself (``connection_class(location, **options)``);
-    otherwise the return annotation of its ``open`` names it.
-    """
+    """The class of connection the store's adapter opens, asked of the adapter without opening one."""
     from unistore import registry
     from unistore.location import Location
 
     location = Location.parse(store.example_uri)
-    adapter = registry.get_adapter(location.scheme)
-    pick = getattr(adapter, "connection_class", None)
-    if pick is not None:
-        return pick(location, **store.options)
-    opened = type(adapter).open.__annotations__["return"]
-    while isinstance(opened, str):  # -> "FileSource" under postponed evaluation is the text "'FileSource'"
-        opened = eval(opened, vars(sys.modules[type(adapter).open.__module__]))  # noqa: S307 - a class name
-    return opened
+    return registry.get_adapter(location.scheme).connection_class(location, **store.options)
 
 
 def declared_capabilities(store: Store) -> frozenset[str]:
