@@ -13,7 +13,7 @@ import unistore
 import unistore.adapter
 
 PUBLIC = {
-    "AuthenticationError", "BadSpecError", "DriftError", "Filter", "MissingExtraError", "Provenance",
+    "AdapterError", "AuthenticationError", "BadSpecError", "DriftError", "Filter", "MissingExtraError", "Provenance",
     "QueryError", "ReadOnlyError", "ReadSpec", "Run", "SinkError", "Snapshot", "SnapshotUnavailableError",
     "Source", "SourceNotFoundError", "SourceUnavailableError", "UnistoreError", "UnknownSchemeError",
     "__version__", "col", "configure_lineage", "fingerprint", "known_schemes", "lineage", "provenance_of",
@@ -21,7 +21,7 @@ PUBLIC = {
 }
 ADAPTER_API = {
     "Adapter", "Capabilities", "Connection", "Dataset", "Location", "Query", "ReadPlan", "ReadSpec", "Scan",
-    "Snapshot", "Split",
+    "Snapshot", "Split", "check_max_splits",
 }
 
 
@@ -51,10 +51,12 @@ def test_the_default_plan_is_one_picklable_split_of_the_whole_read():
     connection = CounterAdapter().open(unistore.adapter.Location.parse("counter://3"))
     spec = unistore.ReadSpec.build("numbers", filter=[("n", ">", 0)])
     plan = connection.plan(spec, max_splits=4)
-    assert plan.consistent and plan.snapshot is None
+    assert plan.consistent and plan.snapshot is None and plan.release is None
     (split,) = plan.splits
-    assert split.index == 0 and split.payload == spec and split.rows is None
+    assert split.index == 0 and split.payload is None and split.rows is None
     assert pickle.loads(pickle.dumps(plan)) == plan
+    scan = connection.scan_split(spec, pickle.loads(pickle.dumps(split)))  # the default split is the whole read
+    assert sum(b.num_rows for b in scan.batches) == 3
     with pytest.raises(unistore.BadSpecError, match="max_splits"):
         connection.plan(spec, max_splits=0)
 

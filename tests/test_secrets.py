@@ -421,7 +421,7 @@ def test_scrubbed_errors_keep_their_fields_and_no_unscrubbed_chain(http_table):
             raise KeyError(f"an adapter bug near {secret}")
         except KeyError as exc:
             err = public_error(exc, src)
-        assert isinstance(err, unistore.QueryError) and "KeyError" in str(err)
+        assert isinstance(err, unistore.AdapterError) and "KeyError" in str(err)
         assert_clean(error_text(err), secret)
 
 

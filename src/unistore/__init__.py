@@ -12,6 +12,7 @@ This namespace is the user API; adapters are written against
 from ._version import __version__
 from .api import read, scan, source
 from .errors import (
+    AdapterError,
     AuthenticationError,
     BadSpecError,
     DriftError,
@@ -39,6 +40,7 @@ from .source import Source
 from .spec import ReadSpec
 
 __all__ = [
+    "AdapterError",
     "AuthenticationError",
     "BadSpecError",
     "DriftError",

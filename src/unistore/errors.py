@@ -13,6 +13,7 @@ working for code that does not know unistore::
     ├── BadSpecError            (ValueError)    the read request itself is wrong
     │   └── ReadOnlyError                       a write was asked for
     ├── QueryError              (RuntimeError)  the store rejected the query
+    ├── AdapterError            (RuntimeError)  an adapter failed in a way it does not map (a bug)
     ├── SnapshotUnavailableError(LookupError)   as_of pin cannot be honoured
     ├── DriftError                              replay found other data
     └── SinkError                               a lineage sink failed (never raised by a read)
@@ -96,6 +97,15 @@ class ReadOnlyError(BadSpecError):
 
 class QueryError(UnistoreError, RuntimeError):
     """The store rejected the query; the store's own message is kept."""
+
+
+class AdapterError(UnistoreError, RuntimeError):
+    """An adapter raised something its error table does not map: a bug in it, or a driver error it should declare.
+
+    Never disguised as :class:`QueryError` (the store did not reject anything
+    the caller can fix by rewriting the query); the message names the original
+    exception's type and its scrubbed text, which is all a bug report needs.
+    """
 
 
 class SnapshotUnavailableError(UnistoreError, LookupError):
