@@ -34,18 +34,26 @@ class SQLAdapter(Adapter):
     open_options: ClassVar[frozenset[str]] = frozenset({"driver", "threads", "connect_timeout", "connect_args", "transport"})
 
     def open(self, location: Location, **options: Any) -> SQLSource:
-        target = DIALECTS.get(location.base_scheme, GENERIC)
-        if options.get("driver") == "dbapi" and location.base_scheme not in ("sqlite", "duckdb"):
-            target = GENERIC  # the generic path through SQLAlchemy's own driver, on request
+        cls = self.connection_class(location, **options)
+        if _generic_on_request(location, options):
             options = {k: v for k, v in options.items() if k != "driver"}
+        _check_options(cls, location, options)
+        return cls(location, **options)
+
+    def connection_class(self, location: Location, **options: Any) -> type[SQLSource]:
+        """The dialect's source class (importing its module, so a missing driver names its extra)."""
+        target = GENERIC if _generic_on_request(location, options) else DIALECTS.get(location.base_scheme, GENERIC)
         module, _, name = target.partition(":")
         try:
-            cls = getattr(importlib.import_module(module), name)
+            return getattr(importlib.import_module(module), name)
         except ImportError as exc:
             extra = BUILTIN.get(location.base_scheme, (None, None))[1]
             raise MissingExtraError(f"reading {location.base_scheme} databases", extra, exc.name or module) from exc
-        _check_options(cls, location, options)
-        return cls(location, **options)
+
+
+def _generic_on_request(location: Location, options: Mapping[str, Any]) -> bool:
+    """``driver="dbapi"``: the generic path through SQLAlchemy's own driver, for a server dialect."""
+    return options.get("driver") == "dbapi" and location.base_scheme not in ("sqlite", "duckdb")
 
 
 def _check_options(cls: type, location: Location, options: dict[str, Any]) -> None:
