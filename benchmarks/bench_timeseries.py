@@ -2,7 +2,7 @@
 
 - VictoriaMetrics range query returning >= 1 million points (``--series`` x
   ``--points``; 12,000 points per series, over Prometheus' 11,000 limit, so
-  unistore splits it): unistore (long and wide; 4 parallel slices and 1) vs
+  unistore splits it): unistore (long and wide; partitions=4 and one piece) vs
   ``requests`` + ``json`` turned into an Arrow table, and vs
   ``prometheus-api-client`` -> pandas -> Arrow (when installed).
 - ArcticDB (LMDB) read of a 10-million-row symbol: unistore vs ``arcticdb``
@@ -106,10 +106,11 @@ for r in result:
 table = pa.table({'timestamp': pa.array([round(t * 1000) for t in ts], pa.int64()).cast(pa.timestamp('ms', 'UTC')),
                   **{k: pa.array(v, pa.string()) for k, v in labels.items()}, 'value': pa.array(vals, pa.float64())})
 """ + rows_check),
-        Variant("unistore long (4 parallel slices)", setup=unistore_read,
+        Variant("unistore long (partitions=4: time slices on 4 threads)", setup=unistore_read,
+                body="table = unistore.read('prometheus://' + URL[7:], 'bench_metric', partitions=4, **kw)\n"
+                     + rows_check),
+        Variant("unistore long (one piece, requests of at most 11,000 points)", setup=unistore_read,
                 body="table = unistore.read('prometheus://' + URL[7:], 'bench_metric', **kw)\n" + rows_check),
-        Variant("unistore long (1 thread, split at 11,000)", setup=unistore_read,
-                body="table = unistore.read('prometheus://' + URL[7:], 'bench_metric', parallel=1, **kw)\n" + rows_check),
         Variant("unistore wide", setup=unistore_read,
                 body="table = unistore.read('prometheus://' + URL[7:], 'bench_metric', shape='wide', **kw)\n"
                      f"assert table.shape == ({points}, {series + 1}), table.shape\n"),

@@ -14,7 +14,8 @@ datetime (no ``tzinfo``) is taken to be UTC — never the machine's local zone
 as ``timestamp[.., tz=UTC]`` from the time-series stores.
 
 Time-series stores (Prometheus, InfluxDB, ArcticDB) declare these options and
-read them with :func:`time_range`. On every other source
+read them with :func:`time_range`; Prometheus and InfluxDB plan ``partitions=``
+as :class:`TimeSlice` splits cut by :func:`time_cuts`. On every other source
 :func:`unistore.timecolumn.bind_time_column` turns ``time_column``/``start``/``end`` into filter predicates
 (``time_column >= start AND time_column < end``), which each adapter pushes
 down like any other filter: bound parameters in SQL, dataset filters on files.
@@ -35,6 +36,7 @@ from .errors import BadSpecError
 from .filters import short
 
 UTC = dt.timezone.utc
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 SHAPES = ("long", "wide")
 #: read options of the time-series spec, declared by time-series sources
 OPTIONS = frozenset({"start", "end", "step", "shape"})
@@ -126,6 +128,54 @@ def time_range(options: Mapping[str, Any], *, needs_step: bool = False, default_
     if shape not in SHAPES:
         raise BadSpecError(f"shape must be 'long' or 'wide', got {short(shape)}")
     return TimeRange(start, end, step, shape)
+
+
+@dataclass(frozen=True)
+class TimeSlice:
+    """One split of a time-range read: its part ``[start, end)`` of the window pinned when the read was planned.
+
+    ``window`` is the whole read's range with every default resolved (its
+    ``end`` is the as-of bound all slices share, so each split records the
+    same snapshot); ``start`` None leaves the first slice open below, like
+    the read itself. ``keys`` are the columns the planner resolved once
+    (label, tag or field names), so every slice returns the same schema even
+    if the store learns a new key while the splits run.
+    """
+
+    window: TimeRange
+    start: dt.datetime | None
+    end: dt.datetime
+    keys: Any = None
+
+    def covers(self) -> dict[str, Any]:
+        """The slice for people, in the record."""
+        return {"start": rfc3339(self.start) if self.start is not None else None, "end": rfc3339(self.end)}
+
+
+def time_slices(window: TimeRange, cuts: list[dt.datetime], keys: Any = None) -> list[TimeSlice]:
+    """The slices ``[window.start, cut_1), [cut_1, cut_2), ... [cut_n, window.end)`` of a pinned window."""
+    assert window.end is not None
+    bounds = [window.start, *cuts, window.end]
+    return [TimeSlice(window, lo, hi, keys) for lo, hi in zip(bounds, bounds[1:])]  # type: ignore[arg-type]
+
+
+def time_cuts(start: dt.datetime, end: dt.datetime, pieces: int, unit: dt.timedelta,
+              anchor: dt.datetime = EPOCH) -> list[dt.datetime]:
+    """At most ``pieces - 1`` instants cutting ``[start, end)`` into near-equal slices ``[cut_i, cut_i+1)``.
+
+    Every cut lies strictly inside the range and on the grid ``anchor + k * unit``,
+    so no slice boundary falls inside what the store evaluates or groups per
+    ``unit`` (a Prometheus evaluation point, an InfluxDB ``GROUP BY time``
+    bucket): each one lands whole in one slice. Fewer cuts when the range
+    holds fewer grid points.
+    """
+    tick = dt.timedelta(microseconds=1)
+    u = unit // tick
+    first = (start - anchor) // tick // u + 1   # the first grid index after start
+    last = ((end - anchor) // tick - 1) // u    # the last grid index before end
+    slots = last - first + 2                    # slices there can be: one more than the cut positions
+    n = min(pieces, slots)
+    return [anchor + (first - 1 + -(-i * slots // n)) * unit for i in range(1, n)]  # cut i after ceil(i*slots/n) slots
 
 
 def rfc3339(value: dt.datetime) -> str:

@@ -6,12 +6,15 @@ ArcticDB (embedded, optional extra), and a DuckDB table and a Parquet file
 read with ``time_column=``. Each store's :class:`~stores.SeriesCase` knows how
 to read a range; results are brought to the common long form
 (timestamp[ms, UTC], site, value), so the comparison itself is store-blind.
+Read plans (``partitions=``) are checked here for these stores, as
+test_plans.py checks them on the reference table.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import pickle
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -111,7 +114,7 @@ def test_the_whole_series_beyond_the_points_limit_reads_in_one_call(series):
     assert table.num_rows == N_POINTS * len(SITES)
     assert normalise_long(table).equals(expected_long(T0, T_END))
     if series.evaluates:
-        assert unistore.provenance_of(table).snapshot.pins["slices"] >= 2
+        assert unistore.provenance_of(table).query.pushed_down["requests"] >= 2
 
 
 def test_same_fingerprint_for_the_same_range(series):
@@ -154,3 +157,66 @@ def test_secrets_never_appear_in_records_or_errors(series):
     with pytest.raises(unistore.UnistoreError) as info:
         series.failing_with_secret.read()
     assert series.secret not in str(info.value)
+
+
+# -- read plans: time slices (Prometheus, InfluxDB), row ranges (ArcticDB), whatever the others cut ----------------
+
+@pytest.mark.parametrize("start, end", [(START, END), (T0, T_END)], ids=["hours", "whole-series"])
+def test_partitions_return_what_one_piece_returns(series, start, end):
+    whole, parted = series.read(start, end), series.read(start, end, partitions=3)
+    assert normalise_long(parted).equals(normalise_long(whole))
+    record, plain = unistore.provenance_of(parted), unistore.provenance_of(whole)
+    assert record.result.fingerprint == plain.result.fingerprint and record.result.rows == plain.result.rows
+    assert record.snapshot.kind == plain.snapshot.kind and record.snapshot.value == plain.snapshot.value
+    plan = record.query.pushed_down["plan"]
+    assert plan["consistency"] and isinstance(plan["consistent"], bool)
+    if _splits(series):
+        assert len(plan["splits"]) > 1
+        assert sum(s["rows"] for s in plan["splits"]) == record.result.rows
+
+
+def test_pickled_splits_read_one_by_one_cover_each_sample_exactly_once(series):
+    options = {**series.options, **({"step": INTERVAL} if series.evaluates else {})}
+    with unistore.source(series.uri) as src:
+        spec = src.spec(series.table, start=START, end=END, **options)
+        with src.connection.plan(spec, 3) as plan:
+            keys = []
+            for split in plan.splits:
+                scan = src.connection.scan_split(spec, pickle.loads(pickle.dumps(split)))
+                try:
+                    if plan.snapshot is not None:
+                        assert scan.snapshot == plan.snapshot, "a split read another state than the plan pinned"
+                    table = normalise_long(pa.Table.from_batches(list(scan.batches), schema=scan.schema))
+                finally:
+                    if scan.close is not None:
+                        scan.close()
+                keys += zip(table.column("site").to_pylist(), table.column("timestamp").to_pylist())
+    assert len(keys) == len(set(keys)), "a sample was read by two splits"
+    expected = expected_long(START, END)
+    assert sorted(keys) == sorted(zip(expected.column("site").to_pylist(), expected.column("timestamp").to_pylist()))
+    if _splits(series):
+        assert len(plan.splits) > 1 and plan.method != "whole read"
+
+
+def test_every_split_of_a_read_without_end_reads_the_state_the_plan_pinned(series):
+    """Without end= a time-series store's as-of bound is "now": captured once, when the read is planned."""
+    options = {**series.options, **({"step": "1d"} if series.evaluates else {})}
+    with unistore.source(series.uri) as src:
+        spec = src.spec(series.table, start=T0, **options)
+        with src.connection.plan(spec, 3) as plan:
+            snapshots = []
+            for split in plan.splits:
+                scan = src.connection.scan_split(spec, split)
+                snapshots.append(scan.snapshot)
+                if scan.close is not None:
+                    scan.close()
+    if plan.snapshot is not None:
+        assert all(s == plan.snapshot for s in snapshots)
+    if _splits(series):
+        assert len(plan.splits) > 1
+
+
+def _splits(series) -> bool:
+    """Whether the store's connection declares that it cuts reads into several splits."""
+    with unistore.source(series.uri) as src:
+        return src.connection.capabilities.splits

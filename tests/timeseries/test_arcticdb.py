@@ -139,3 +139,44 @@ def test_bad_spec(store):
         store.read("temp", start=T0, step="1m")
     with pytest.raises(unistore.BadSpecError, match="arctic="):
         unistore.read(store.uri, "temp", arctic="lmdb://elsewhere")
+
+
+def test_partitions_read_row_ranges_of_one_version(store):
+    whole = store.read("temp")
+    parted = store.read("temp", partitions=3)
+    assert parted.sort_by("timestamp").equals(whole)  # merged as the splits deliver them
+    record = unistore.provenance_of(parted)
+    assert record.result.fingerprint == unistore.provenance_of(whole).result.fingerprint
+    plan = record.query.pushed_down["plan"]
+    assert plan["method"] == "row ranges" and plan["consistent"] and "version 0" in plan["consistency"]
+    assert [s["covers"]["rows"] for s in plan["splits"]] == [[0, 33], [33, 66], [66, None]]
+    assert [s["rows_estimate"] for s in plan["splits"]] == [s["rows"] for s in plan["splits"]] == [33, 33, 34]
+
+
+def test_partitions_of_a_time_window_count_rows_within_it(store):
+    window = {"start": T0 + dt.timedelta(minutes=10), "end": T0 + dt.timedelta(minutes=40), "columns": ["value"]}
+    whole, parted = store.read("temp", **window), store.read("temp", partitions=4, **window)
+    assert parted.sort_by("value").equals(whole.sort_by("value")) and whole.num_rows == 30
+    assert sum(s["rows"] for s in unistore.provenance_of(parted).query.pushed_down["plan"]["splits"]) == 30
+
+
+def test_splits_read_the_version_pinned_at_plan_time(store):
+    with unistore.source(store.uri, arctic=store.arctic) as src:
+        spec = src.spec("temp")
+        with src.connection.plan(spec, 2) as plan:
+            store.lib.write("temp", frame(bump=100.0))  # a new version between planning and reading
+            scans = [src.connection.scan_split(spec, split) for split in plan.splits]
+    assert all(scan.snapshot == plan.snapshot for scan in scans) and plan.snapshot.value == 0
+    values = [v for scan in scans for batch in scan.batches for v in batch.column("value").to_pylist()]
+    assert sorted(values) == [i * 0.5 for i in range(100)]
+
+
+def test_a_split_holding_only_missing_strings_keeps_the_string_type(store):
+    f = frame(6)
+    f["site"] = [None, None, "x", "y", None, "z"]
+    store.lib.write("sparse", f)
+    parted = store.read("sparse", partitions=3)
+    assert parted.schema.field("site").type == pa.string()
+    assert parted.sort_by("timestamp").column("site").to_pylist() == [None, None, "x", "y", None, "z"]
+    with unistore.source(store.uri, arctic=store.arctic) as src:
+        assert src.schema("sparse").field("site").type == pa.string()

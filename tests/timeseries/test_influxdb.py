@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pyarrow as pa
 import pytest
 
@@ -57,6 +59,39 @@ def test_step_keeps_the_last_sample_of_each_bucket(uri):
     assert table.num_rows == 3 * 6
     a = table.filter(pa.compute.equal(table.column("site"), "a")).sort_by("timestamp")
     assert a.column("value").to_pylist() == [sample_value(0, 1_000 + 10 * k + 9) for k in range(6)]
+
+
+def test_partitions_keep_group_by_time_buckets_whole(uri):
+    """Slices are cut on the epoch-aligned buckets of GROUP BY time, so no bucket is split between two of them."""
+    window = {"start": START + dt.timedelta(seconds=30), "end": END, "step": "7m"}
+    whole, parted = unistore.read(uri, METRIC, **window), unistore.read(uri, METRIC, partitions=3, **window)
+    order = [("site", "ascending"), ("timestamp", "ascending")]
+    assert parted.sort_by(order).equals(whole.sort_by(order)) and whole.num_rows == 3 * 10
+    record = unistore.provenance_of(parted)
+    assert record.result.fingerprint == unistore.provenance_of(whole).result.fingerprint
+    plan = record.query.pushed_down["plan"]
+    assert plan["method"] == "time slices" and len(plan["splits"]) == 3
+    epoch, step = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), dt.timedelta(minutes=7)
+    cuts = [dt.datetime.fromisoformat(s["covers"]["start"].replace("Z", "+00:00")) for s in plan["splits"][1:]]
+    assert all((cut - epoch) % step == dt.timedelta(0) for cut in cuts)
+    assert record.query.text == unistore.provenance_of(whole).query.text  # the read as a whole, for the record
+
+
+def test_partitions_of_a_read_without_start_leave_the_first_slice_open(uri):
+    """The cuts are placed from the first point on; the first slice has no lower bound, like the read."""
+    end = T0 + 100 * INTERVAL
+    whole, parted = unistore.read(uri, METRIC, end=end), unistore.read(uri, METRIC, end=end, partitions=4)
+    assert parted.num_rows == whole.num_rows == 3 * 100
+    assert unistore.provenance_of(parted).result.fingerprint == unistore.provenance_of(whole).result.fingerprint
+    splits = unistore.provenance_of(parted).query.pushed_down["plan"]["splits"]
+    assert len(splits) == 4 and splits[0]["covers"]["start"] is None and [s["rows"] for s in splits] == [75] * 4
+
+
+def test_queries_and_the_wide_shape_are_one_split(uri):
+    text = f'SELECT "value" FROM "{METRIC}" WHERE time >= $start AND time < $end'
+    for table in (unistore.read(uri, query=text, start=START, end=END, partitions=3),
+                  unistore.read(uri, METRIC, start=START, end=END, shape="wide", partitions=3)):
+        assert len(unistore.provenance_of(table).query.pushed_down["plan"]["splits"]) == 1 and table.num_rows
 
 
 def test_influxql_query_with_time_parameters(uri):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import pyarrow as pa
 import pytest
 
 import unistore
-from stores.timeseries import INTERVAL, METRIC, T0, sample_value, series_table, vm_import
+from stores.timeseries import INTERVAL, METRIC, T0, http, sample_value, series_table, vm_flush, vm_import
 
 START = T0 + 1_000 * INTERVAL
 END = T0 + 1_060 * INTERVAL
@@ -54,8 +57,56 @@ def test_splitting_is_invisible_whatever_the_slice_size(uri):
     whole = unistore.read(uri, METRIC, start=START, end=END, step=INTERVAL)
     for max_points in (2, 7, 59):
         split = unistore.read(uri, METRIC, start=START, end=END, step=INTERVAL, max_points=max_points)
-        assert unistore.provenance_of(split).snapshot.pins["slices"] == -(-60 // max_points)
+        assert unistore.provenance_of(split).query.pushed_down["requests"] == -(-60 // max_points)
         assert unistore.provenance_of(split).result.fingerprint == unistore.provenance_of(whole).result.fingerprint
+
+
+def test_partitions_cut_on_evaluation_points_whatever_the_alignment(uri):
+    """A start between samples and a step that does not divide the range: each point is evaluated once, as in one query."""
+    window = {"start": START + dt.timedelta(seconds=30), "end": END, "step": "7m"}
+    whole = unistore.read(uri, METRIC, **window)
+    parted = unistore.read(uri, METRIC, partitions=4, **window)
+    order = [("site", "ascending"), ("timestamp", "ascending")]
+    assert parted.sort_by(order).equals(whole.sort_by(order)) and whole.num_rows == 3 * 9
+    plan = unistore.provenance_of(parted).query.pushed_down["plan"]
+    assert plan["method"] == "time slices" and len(plan["splits"]) == 4
+    bounds = [(s["covers"]["start"], s["covers"]["end"]) for s in plan["splits"]]
+    assert bounds[0][0] == "2024-01-01T16:40:30Z" and bounds[-1][1] == "2024-01-01T17:40:00Z"
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))  # adjacent, half-open
+    assert unistore.provenance_of(parted).query.params == unistore.provenance_of(whole).query.params
+
+
+def test_no_more_slices_than_evaluation_points_and_max_points_still_applies_per_slice(uri):
+    few = unistore.read(uri, METRIC, start=START, end=START + 2 * INTERVAL, step=INTERVAL, partitions=5)
+    assert len(unistore.provenance_of(few).query.pushed_down["plan"]["splits"]) == 2 and few.num_rows == 6
+    parted = unistore.read(uri, METRIC, start=START, end=END, step=INTERVAL, partitions=2, max_points=7)
+    record = unistore.provenance_of(parted)
+    assert record.query.pushed_down["requests"] == 2 * 5 and parted.num_rows == 3 * 60
+
+
+def test_query_instant_and_wide_reads_are_one_split(uri):
+    window = {"start": START, "end": END, "step": "5m", "partitions": 3}
+    for table in (unistore.read(uri, query=f"sum by (site) ({METRIC})", **window),
+                  unistore.read(uri, METRIC, shape="wide", **window),
+                  unistore.read(uri, query=METRIC, end=START, partitions=3)):
+        plan = unistore.provenance_of(table).query.pushed_down["plan"]
+        assert len(plan["splits"]) == 1 and table.num_rows > 0
+
+
+def test_a_metric_read_returns_its_label_columns_even_where_the_range_lacks_one(victoria_metrics):
+    """Every slice of a plan has the same columns: the labels the server lists for the metric, as schema() says."""
+    uri = f"prometheus://127.0.0.1:{victoria_metrics.port}"
+    ms = int(T0.timestamp() * 1000)
+    lines = [{"metric": {"__name__": "sparse_temp", "site": "a"}, "values": [1.0, 2.0], "timestamps": [ms, ms + 60_000]},
+             {"metric": {"__name__": "sparse_temp", "site": "b", "rack": "r1"}, "values": [3.0],
+              "timestamps": [ms + 20 * 60_000]}]
+    http("POST", victoria_metrics.url + "/api/v1/import", "\n".join(json.dumps(line) for line in lines).encode())
+    vm_flush(victoria_metrics)
+    window = {"start": T0, "end": T0 + 2 * INTERVAL, "step": INTERVAL}  # rack only appears later
+    whole, parted = unistore.read(uri, "sparse_temp", **window), unistore.read(uri, "sparse_temp", partitions=2, **window)
+    assert whole.column_names == parted.column_names == ["timestamp", "__name__", "rack", "site", "value"]
+    assert whole.column("rack").null_count == whole.num_rows == 2
+    assert unistore.provenance_of(parted).result.fingerprint == unistore.provenance_of(whole).result.fingerprint
 
 
 def test_listing_and_schema(uri):

@@ -10,6 +10,9 @@ is retried: a read either gets the server's answer or a typed error at once.
 An adapter builds its table from :data:`TRANSPORT_RULES` plus its own rules
 for a failed status (what a 5xx or a rejected query means for that server)
 and calls :meth:`HttpClient.fail` for a response it judges failed.
+
+Both servers also cut a range read into the same kind of plan,
+:func:`time_slice_plan`: disjoint time slices of one pinned window.
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ from collections.abc import Collection
 from types import ModuleType
 from typing import Any
 
+from .. import timeseries as ts
+from ..adapter import ReadPlan, Split
 from ..errormap import ErrorTable, Rule, mapped_errors
 from ..errors import AuthenticationError, SourceUnavailableError, UnistoreError
+from ..provenance import Query
+from ..snapshot import Snapshot
 
 #: statuses that mean the credentials were refused (checked before the body is read)
 AUTH_STATUSES = (401, 403)
@@ -107,3 +114,20 @@ class HttpClient:
         for session in self._sessions:
             session.close()
         self._sessions.clear()
+
+
+def time_slice_plan(parts: list[ts.TimeSlice], *, snapshot: Snapshot, query: Query) -> ReadPlan:
+    """One split per time slice of one pinned window: one state for the samples already ingested.
+
+    The window's end was pinned when the plan was made, so every slice reads
+    up to the same as-of bound and records the same ``snapshot``.
+    """
+    end = parts[0].window.end
+    assert end is not None
+    return ReadPlan(
+        splits=tuple(Split(index=i, payload=part, covers=part.covers()) for i, part in enumerate(parts)),
+        snapshot=snapshot, consistent=True, method="time slices", query=query,
+        consistency=f"one state for the samples ingested when the read was planned: every slice reads up to the "
+                    f"end pinned then ({ts.rfc3339(end)}); a sample arriving late inside the window (out of "
+                    f"order or backfilled) while the splits run is read only if its slice runs after it arrives, "
+                    f"and replay reports it as drift")

@@ -12,6 +12,9 @@ bucket. Large results stream in chunks (``chunked=true``).
 The snapshot is the query and the resolved range with ``end`` as the as-of
 bound (a read without ``end`` is pinned to the time of the read). Nothing
 pins the server's state, so replay re-queries: late points are drift.
+``partitions=N`` cuts a measurement's read into N time slices under that one
+end (:meth:`InfluxDBSource.plan`), each sent as its own ``time >= $start AND
+time < $end`` statement.
 
 InfluxDB 2.x/3.x (Flux, SQL over Flight) are not covered: they cannot be run
 offline here to test against.
@@ -37,11 +40,13 @@ from ..location import Location
 from ..provenance import Dataset, Query
 from ..registry import require
 from ..snapshot import Snapshot
-from ..adapter import Adapter, Capabilities, Connection, Scan
+from ..adapter import Adapter, Capabilities, Connection, ReadPlan, Scan, Split, check_max_splits
 from ..spec import ReadSpec
-from ._http import TRANSPORT_RULES, HttpClient, status_of, status_rule
+from ._http import TRANSPORT_RULES, HttpClient, status_of, status_rule, time_slice_plan
 
 TIME_TYPE = pa.timestamp("ns", "UTC")
+#: the grid raw reads are cut on (points are compared with the cuts exactly, whatever their precision)
+MS = dt.timedelta(milliseconds=1)
 FIELD_TYPES = {"float": pa.float64(), "integer": pa.int64(), "string": pa.string(), "boolean": pa.bool_(),
                "unsigned": pa.uint64()}
 _READ_STATEMENT = re.compile(r"^\s*(SELECT|SHOW)\b", re.I)
@@ -98,7 +103,7 @@ class InfluxDBAdapter(Adapter):
 class InfluxDBSource(Connection):
     """One database of an InfluxDB 1.x server."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(queries=True, params=True, listing=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(queries=True, params=True, listing=True, splits=True)
     read_options: ClassVar[frozenset[str]] = ts.OPTIONS
 
     def __init__(self, location: Location, *, timeout: float = 30.0, verify: bool | str = True,
@@ -184,8 +189,37 @@ class InfluxDBSource(Connection):
     def scan(self, spec: ReadSpec) -> Scan:
         window = self._window(spec)
         if spec.table is not None:
-            return self._scan_measurement(spec, window)
+            return self._scan_measurement(spec, ts.TimeSlice(window, window.start, window.end))
         return self._scan_query(spec, window)
+
+    def plan(self, spec: ReadSpec, max_splits: int) -> ReadPlan:
+        """A measurement's long read cut into time slices under one pinned end (``GROUP BY time`` buckets whole).
+
+        Without ``start`` the cuts are placed from the first point before
+        ``end`` on, and the first slice stays open below like the read. The
+        wide shape (one column per series of the whole range) and ``query=``
+        reads (the statement decides what a time range means) are one split.
+        """
+        check_max_splits(max_splits)
+        window = self._window(spec)
+        if spec.table is None or window.shape == "wide":
+            return super().plan(spec, max_splits)
+        assert window.end is not None
+        measurement, tags, fields = self._measurement_keys(spec, window)
+        text, params, pushed = self._select(measurement, tags, fields, spec.filter, window.step, window.start,
+                                            window.end)
+        lower = window.start or self._first_time(measurement, window.end)
+        unit = MS if window.step is None else _step_ms(window.step) * MS  # buckets are aligned to the epoch
+        cuts = [] if lower is None else ts.time_cuts(lower, window.end, max_splits, unit)
+        return time_slice_plan(ts.time_slices(window, cuts, keys=(tags, fields)),
+                               snapshot=self._snapshot(text, window),
+                               query=_measurement_query(text, params, pushed, window))
+
+    def scan_split(self, spec: ReadSpec, split: Split) -> Scan:
+        part = split.payload
+        if not isinstance(part, ts.TimeSlice):  # a one-split plan: the read as it is
+            return self.scan(spec)
+        return self._scan_measurement(spec, part)
 
     def _window(self, spec: ReadSpec) -> ts.TimeRange:
         pin = spec.pin
@@ -198,9 +232,12 @@ class InfluxDBSource(Connection):
             window = ts.TimeRange(window.start, now, window.step, window.shape)
         return window
 
-    def _scan_measurement(self, spec: ReadSpec, window: ts.TimeRange) -> Scan:
+    def _measurement_keys(self, spec: ReadSpec, window: ts.TimeRange,
+                          keys: tuple[list[str], dict[str, pa.DataType]] | None = None,
+                          ) -> tuple[str, list[str], dict[str, pa.DataType]]:
+        """The measurement, its tags and typed fields (``keys``: as a planner resolved them), the request checked."""
         measurement = _measurement(spec.table)  # type: ignore[arg-type]
-        tags, fields = self._keys(measurement)
+        tags, fields = keys if keys is not None else self._keys(measurement)
         schema = _schema(tags, fields)
         if window.shape == "long":
             spec.check_columns(schema, f"measurement {measurement}")
@@ -208,28 +245,46 @@ class InfluxDBSource(Connection):
             unknown = sorted((spec.filter.columns if spec.filter is not None else set()) - set(schema.names))
             if unknown:
                 raise BadSpecError(f"unknown column(s) {unknown} in the filter; columns of {measurement}: {schema.names}")
+        return measurement, tags, fields
+
+    def _source(self, measurement: str) -> str:
+        return _ident(measurement) if not self.rp else f"{_ident(self.rp)}.{_ident(measurement)}"
+
+    def _select(self, measurement: str, tags: list[str], fields: dict[str, pa.DataType], filt: Filter | None,
+                step: dt.timedelta | None, start: dt.datetime | None,
+                end: dt.datetime) -> tuple[str, dict[str, Any], str | None]:
+        """The statement reading [start, end), its bound parameters, and the part of the filter it carries."""
         params: dict[str, Any] = {}
-        where = _where_time(window, params)
-        pushed = _where_filter(spec.filter, set(tags), fields, params)
+        where = _where_time(start, end, params)
+        pushed = _where_filter(filt, set(tags), fields, params)
         if pushed:
             where.append(pushed)
-        source = _ident(measurement) if not self.rp else f"{_ident(self.rp)}.{_ident(measurement)}"
-        if window.step is not None:
+        if step is not None:
             selects = ", ".join(f"last({_ident(f)}) AS {_ident(f)}" for f in sorted(fields))
-            text = f"SELECT {selects} FROM {source}"
-            if where:
-                text += " WHERE " + " AND ".join(where)
-            text += f" GROUP BY time({_influx_duration(window.step)}), * fill(none)"
+            text = f"SELECT {selects} FROM {self._source(measurement)} WHERE " + " AND ".join(where)
+            text += f" GROUP BY time({_influx_duration(step)}), * fill(none)"
         else:
-            text = f"SELECT * FROM {source}"
-            if where:
-                text += " WHERE " + " AND ".join(where)
-        snapshot = self._snapshot(text, params, window)
-        query = Query(
-            language="influxql", text=text, params=params or None,
-            pushed_down={"columns": False, "filter": bool(pushed), "time_range": True, "limit": False,
-                         "step": window.step is not None, "shape": window.shape},
-        )
+            text = f"SELECT * FROM {self._source(measurement)} WHERE " + " AND ".join(where)
+        return text, params, pushed
+
+    def _first_time(self, measurement: str, end: dt.datetime) -> dt.datetime | None:
+        """The time of the measurement's first point before ``end`` (None: there is none)."""
+        series = self._results(f"SELECT * FROM {self._source(measurement)} WHERE time < $end LIMIT 1",
+                               {"end": ts.rfc3339(end)})
+        values = series[0].get("values") if series else None
+        return ts.EPOCH + dt.timedelta(microseconds=values[0][0] // 1000) if values else None
+
+    def _scan_measurement(self, spec: ReadSpec, part: ts.TimeSlice) -> Scan:
+        """Read ``part`` of the measurement's range; the snapshot is that of the whole (pinned) window."""
+        window = part.window
+        assert window.end is not None
+        measurement, tags, fields = self._measurement_keys(spec, window, part.keys)
+        schema = _schema(tags, fields)
+        text, params, pushed = self._select(measurement, tags, fields, spec.filter, window.step, part.start, part.end)
+        whole = text if (part.start, part.end) == (window.start, window.end) else \
+            self._select(measurement, tags, fields, spec.filter, window.step, window.start, window.end)[0]
+        snapshot = self._snapshot(whole, window)
+        query = _measurement_query(text, params, pushed, window)
         dataset = Dataset(system="influxdb", uri=self.uri, namespace=self.namespace,
                           name=f"{self.database}.{self.rp + '.' if self.rp else ''}{measurement}")
         if window.shape == "wide":
@@ -266,14 +321,14 @@ class InfluxDBSource(Connection):
                 spec.check_columns(table.schema, "the query's result")
         return Scan(
             schema=table.schema, batches=table.to_batches(max_chunksize=spec.batch_size),
-            snapshot=self._snapshot(text, params, window),
+            snapshot=self._snapshot(text, window),
             dataset=Dataset(system="influxdb", uri=self.uri, namespace=self.namespace, name=self.database),
             query=Query(language="influxql", text=text, params=params or None,
                         pushed_down={"columns": False, "filter": False, "limit": False}),
             residual=spec.filter,
         )
 
-    def _snapshot(self, text: str, params: dict[str, Any], window: ts.TimeRange) -> Snapshot:
+    def _snapshot(self, text: str, window: ts.TimeRange) -> Snapshot:
         assert window.end is not None
         pins: dict[str, Any] = {"query": text, "end": ts.rfc3339(window.end)}
         if window.start is not None:
@@ -309,7 +364,7 @@ def _ident(name: str) -> str:
 
 
 def _influx_duration(step: dt.timedelta) -> str:
-    ms = round(step.total_seconds() * 1000)
+    ms = _step_ms(step)
     return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
@@ -319,15 +374,24 @@ def _param(value: Any) -> Any:
     return value
 
 
-def _where_time(window: ts.TimeRange, params: dict[str, Any]) -> list[str]:
+def _where_time(start: dt.datetime | None, end: dt.datetime, params: dict[str, Any]) -> list[str]:
     where = []
-    if window.start is not None:
-        params["start"] = ts.rfc3339(window.start)
+    if start is not None:
+        params["start"] = ts.rfc3339(start)
         where.append("time >= $start")
-    if window.end is not None:
-        params["end"] = ts.rfc3339(window.end)
-        where.append("time < $end")
-    return where
+    params["end"] = ts.rfc3339(end)
+    return [*where, "time < $end"]
+
+
+def _step_ms(step: dt.timedelta) -> int:
+    """The step in whole milliseconds, as InfluxQL is sent it."""
+    return round(step.total_seconds() * 1000)
+
+
+def _measurement_query(text: str, params: dict[str, Any], pushed: str | None, window: ts.TimeRange) -> Query:
+    return Query(language="influxql", text=text, params=params or None,
+                 pushed_down={"columns": False, "filter": bool(pushed), "time_range": True, "limit": False,
+                              "step": window.step is not None, "shape": window.shape})
 
 
 def _where_filter(filt: Filter | None, tags: set[str], fields: dict[str, pa.DataType],

@@ -8,10 +8,16 @@ a range query evaluated at ``start, start+step, ...`` strictly before ``end``
 instant query at ``end`` (default: now).
 
 Prometheus refuses range queries over 11,000 points per series, so long
-ranges are cut into slices of at most ``max_points`` steps, fetched in
-parallel and stitched back: each slice evaluates its own timestamps, so the
-result is the same as one query would give. VictoriaMetrics is always asked
-with ``nocache=1``, which stops it shifting timestamps to suit its cache.
+ranges are sent as several requests of at most ``max_points`` steps and
+stitched back: each evaluates its own timestamps, so the result is the one a
+single query would give. ``partitions=N`` cuts a metric's range read into N
+time slices on evaluation points (:meth:`PrometheusSource.plan`), read in
+parallel. VictoriaMetrics is always asked with ``nocache=1``, which stops it
+shifting timestamps to suit its cache.
+
+A metric's read returns the label columns the server lists for the metric
+(its :meth:`~PrometheusSource.schema`), so every slice of a plan has the same
+columns; a ``query=`` read returns the labels of its result.
 
 The snapshot records the query and the resolved start/end/step; ``end`` is
 the as-of bound. Nothing pins a server's state, so replay re-queries and
@@ -23,8 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import math
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,21 +38,21 @@ import pyarrow.compute as pc
 
 from .. import timeseries as ts
 from ..errormap import ErrorTable
-from ..errors import BadSpecError, QueryError, SourceUnavailableError
+from ..errors import BadSpecError, QueryError, SourceNotFoundError, SourceUnavailableError
 from ..filters import Filter
 from ..location import Location
 from ..provenance import Dataset, Query
 from ..registry import require
 from ..snapshot import Snapshot
-from ..adapter import Adapter, Capabilities, Connection, Scan
+from ..adapter import Adapter, Capabilities, Connection, ReadPlan, Scan, Split, check_max_splits
 from ..spec import ReadSpec
-from ._http import TRANSPORT_RULES, HttpClient, status_of, status_rule
+from ._http import TRANSPORT_RULES, HttpClient, status_of, status_rule, time_slice_plan
 
 #: Prometheus' limit on points per series in one range query
 MAX_POINTS = 11_000
-#: slices smaller than this are not split further just to use more threads
-MIN_SLICE_POINTS = 1_000
 TIME_TYPE = pa.timestamp("ms", "UTC")
+#: the resolution of the HTTP API's times (and of every bound unistore sends it)
+MS = dt.timedelta(milliseconds=1)
 
 #: what a failed answer means: a gateway's 502-504 is the server being away, anything else a rejected query
 ERRORS = ErrorTable(
@@ -67,7 +72,7 @@ except ImportError:  # pragma: no cover - orjson is optional
 
 class PrometheusAdapter(Adapter):
     open_options: ClassVar[frozenset[str]] = frozenset(
-        {"timeout", "max_points", "parallel", "headers", "verify"})
+        {"timeout", "max_points", "headers", "verify"})
 
     def open(self, location: Location, **options: Any) -> "PrometheusSource":
         return PrometheusSource(location, **options)
@@ -76,11 +81,11 @@ class PrometheusAdapter(Adapter):
 class PrometheusSource(Connection):
     """One Prometheus-API server. ``timeout`` bounds every request (seconds)."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(queries=True, listing=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(queries=True, listing=True, splits=True)
     read_options: ClassVar[frozenset[str]] = ts.OPTIONS
 
     def __init__(self, location: Location, *, timeout: float = 30.0, max_points: int = MAX_POINTS,
-                 parallel: int = 4, headers: dict[str, str] | None = None, verify: bool | str = True):
+                 headers: dict[str, str] | None = None, verify: bool | str = True):
         super().__init__(location)
         self._requests = require("requests", extra="prometheus", what="reading Prometheus servers")
         if not location.netloc_host:
@@ -89,14 +94,12 @@ class PrometheusSource(Connection):
             raise BadSpecError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if not (isinstance(max_points, int) and 2 <= max_points <= MAX_POINTS * 10):
             raise BadSpecError(f"max_points must be an integer between 2 and {MAX_POINTS * 10}, got {max_points!r}")
-        if not (isinstance(parallel, int) and parallel >= 1):
-            raise BadSpecError(f"parallel must be a positive integer, got {parallel!r}")
         scheme = "https" if location.scheme.endswith("+https") else "http"
         host = f"[{location.netloc_host}]" if ":" in location.netloc_host else location.netloc_host
         port = location.port or 9090
         self.base = f"{scheme}://{host}:{port}{location.path.rstrip('/')}"
         self.namespace = f"prometheus://{host}:{port}"
-        self.timeout, self.max_points, self.parallel = float(timeout), max_points, parallel
+        self.timeout, self.max_points = float(timeout), max_points
         self._http = HttpClient(self._requests, self.base, where=self.uri, errors=ERRORS, timeout=self.timeout,
                                 secrets=location.secrets, headers=headers, verify=verify,
                                 auth=(location.username, location.password or "") if location.username else None)
@@ -132,41 +135,74 @@ class PrometheusSource(Connection):
     # -- the read ----------------------------------------------------------------------------
     def scan(self, spec: ReadSpec) -> Scan:
         window = self._window(spec)
-        residual = spec.filter
-        matchers: dict[str, str] = {}
-        if spec.table is not None:
-            metric = _metric_name(spec.table)
+        part = ts.TimeSlice(window, window.start, window.end) if window.is_range else None
+        return self._scan(spec, window, self._resolve(spec, window), part)
+
+    def plan(self, spec: ReadSpec, max_splits: int) -> ReadPlan:
+        """A long range read of a metric cut into time slices on evaluation points, under one pinned end.
+
+        Instant reads, the wide shape (its columns are the series of the whole
+        range) and ``query=`` reads (the label columns of a PromQL result are
+        known only once it is evaluated) are one split.
+        """
+        check_max_splits(max_splits)
+        window = self._window(spec)
+        if not window.is_range or window.shape == "wide" or spec.table is None:
+            return super().plan(spec, max_splits)
+        assert window.start and window.end and window.step
+        read = self._resolve(spec, window)
+        cuts = ts.time_cuts(window.start, window.end, max_splits, window.step, anchor=window.start)
+        parts = ts.time_slices(window, cuts, keys=read.labels)
+        requests = sum(len(_requests(p.start or window.start, p.end, window.step, self.max_points)) for p in parts)
+        whole = ts.TimeSlice(window, window.start, window.end)
+        return time_slice_plan(parts, snapshot=_snapshot(read.promql, window),
+                               query=_query(read, window, whole, requests))
+
+    def scan_split(self, spec: ReadSpec, split: Split) -> Scan:
+        part = split.payload
+        if not isinstance(part, ts.TimeSlice):  # a one-split plan: the read as it is
+            return self.scan(spec)
+        return self._scan(spec, part.window, self._resolve(spec, part.window, part.keys), part)
+
+    def _resolve(self, spec: ReadSpec, window: ts.TimeRange, labels: tuple[str, ...] | None = None) -> "_Read":
+        """The PromQL a read sends and the label columns it returns (``labels``: as a planner resolved them)."""
+        if spec.table is None:
+            assert spec.query is not None
+            return _Read(spec.query, spec.query, None, {})
+        metric = _metric_name(spec.table)
+        if labels is None:
             known = self.labels(metric)
             if set(known) <= {"__name__"} and not self._call(
                     "/api/v1/series", params=[("match[]", metric), ("start", "0")]):
-                from ..errors import SourceNotFoundError
-
                 raise SourceNotFoundError(f"no metric {metric!r} at {self.uri}")
-            long_schema = _long_schema(_label_order(known))
-            if window.shape == "wide":  # columns name series then; only the filter names labels
-                unknown = sorted((spec.filter.columns if spec.filter is not None else set()) - set(long_schema.names))
-                if unknown:
-                    raise BadSpecError(f"unknown column(s) {unknown} in the filter; labels of {metric}: {known}")
-            else:
-                spec.check_columns(long_schema, f"metric {metric}")
-            matchers = _matchers(spec.filter, set(known))
-            promql = _selector(metric, matchers)
-            name = metric
+            labels = tuple(_label_order(known))
+        long_schema = _long_schema(list(labels))
+        if window.shape == "wide":  # columns name series then; only the filter names labels
+            unknown = sorted((spec.filter.columns if spec.filter is not None else set()) - set(long_schema.names))
+            if unknown:
+                raise BadSpecError(f"unknown column(s) {unknown} in the filter; labels of {metric}: {list(labels)}")
         else:
-            assert spec.query is not None
-            promql, name = spec.query, spec.query
-        if window.is_range:
-            slices = _slices(window, self.max_points, self.parallel)
-            bodies = self._fetch_range(promql, slices)
-            series = _merge_series(bodies)
+            spec.check_columns(long_schema, f"metric {metric}")
+        matchers = _matchers(spec.filter, set(labels))
+        return _Read(_selector(metric, matchers), metric, labels, matchers)
+
+    def _scan(self, spec: ReadSpec, window: ts.TimeRange, read: "_Read", part: ts.TimeSlice | None) -> Scan:
+        """Fetch ``part`` of the range read (an instant read without one) and build its table."""
+        if part is not None:
+            assert part.start is not None and window.step is not None
+            pieces = _requests(part.start, part.end, window.step, self.max_points)
+            series = _merge_series([self._range(read.promql, piece) for piece in pieces])
+            requests = len(pieces)
         else:
-            data = self._call("/api/v1/query", data={"query": promql, "time": _seconds(window.end), "nocache": "1"})
+            data = self._call("/api/v1/query", data={"query": read.promql, "time": _seconds(window.end),
+                                                     "nocache": "1"})
             series = _instant_series(data)
-            slices = []
-        table = _long_table(series)
-        if spec.table is None and window.shape == "long":
+            requests = 1
+        table = _long_table(series, read.labels)
+        if read.labels is None and window.shape == "long":
             _check_result_columns(spec, table)
         table = _with_columns(table, spec.needed_columns)
+        residual = spec.filter
         if window.shape == "wide":
             if residual is not None:  # the filter names long-shape columns: apply it before pivoting
                 table = table.filter(residual.to_arrow())
@@ -176,86 +212,102 @@ class PrometheusSource(Connection):
                 missing = sorted(set(spec.columns) - set(table.column_names))
                 if missing:
                     raise BadSpecError(f"unknown column(s) {missing} in the wide result; series: {table.column_names[1:]}")
-        pins: dict[str, Any] = {"query": promql}
-        if window.is_range:
-            assert window.start and window.end and window.step
-            pins.update(start=ts.rfc3339(window.start), end=ts.rfc3339(window.end),
-                        step=window.step.total_seconds(), slices=len(slices))
-            kind = "prometheus.range"
-        else:
-            assert window.end
-            pins.update(time=ts.rfc3339(window.end))
-            kind = "prometheus.instant"
-        snapshot = Snapshot(kind=kind, value=ts.rfc3339(window.end), consistent=False, replayable=False, pins=pins)
         return Scan(
             schema=table.schema,
             batches=table.to_batches(max_chunksize=spec.batch_size),
-            snapshot=snapshot,
-            dataset=Dataset(system="prometheus", uri=self.uri, namespace=self.namespace, name=name),
-            query=Query(
-                language="promql",
-                text=promql,
-                params={k: v for k, v in pins.items() if k != "query"},
-                pushed_down={"columns": False, "filter": bool(matchers), "label_matchers": matchers,
-                             "time_range": True, "limit": False, "shape": window.shape},
-            ),
+            snapshot=_snapshot(read.promql, window),
+            dataset=Dataset(system="prometheus", uri=self.uri, namespace=self.namespace, name=read.name),
+            query=_query(read, window, part, requests),
             residual=residual,
         )
 
     def _window(self, spec: ReadSpec) -> ts.TimeRange:
-        """The time range with every default resolved (a replay uses the recorded one)."""
+        """The time range with every default resolved, on whole milliseconds (a replay uses the recorded one)."""
         pin = spec.pin
         if pin is not None and pin.kind == "prometheus.range":
             opts = {**spec.options, "start": pin.pins["start"], "end": pin.pins["end"], "step": pin.pins["step"]}
-            return ts.time_range(opts, needs_step=True)
-        if pin is not None and pin.kind == "prometheus.instant":
-            return ts.time_range({**spec.options, "end": pin.pins["time"]})
-        now = dt.datetime.now(ts.UTC).replace(microsecond=0)
-        window = ts.time_range(spec.options, needs_step=True, default_end=now, where=self.uri)
-        if window.end is None:
-            window = ts.TimeRange(None, now, window.step, window.shape)
-        return window
+            window = ts.time_range(opts, needs_step=True)
+        elif pin is not None and pin.kind == "prometheus.instant":
+            window = ts.time_range({**spec.options, "end": pin.pins["time"]})
+        else:
+            now = dt.datetime.now(ts.UTC).replace(microsecond=0)
+            window = ts.time_range(spec.options, needs_step=True, default_end=now, where=self.uri)
+            if window.end is None:
+                window = ts.TimeRange(None, now, window.step, window.shape)
+        return ts.TimeRange(*(None if t is None else _from_ms(_ms(t)) for t in (window.start, window.end)),
+                            None if window.step is None else round(window.step / MS) * MS, window.shape)
 
-    def _fetch_range(self, promql: str, slices: list[tuple[int, int, int]]) -> list[Any]:
-        """Run the range query once per slice, in parallel; results in slice order."""
+    def _range(self, promql: str, piece: tuple[int, int, int]) -> Any:
+        """One range query: evaluation points start, start+step, ... <= end (ms)."""
+        start, end, step = piece
+        form = {"query": promql, "start": _ms_text(start), "end": _ms_text(end), "step": _ms_text(step),
+                "nocache": "1"}
+        return self._call("/api/v1/query_range", data=form)
 
-        def one(piece: tuple[int, int, int]) -> Any:
-            first, last, step = piece
-            form = {"query": promql, "start": _ms_text(first), "end": _ms_text(last), "step": _ms_text(step),
-                    "nocache": "1"}
-            return self._call("/api/v1/query_range", data=form)
 
-        if len(slices) == 1:
-            return [one(slices[0])]
-        with ThreadPoolExecutor(max_workers=min(self.parallel, len(slices)),
-                                thread_name_prefix="unistore-prometheus") as pool:
-            return list(pool.map(one, slices))
+@dataclass(frozen=True)
+class _Read:
+    """A read resolved before anything is fetched."""
+
+    promql: str
+    name: str
+    #: a metric's label columns in order (its schema); None: those of the query's result
+    labels: tuple[str, ...] | None
+    matchers: dict[str, str]
+
+
+def _snapshot(promql: str, window: ts.TimeRange) -> Snapshot:
+    """The query and the resolved range; ``end`` is the as-of bound (the same for every slice of a plan)."""
+    assert window.end is not None
+    if window.is_range:
+        assert window.start and window.step
+        pins: dict[str, Any] = {"query": promql, "start": ts.rfc3339(window.start), "end": ts.rfc3339(window.end),
+                                "step": window.step.total_seconds()}
+        kind = "prometheus.range"
+    else:
+        pins = {"query": promql, "time": ts.rfc3339(window.end)}
+        kind = "prometheus.instant"
+    return Snapshot(kind=kind, value=ts.rfc3339(window.end), consistent=False, replayable=False, pins=pins)
+
+
+def _query(read: _Read, window: ts.TimeRange, part: ts.TimeSlice | None, requests: int) -> Query:
+    """What was sent for ``part`` of the range (an instant read: at the end) in ``requests`` HTTP requests."""
+    if part is None or part.start is None:
+        assert window.end is not None
+        params: dict[str, Any] = {"time": ts.rfc3339(window.end)}
+    else:
+        assert window.step is not None
+        params = {"start": ts.rfc3339(part.start), "end": ts.rfc3339(part.end), "step": window.step.total_seconds()}
+    return Query(language="promql", text=read.promql, params=params,
+                 pushed_down={"columns": False, "filter": bool(read.matchers), "label_matchers": read.matchers,
+                              "time_range": True, "limit": False, "shape": window.shape, "requests": requests})
 
 
 # -- planning ---------------------------------------------------------------------------------
 
-def _slices(window: ts.TimeRange, max_points: int, parallel: int) -> list[tuple[int, int, int]]:
-    """(first, last, step) in ms for each slice: evaluation points start + k*step < end, cut into pieces.
+def _requests(start: dt.datetime, end: dt.datetime, step: dt.timedelta, max_points: int) -> list[tuple[int, int, int]]:
+    """(start, end, step) in ms of the range queries for the evaluation points start + k*step < end.
 
-    Slices are split on evaluation points, never between them, so every point
-    is evaluated exactly once and at the same time as an unsplit query would.
+    At most ``max_points`` points each (Prometheus refuses more than 11,000
+    per series): pieces are cut on evaluation points, never between them, so
+    every point is evaluated exactly once and at the time one query would use.
+    Each piece ends 1 ms before the next one's first point (or the range's
+    end), never on its own last point: VictoriaMetrics answers a query whose
+    start equals its end like an instant query, without a series' first sample.
     """
-    assert window.start and window.end and window.step
-    start = _ms(window.start)
-    step = max(1, round(window.step.total_seconds() * 1000))
-    last = _ms(window.end) - 1  # half-open: no point at end itself
-    points = (last - start) // step + 1
-    pieces = max(math.ceil(points / max_points), min(parallel, points // MIN_SLICE_POINTS))
-    per = math.ceil(points / max(1, pieces))
-    out = []
-    for first_index in range(0, points, per):
-        last_index = min(points, first_index + per) - 1
-        out.append((start + first_index * step, start + last_index * step, step))
-    return out
+    first, stop, step_ms = _ms(start), _ms(end), round(step / MS)
+    points = (stop - 1 - first) // step_ms + 1
+    return [(first + i * step_ms, min(stop, first + (i + max_points) * step_ms) - 1, step_ms)
+            for i in range(0, points, max_points)]
 
 
 def _ms(value: dt.datetime) -> int:
-    return round(value.timestamp() * 1000)
+    """Milliseconds since the epoch, rounded to the nearest."""
+    return round((value - ts.EPOCH) / MS)
+
+
+def _from_ms(ms: int) -> dt.datetime:
+    return ts.EPOCH + ms * MS
 
 
 def _ms_text(ms: int) -> str:
@@ -353,13 +405,14 @@ def _long_schema(labels: list[str]) -> pa.Schema:
                      + [pa.field(ts.VALUE, pa.float64())])
 
 
-def _long_table(series: list[tuple[tuple[tuple[str, str], ...], list[list]]]) -> pa.Table:
-    """timestamp, one column per label (sorted, ``__name__`` first), value — built column-wise.
+def _long_table(series: list[tuple[tuple[tuple[str, str], ...], list[list]]],
+                labels: tuple[str, ...] | None = None) -> pa.Table:
+    """timestamp, one column per label (``labels``, else those of the series), value — built column-wise.
 
     The samples of all series are flattened once into two Python lists
     (times, value texts) that Arrow converts and parses in bulk.
     """
-    names = _label_order({k for key, _ in series for k, _ in key})
+    names = list(labels) if labels is not None else _label_order({k for key, _ in series for k, _ in key})
     counts = np.fromiter((sum(len(v) for v in parts) for _, parts in series), dtype=np.int64, count=len(series))
     flat = list(itertools.chain.from_iterable(
         itertools.chain.from_iterable(itertools.chain.from_iterable(parts)) for _, parts in series))
