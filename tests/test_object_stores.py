@@ -1,4 +1,4 @@
-"""Object stores beyond the conformance suite: versions, exact replay, drift, errors, streaming.
+"""Object stores beyond the conformance suite: versions, exact replay, drift, errors, streaming, read plans.
 
 Everything runs against real servers on loopback: moto's S3 server (one
 session-wide with the AWS environment variables set, one per module that
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import uuid
 
 import pyarrow as pa
@@ -272,6 +273,127 @@ def test_readahead_options_are_checked_and_passed(moto_s3, plain):
     assert without_metadata(table).equals(TABLE)
     with pytest.raises(unistore.BadSpecError, match="fragment_readahead"):
         unistore.read(f"s3://{plain}/{prefix}", fragment_readahead=0)
+
+
+# -- read plans: splits pinned to the listing ----------------------------------------------------
+
+def _plan(uri: str, max_splits: int, table: str | None = None, **read_options):
+    """A plan of a full read of ``uri``, with the source it came from (close both)."""
+    src = unistore.source(uri)
+    spec = unistore.ReadSpec.build(table, **read_options)
+    return src, spec, src.connection.plan(spec, max_splits)
+
+
+def _read_split(src, spec, split) -> pa.Table:
+    """One split, shipped through pickle as a distributed engine would, read to a table."""
+    scan = src.connection.scan_split(spec, pickle.loads(pickle.dumps(split)))
+    try:
+        return pa.Table.from_batches(list(scan.batches), schema=scan.schema)
+    finally:
+        if scan.close is not None:
+            scan.close()
+
+
+def test_splits_on_a_versioned_bucket_read_the_planned_versions(moto_s3, versioned):
+    prefix = _two_parts(moto_s3, versioned)
+    src, spec, plan = _plan(f"s3://{versioned}/{prefix}", 2)
+    with src, plan:
+        assert plan.consistent and plan.method == "files" and len(plan.splits) == 2
+        assert [s.covers for s in plan.splits] == [{"files": ["part-000.parquet"]}, {"files": ["part-001.parquet"]}]
+        _put(moto_s3, versioned, f"{prefix}/part-000.parquet", bump_second_amount(TABLE).slice(0, 30))
+        moto_s3.client().delete_object(Bucket=versioned, Key=f"{prefix}/part-001.parquet")
+        parts = [_read_split(src, spec, s) for s in plan.splits]
+    assert without_metadata(pa.concat_tables(parts)).equals(TABLE)
+
+
+def test_a_split_refuses_an_unversioned_object_changed_since_the_plan(moto_s3, plain):
+    prefix = _two_parts(moto_s3, plain)
+    src, spec, plan = _plan(f"s3://{plain}/{prefix}", 2)
+    with src, plan:
+        assert not plan.consistent and "verified" in plan.consistency
+        _put(moto_s3, plain, f"{prefix}/part-001.parquet", bump_second_amount(TABLE.slice(30)))
+        assert _read_split(src, spec, plan.splits[0]).num_rows == 30
+        with pytest.raises(unistore.SnapshotUnavailableError, match="part-001.parquet.*plan the read again"):
+            _read_split(src, spec, plan.splits[1])
+
+
+def test_one_object_is_cut_by_row_groups(moto_s3, plain):
+    key = f"one-{uuid.uuid4().hex[:8]}/events.parquet"
+    _put(moto_s3, plain, key, TABLE)  # row groups of 17 rows: 17, 17, 17, 9
+    src, spec, plan = _plan(f"s3://{plain}/{key}", 4)
+    with src, plan:
+        assert plan.method == "parquet row groups"
+        assert [s.covers["row_groups"] for s in plan.splits] == [["0"], ["1"], ["2"], ["3"]]
+        assert [s.rows for s in plan.splits] == [17, 17, 17, 9]
+        parts = [_read_split(src, spec, s) for s in plan.splits]
+    assert [p.num_rows for p in parts] == [17, 17, 17, 9]
+    assert without_metadata(pa.concat_tables(parts)).equals(TABLE)
+
+
+def test_many_files_are_dealt_into_splits_of_about_equal_bytes(tmp_path):
+    import random
+
+    noise = random.Random(3)
+    sizes = [1, 5, 2, 8, 3, 1, 1, 4, 6, 2, 2, 5, 1, 1, 2]  # thousands of rows per file: 15 files, 3 splits
+    start = 0
+    for i, size in enumerate(sizes):
+        ids = pa.array(range(start, start + size * 1000), pa.int64())
+        x = pa.array([noise.random() for _ in range(size * 1000)])  # incompressible: bytes follow rows
+        pq.write_table(pa.table({"id": ids, "x": x}), tmp_path / f"part-{i:02d}.parquet")
+        start += size * 1000
+    src, spec, plan = _plan(str(tmp_path), 3)
+    with src, plan:
+        assert plan.method == "files" and len(plan.splits) == 3
+        shares = [s.bytes / sum(p.bytes for p in plan.splits) for s in plan.splits]
+        assert all(0.2 < share < 0.5 for share in shares), shares
+        big = next(s for s in plan.splits if len(s.payload.pieces) > 4)
+        assert len(big.covers["files"]) == 4 and big.covers["file_count"] == len(big.payload.pieces)
+        ids = [i for s in plan.splits for i in _read_split(src, spec, s).column("id").to_pylist()]
+    assert ids == list(range(start))
+
+
+def test_partition_pruning_leaves_the_other_partitions_out_of_the_plan(tmp_path):
+    import pyarrow.dataset as ds
+
+    ds.write_dataset(TABLE.append_column("part", pa.array([i % 3 for i in range(60)], pa.int32())), tmp_path,
+                     format="parquet", partitioning=["part"], partitioning_flavor="hive")
+    src, spec, plan = _plan(str(tmp_path), 3, filter=[("part", "==", 1)])
+    with src, plan:
+        covered = [f for s in plan.splits for f in s.covers["files"]]
+        assert covered and all(f.startswith("part=1/") for f in covered)
+        rows = sum(_read_split(src, spec, s).num_rows for s in plan.splits)
+    assert rows == 20
+
+
+def test_text_files_are_split_by_file_never_inside_one(tmp_path):
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(TABLE.select(["id", "kind"]), tmp_path / "all.csv")
+    src, _, plan = _plan(str(tmp_path / "all.csv"), 4)
+    with src, plan:
+        assert len(plan.splits) == 1 and plan.splits[0].covers == {"files": ["all.csv"]}
+
+
+def test_a_local_file_changed_since_the_plan_fails_its_split(tmp_path):
+    path = tmp_path / "events.parquet"
+    pq.write_table(TABLE, path, row_group_size=30)
+    src, spec, plan = _plan(str(path), 2)
+    with src, plan:
+        pq.write_table(bump_second_amount(TABLE), path, row_group_size=30)
+        os.utime(path, ns=(1, 1))  # a different mtime even on a coarse clock
+        with pytest.raises(unistore.SnapshotUnavailableError, match="changed since the read was planned"):
+            _read_split(src, spec, plan.splits[0])
+
+
+def test_partitioned_read_of_a_url_with_a_token_keeps_the_token_out_of_splits(http_files):
+    pq.write_table(TABLE, os.path.join(http_files.root, "split-tok.parquet"), row_group_size=17)
+    uri = f"{http_files.url}/split-tok.parquet?token={HTTP_TOKEN}"
+    src, _, plan = _plan(uri, 3)
+    with src, plan:
+        assert len(plan.splits) == 3 and HTTP_TOKEN.encode() not in pickle.dumps(plan.splits)
+    table = unistore.read(uri, partitions=3)
+    assert without_metadata(table).sort_by("id").equals(TABLE)
+    assert HTTP_TOKEN not in unistore.provenance_of(table).to_json()
 
 
 # -- HTTP ------------------------------------------------------------------------------------

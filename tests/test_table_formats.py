@@ -131,3 +131,53 @@ def test_streamed_iceberg_batches_have_the_plain_arrow_types(iceberg_snapshots):
         batches = list(reader)
     assert all(b.schema.field("kind").type == pa.string() for b in batches)
     assert sum(b.num_rows for b in batches) == 60
+
+
+# -- read plans: splits pinned to one version / snapshot -------------------------------------
+
+def _splits_read(uri: str, max_splits: int, change, table: str | None = None, **read_options):
+    """Plan a read, ``change`` the table, then read every split (shipped through pickle): the plan and the rows."""
+    import pickle
+
+    with unistore.source(uri) as src:
+        spec = unistore.ReadSpec.build(table, **read_options)
+        with src.connection.plan(spec, max_splits) as plan:
+            change()
+            parts = []
+            for split in plan.splits:
+                scan = src.connection.scan_split(spec, pickle.loads(pickle.dumps(split)))
+                assert scan.snapshot == plan.snapshot
+                parts.append(pa.Table.from_batches(list(scan.batches), schema=scan.schema))
+    return plan, pa.concat_tables(parts)
+
+
+def test_delta_splits_read_the_planned_version_by_data_file(tmp_path):
+    path = str(tmp_path / "events")
+    for start in range(0, 60, 15):  # version 3: four data files
+        write_deltalake(path, TABLE.slice(start, 15), mode="append")
+    plan, rows = _splits_read(f"delta://{path}", 2, lambda: write_deltalake(path, TABLE.slice(0, 5), mode="overwrite"))
+    assert (plan.method, plan.snapshot.value, plan.consistent, len(plan.splits)) == ("data files", 3, True, 2)
+    assert sum(len(s.covers["files"]) for s in plan.splits) == 4 and [s.rows for s in plan.splits] == [30, 30]
+    assert without_metadata(rows).sort_by("id").equals(TABLE)
+
+
+def test_delta_plan_prunes_partitions_and_cuts_a_lone_file_by_row_groups(tmp_path):
+    from deltalake import WriterProperties
+
+    path = str(tmp_path / "events")
+    parted = TABLE.append_column("half", pa.array([i // 30 for i in range(60)], pa.int32()))
+    write_deltalake(path, parted, partition_by=["half"], writer_properties=WriterProperties(max_row_group_size=10))
+    plan, rows = _splits_read(f"delta://{path}", 3, lambda: None, filter=[("half", "==", 1)])
+    assert plan.method == "parquet row groups" and len(plan.splits) == 3
+    assert all(f.startswith("half=1/") for s in plan.splits for f in s.covers["files"])
+    assert sorted(rows.column("id").to_pylist()) == list(range(31, 61))
+
+
+def test_iceberg_splits_read_the_planned_snapshot(iceberg_snapshots):
+    uri, first, _, tbl = iceberg_snapshots
+    current = tbl.current_snapshot().snapshot_id
+    plan, rows = _splits_read(uri, 2, lambda: tbl.append(TABLE.slice(0, 7)), table="shop.events")
+    assert (plan.method, plan.snapshot.value, plan.consistent) == ("data files", current, True)
+    assert len(plan.splits) == 2 and all(s.covers["files"][0].startswith("data/") for s in plan.splits)
+    assert without_metadata(rows).sort_by("id").equals(TABLE)
+    assert unistore.read(uri, "shop.events", partitions=2).num_rows == 67  # a new plan sees the append

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -153,7 +154,8 @@ def loader_s3_unversioned(moto_s3):
 # -- HTTP -------------------------------------------------------------------------
 
 class TokenCheckingHandler(SimpleHTTPRequestHandler):
-    """Serves files; a request with a ``token`` parameter must carry the right one."""
+    """Serves files, and byte ranges of them as real servers do (a split reads one Parquet row group);
+    a request with a ``token`` parameter must carry the right one."""
 
     def _token_ok(self) -> bool:
         tokens = parse_qs(urlsplit(self.path).query).get("token")
@@ -162,7 +164,21 @@ class TokenCheckingHandler(SimpleHTTPRequestHandler):
     def do_GET(self):
         if not self._token_ok():
             return self.send_error(403, "bad token")
-        return super().do_GET()
+        wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        path = self.translate_path(self.path)
+        if wanted is None or not os.path.isfile(path):
+            return super().do_GET()
+        with open(path, "rb") as f:
+            data = f.read()
+        start, end = int(wanted[1]), min(int(wanted[2] or len(data) - 1), len(data) - 1)
+        if start > end:
+            return self.send_error(416, "range not satisfiable")
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        self.wfile.write(data[start:end + 1])
 
     def do_HEAD(self):
         if not self._token_ok():
@@ -217,23 +233,24 @@ def loader_http_parquet(http_files):
 # -- Delta Lake and Iceberg ---------------------------------------------------------
 
 class DeltaLoader(Loader):
-    """One Delta table per case; a change is an overwrite, i.e. a new table version."""
+    """One Delta table per case, one file of 17-row row groups (read plans cut it by row group);
+    a change is an overwrite, i.e. a new table version."""
 
     def __init__(self, name: str, root: str):
         self.name, self.root = name, root  # a local directory or s3://bucket/prefix
 
     def load(self, name: str, table: pa.Table) -> StoreCase:
-        from deltalake import write_deltalake
+        from deltalake import WriterProperties, write_deltalake
 
         from unistore.adapters.files.delta import storage_options_for
 
         where = f"{self.root}/{name}-{uuid.uuid4().hex[:8]}"
-        options = storage_options_for(where, {})
-        write_deltalake(where, table, storage_options=options or None)
+        write = partial(write_deltalake, where, storage_options=storage_options_for(where, {}) or None,
+                        writer_properties=WriterProperties(max_row_group_size=17))
+        write(table)
         uri = f"delta+{where}" if "://" in where else f"delta://{where}"
         return StoreCase(uri=uri, table=None, expected=table,
-                         mutate=lambda: write_deltalake(where, bump_second_amount(table), mode="overwrite",
-                                                        storage_options=options or None))
+                         mutate=lambda: write(bump_second_amount(table), mode="overwrite"))
 
 
 @pytest.fixture(scope="session")
@@ -247,7 +264,8 @@ def loader_delta_s3(moto_s3):
 
 
 class IcebergLoader(Loader):
-    """Tables of one SQLite-backed Iceberg catalog; a change is an overwrite, i.e. a new snapshot."""
+    """Tables of one SQLite-backed Iceberg catalog, each snapshot written as three data files (read plans
+    split Iceberg tables by file); a change is an overwrite, i.e. a new snapshot."""
 
     def __init__(self, name: str, catalog_path: str, warehouse: str):
         self.name, self.catalog_path, self.warehouse = name, catalog_path, warehouse
@@ -267,7 +285,9 @@ class IcebergLoader(Loader):
 
     def load(self, name: str, table: pa.Table) -> StoreCase:
         ident = f"tests.{name}_{uuid.uuid4().hex[:8]}"
-        tbl = self.catalog().create_table(ident, schema=table.schema)
+        # pyiceberg cuts a write into files of about this many bytes of Arrow data
+        target = {"write.target-file-size-bytes": str(table.nbytes // 3 + 1)}
+        tbl = self.catalog().create_table(ident, schema=table.schema, properties=target)
         tbl.append(table)
 
         def mutate() -> None:

@@ -10,6 +10,7 @@ during the read is not half-included.
 - ``formats``: Parquet, CSV, JSON lines, Arrow IPC, ORC
 - ``delta``, ``iceberg``: table formats on files, whose versions make replay exact
 - ``timetravel``: ``as_of=`` values for the table formats
+- ``fragments``: read plans — files and Parquet row groups dealt into splits of about equal bytes
 """
 
 from .source import FilesAdapter, FileSource

@@ -14,8 +14,10 @@ import datetime as dt
 import os
 import posixpath
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from ...errormap import ErrorTable, Rule, mapped_errors
 from ...errors import BadSpecError, SnapshotUnavailableError, SourceNotFoundError
@@ -23,9 +25,10 @@ from ...location import Location
 from ...provenance import Dataset, Query
 from ...registry import require
 from ...snapshot import Snapshot
-from ...adapter import Adapter, Capabilities, Connection, Scan
+from ...adapter import Adapter, Capabilities, Connection, ReadPlan, Scan, Split, check_max_splits
 from ...spec import ReadSpec
 from .filesystems import S3Settings, SecretLocation, option_secrets
+from .fragments import payload_of, plan_splits, restrict, units_of
 from .timetravel import epoch_ms, parse_as_of
 
 SNAPSHOT_KIND = "delta.version"
@@ -76,7 +79,7 @@ def storage_options_for(uri: str, given: dict[str, Any]) -> dict[str, str]:
 class DeltaSource(Connection):
     """One Delta table."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(listing=True, as_of=True, replay_exact=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(listing=True, as_of=True, replay_exact=True, splits=True)
 
     def __init__(self, location: Location, *, storage_options: dict[str, Any] | None = None):
         if storage_options is not None and not isinstance(storage_options, dict):
@@ -115,34 +118,65 @@ class DeltaSource(Connection):
         if table is not None:
             raise SourceNotFoundError(f"{self.uri} is one Delta table; read it with table=None, not {table!r}")
 
-    def scan(self, spec: ReadSpec) -> Scan:
+    def _at(self, spec: ReadSpec):
+        """The table at the version ``spec`` asks for: the recorded one on replay, ``as_of=``, or the latest."""
         self._check_table(spec.table)
         if spec.pin is not None and spec.pin.kind == SNAPSHOT_KIND:
-            wanted: int | dt.datetime | None = int(spec.pin.value)
-        else:
-            wanted = parse_as_of(spec.as_of)
-        table = self._load(wanted)
+            return self._load(int(spec.pin.value))
+        return self._load(parse_as_of(spec.as_of))
+
+    def scan(self, spec: ReadSpec) -> Scan:
+        table = self._at(spec)
+        return self._start(spec, table.to_pyarrow_dataset(), _snapshot(table.version()))
+
+    def plan(self, spec: ReadSpec, max_splits: int) -> ReadPlan:
+        """The data files of the version read (pruned by partition values and file statistics), in splits."""
+        check_max_splits(max_splits)
+        table = self._at(spec)
+        snapshot = _snapshot(table.version())
         dataset = table.to_pyarrow_dataset()
+        spec.check_columns(dataset.schema, self.uri)
+        expr = spec.filter.to_arrow() if spec.filter is not None else None
+        # the log's add actions know each file's size and rows (their paths are escaped once more)
+        actions = pa.table(table.get_add_actions(flatten=True))
+        known = {unquote(path): (size, rows) for path, size, rows in zip(
+            actions["path"].to_pylist(), actions["size_bytes"].to_pylist(), actions["num_records"].to_pylist())}
+
+        def describe(path: str) -> tuple[str, int | None, int | None]:
+            return (path, *known.get(path, (None, None)))
+
+        with mapped_errors(OPEN_ERRORS, self.uri, self.location.secrets):  # Parquet footers, when files are cut
+            units = units_of(list(dataset.get_fragments(filter=expr)), max_splits, expr, dataset.schema, describe)
+        return ReadPlan(splits=plan_splits(units, max_splits, snapshot, str), snapshot=snapshot, consistent=True,
+                        method="parquet row groups" if any(u.row_group is not None for u in units) else "data files",
+                        consistency=f"every split reads the data files of table version {snapshot.value}, "
+                                    "which never change",
+                        query=self._query(spec, snapshot.value))
+
+    def scan_split(self, spec: ReadSpec, split: Split) -> Scan:
+        self._check_table(spec.table)
+        payload = payload_of(split, SNAPSHOT_KIND, self.uri)
+        dataset = self._load(int(payload.pin.value)).to_pyarrow_dataset()
+        return self._start(spec, restrict(dataset, payload.pieces, str, self.uri), payload.pin)
+
+    def _start(self, spec: ReadSpec, dataset: ds.Dataset, snapshot: Snapshot) -> Scan:
+        """Scan ``dataset`` (a version's, or a split's part of it) for ``spec``."""
         spec.check_columns(dataset.schema, self.uri)
         columns = list(spec.columns) if spec.columns else None
         expr = spec.filter.to_arrow() if spec.filter is not None else None
         scanner = dataset.scanner(columns=columns, filter=expr, batch_size=spec.batch_size, use_threads=True)
-        version = table.version()
+        return Scan(schema=scanner.projected_schema, batches=scanner.to_batches(), snapshot=snapshot,
+                    dataset=self._dataset_ref(), query=self._query(spec, snapshot.value))
+
+    def _query(self, spec: ReadSpec, version: int) -> Query:
         text = f"scan delta table {self.uri} at version {version}"
-        if columns:
-            text += f" columns {', '.join(columns)}"
-        if expr is not None:
-            text += f" where {expr}"
-        return Scan(
-            schema=scanner.projected_schema,
-            batches=scanner.to_batches(),
-            snapshot=Snapshot(kind=SNAPSHOT_KIND, value=version, consistent=True, replayable=True,
-                              pins={"version": version}),
-            dataset=self._dataset_ref(),
-            query=Query(language="delta", text=text,
-                        pushed_down={"columns": True, "filter": spec.filter is not None, "limit": False,
-                                     "as_of": spec.as_of is not None}),
-        )
+        if spec.columns:
+            text += f" columns {', '.join(spec.columns)}"
+        if spec.filter is not None:
+            text += f" where {spec.filter.to_arrow()}"
+        return Query(language="delta", text=text,
+                     pushed_down={"columns": True, "filter": spec.filter is not None, "limit": False,
+                                  "as_of": spec.as_of is not None})
 
     def _dataset_ref(self) -> Dataset:
         uri = self.table_uri
@@ -151,3 +185,7 @@ class DeltaSource(Connection):
         scheme, rest = uri.split("://", 1)
         bucket, _, key = rest.partition("/")
         return Dataset(system="delta", uri=self.uri, namespace=f"{scheme}://{bucket}", name=key)
+
+
+def _snapshot(version: int) -> Snapshot:
+    return Snapshot(kind=SNAPSHOT_KIND, value=version, consistent=True, replayable=True, pins={"version": version})

@@ -6,7 +6,8 @@ on local disk or in S3: for S3 the FileIO gets endpoint, region and credentials
 from the AWS environment variables unless ``properties`` (pyiceberg catalog
 properties such as ``s3.endpoint``) say otherwise. Every read plans one
 snapshot (the current one, ``as_of=`` a snapshot id or a time, or the recorded
-one on replay), so a replay is exact time travel.
+one on replay), so a replay is exact time travel. A plan pins that snapshot: its
+splits read the snapshot's data files (which never change), whole files each.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import datetime as dt
 import decimal
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -26,9 +28,10 @@ from ...location import Location
 from ...provenance import Dataset, Query
 from ...registry import require
 from ...snapshot import Snapshot
-from ...adapter import Adapter, Capabilities, Connection, Scan
+from ...adapter import Adapter, Capabilities, Connection, ReadPlan, Scan, Split, check_max_splits
 from ...spec import ReadSpec
 from .filesystems import S3Settings, SecretLocation, option_secrets
+from .fragments import Unit, payload_of, plan_splits
 from .timetravel import epoch_ms, parse_as_of
 
 SNAPSHOT_KIND = "iceberg.snapshot_id"
@@ -67,10 +70,23 @@ def catalog_properties(location: Location, given: dict[str, Any]) -> dict[str, s
     return props
 
 
+@dataclass(frozen=True)
+class _Read:
+    """One read of an Iceberg table at one snapshot, as pyiceberg plans it."""
+
+    table: Any          # pyiceberg Table
+    scan: Any           # pyiceberg DataScan
+    schema: pa.Schema   # what the read returns
+    name: str
+    row_filter: Any     # the pushed filter (None: the whole filter is residual)
+    push_limit: bool
+    snapshot: Snapshot
+
+
 class IcebergSource(Connection):
     """The tables of one Iceberg SQL catalog."""
 
-    capabilities: ClassVar[Capabilities] = Capabilities(listing=True, as_of=True, replay_exact=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(listing=True, as_of=True, replay_exact=True, splits=True)
 
     def __init__(self, location: Location, *, properties: dict[str, Any] | None = None,
                  catalog_name: str = "default"):
@@ -124,12 +140,19 @@ class IcebergSource(Connection):
             raise SnapshotUnavailableError(f"{self.uri} has no snapshot as of {wanted.isoformat()}")
         return snap.snapshot_id
 
-    def scan(self, spec: ReadSpec) -> Scan:
+    def _read(self, spec: ReadSpec, pinned: Snapshot | None = None) -> _Read:
+        """The read ``spec`` asks for, at the ``pinned`` snapshot (a plan's) or the one ``spec`` names."""
         tbl = self._table(spec.table)
-        snapshot_id = self._snapshot_id(tbl, spec)
-        if snapshot_id is not None:
-            table_schema = tbl.schemas()[tbl.snapshot_by_id(snapshot_id).schema_id] \
-                if tbl.snapshot_by_id(snapshot_id).schema_id is not None else tbl.schema()
+        if pinned is None:
+            snapshot_id = self._snapshot_id(tbl, spec)
+            snapshot = Snapshot(kind=SNAPSHOT_KIND, value=snapshot_id, consistent=True, replayable=True,
+                                pins={"snapshot_id": snapshot_id, "metadata_location": _redacted(tbl.metadata_location)})
+        else:
+            snapshot_id, snapshot = pinned.value, pinned
+            if snapshot_id is not None and tbl.snapshot_by_id(snapshot_id) is None:
+                raise SnapshotUnavailableError(f"snapshot {snapshot_id} of {self.uri} does not exist any more (expired?)")
+        if snapshot_id is not None and tbl.snapshot_by_id(snapshot_id).schema_id is not None:
+            table_schema = tbl.schemas()[tbl.snapshot_by_id(snapshot_id).schema_id]
         else:
             table_schema = tbl.schema()
         full = arrow_schema(table_schema.as_arrow())
@@ -143,26 +166,64 @@ class IcebergSource(Connection):
                         selected_fields=tuple(columns) if columns else ("*",), snapshot_id=snapshot_id,
                         limit=spec.limit if push_limit else None)
         projected = pa.schema([full.field(c) for c in columns]) if columns else full
-        text = f"scan iceberg table {name} at snapshot {snapshot_id}"
-        if columns:
-            text += f" columns {', '.join(columns)}"
-        if row_filter is not None:
-            text += f" where {row_filter}"
+        return _Read(tbl, scan, projected, name, row_filter, push_limit, snapshot)
+
+    def scan(self, spec: ReadSpec) -> Scan:
+        return self._start(spec, self._read(spec))
+
+    def plan(self, spec: ReadSpec, max_splits: int) -> ReadPlan:
+        """The data files pyiceberg plans for the snapshot read (pruned by partitions and statistics), in splits."""
+        check_max_splits(max_splits)
+        read = self._read(spec)
+        with mapped_errors(SCAN_ERRORS, self.uri, self.location.secrets):
+            units = [Unit(t.file.file_path, None, t.file.record_count, t.file.file_size_in_bytes)
+                     for t in read.scan.plan_files()]
+        prefix = read.table.location().rstrip("/") + "/"
+        snapshot = read.snapshot
+        return ReadPlan(splits=plan_splits(units, max_splits, snapshot, lambda p: p.removeprefix(prefix)),
+                        snapshot=snapshot, consistent=True, method="data files",
+                        consistency=f"every split reads the data files of snapshot {snapshot.value}, "
+                                    "which never change",
+                        query=_query(read, spec))
+
+    def scan_split(self, spec: ReadSpec, split: Split) -> Scan:
+        payload = payload_of(split, SNAPSHOT_KIND, self.uri)
+        read = self._read(spec, payload.pin)
+        wanted = {p.path for p in payload.pieces}
+        with mapped_errors(SCAN_ERRORS, self.uri, self.location.secrets):
+            tasks = [t for t in read.scan.plan_files() if t.file.file_path in wanted]
+        if len(tasks) != len(wanted):
+            raise SnapshotUnavailableError(f"{self.uri}: {len(wanted) - len(tasks)} planned data file(s) are no "
+                                           "longer part of the snapshot read; plan the read again")
+        return self._start(spec, read, tasks)
+
+    def _start(self, spec: ReadSpec, read: _Read, tasks: list | None = None) -> Scan:
+        """Stream ``read`` (all its files, or a split's ``tasks``)."""
         return Scan(
-            schema=projected,
-            batches=_batches(scan, projected, self),
-            residual=spec.filter if spec.filter is not None and row_filter is None else None,
-            snapshot=Snapshot(kind=SNAPSHOT_KIND, value=snapshot_id, consistent=True, replayable=True,
-                              pins={"snapshot_id": snapshot_id, "metadata_location": _redacted(tbl.metadata_location)}),
-            dataset=Dataset(system="iceberg", uri=self.uri, namespace=f"iceberg://{self.catalog.name}", name=name),
-            query=Query(language="iceberg", text=text,
-                        pushed_down={"columns": True, "filter": row_filter is not None, "limit": push_limit,
-                                     "as_of": spec.as_of is not None}),
+            schema=read.schema,
+            batches=_batches(read.scan, read.schema, self, tasks),
+            residual=spec.filter if spec.filter is not None and read.row_filter is None else None,
+            snapshot=read.snapshot,
+            dataset=Dataset(system="iceberg", uri=self.uri, namespace=f"iceberg://{self.catalog.name}",
+                            name=read.name),
+            query=_query(read, spec),
         )
 
 
-def _batches(scan, schema: pa.Schema, source: IcebergSource) -> Iterator[pa.RecordBatch]:
-    """Stream the planned files as batches of ``schema``.
+def _query(read: _Read, spec: ReadSpec) -> Query:
+    """What ``read`` asks pyiceberg for, for the record."""
+    text = f"scan iceberg table {read.name} at snapshot {read.snapshot.value}"
+    if spec.columns:
+        text += f" columns {', '.join(spec.columns)}"
+    if read.row_filter is not None:
+        text += f" where {read.row_filter}"
+    return Query(language="iceberg", text=text,
+                 pushed_down={"columns": True, "filter": read.row_filter is not None, "limit": read.push_limit,
+                              "as_of": spec.as_of is not None})
+
+
+def _batches(scan, schema: pa.Schema, source: IcebergSource, tasks: list | None) -> Iterator[pa.RecordBatch]:
+    """Stream the planned files (or only ``tasks``) as batches of ``schema``.
 
     pyiceberg's ArrowScan reads files in its thread pool, but submits every
     file of a call at once and keeps each file's batches until consumed; so
@@ -172,7 +233,7 @@ def _batches(scan, schema: pa.Schema, source: IcebergSource) -> Iterator[pa.Reco
     from pyiceberg.io.pyarrow import ArrowScan
 
     with mapped_errors(SCAN_ERRORS, source.uri, source.location.secrets):
-        tasks = list(scan.plan_files())
+        tasks = list(scan.plan_files()) if tasks is None else tasks
         reader = ArrowScan(scan.table_metadata, scan.io, scan.projection(), scan.row_filter,
                            scan.case_sensitive, scan.limit)
         step = FILES_IN_FLIGHT

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -20,16 +22,35 @@ from ...errors import (AuthenticationError, BadSpecError, QueryError, SnapshotUn
 from ...location import Location
 from ...provenance import Dataset, Query
 from ...snapshot import Snapshot
-from ...adapter import Adapter, Capabilities, Connection, Scan
+from ...adapter import Adapter, Capabilities, Connection, ReadPlan, Scan, Split, check_max_splits
 from ...spec import ReadSpec
 from .filesystems import SecretLocation, open_filesystems
 from .formats import dataset_format, format_name, infer_format, json_storage_schema
+from .fragments import payload_of, plan_splits, restrict, units_of
 
 GLOB_CHARS = set("*?[")
 IGNORED_PREFIXES = (".", "_")
 LOCAL_SCHEMES = ("file", "local")
 #: a local folder with more entries than this is not read (a typo such as file:/// would walk the disk)
 MAX_LISTED = 100_000
+SNAPSHOT_KIND = "files.objects"
+#: pyarrow's read-ahead for a streamed read unless the caller sets it: one file and four batches ahead of
+#: the consumer (a 619 MB Parquet stream peaked at 0.95 GB resident with pyarrow's defaults of 4 files and
+#: 16 batches, at 0.37 GB with these); a read into a table, which holds everything anyway, keeps the defaults
+STREAM_READAHEAD = {"fragment_readahead": 1, "batch_readahead": 4}
+
+
+@dataclass(frozen=True)
+class _Files:
+    """The objects one read reads and the pyarrow dataset over them."""
+
+    path: str                       # the location named (a file, a folder, a glob)
+    objects: list[dict[str, Any]]   # their pins, as listed or recorded
+    exact: bool                     # read at their pinned versions
+    dataset: ds.FileSystemDataset
+    fmt: str
+    base: str                       # the folder partitions and relative names start from
+    casting: bool                   # text read as text, cast to the declared schema afterwards
 
 
 class FilesAdapter(Adapter):
@@ -48,9 +69,9 @@ class FileSource(Connection):
     S3), ``"native"`` insists on it, ``"fsspec"`` always goes through fsspec.
     """
 
-    capabilities: ClassVar[Capabilities] = Capabilities(queries=False, listing=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(queries=False, listing=True, splits=True)
     #: ``fragment_readahead`` / ``batch_readahead``: how many files / batches pyarrow reads ahead
-    #: of the consumer (pyarrow's defaults, 4 and 16, favour speed; 1 and 4 bound a stream's memory)
+    #: of the consumer (see STREAM_READAHEAD)
     read_options: ClassVar[frozenset[str]] = frozenset({"format", "fragment_readahead", "batch_readahead"})
 
     def __init__(self, location: Location, *, storage_options: dict[str, Any] | None = None,
@@ -159,22 +180,35 @@ class FileSource(Connection):
         The first answer tells whether the bucket keeps versions; an unversioned
         bucket costs one extra request per read.
         """
-        from fsspec.asyn import _run_coros_in_chunks, sync
-
         names = list(infos)
-        with self._mapped(STORE_ERRORS, path):
-            first = self.fs.info(names[0])
-            if not first.get("VersionId") or first["VersionId"] == "null":
-                return infos
-            rest = sync(self.fs.loop, _run_coros_in_chunks, [self.fs._info(n) for n in names[1:]],
-                        batch_size=64, return_exceptions=True)
-        for result in rest:
-            if isinstance(result, FileNotFoundError):
-                raise QueryError(f"objects under {self._shown(path)} changed while they were listed; read again")
-            if isinstance(result, BaseException):
-                with self._mapped(STORE_ERRORS, path):
+        heads = self._infos(names[:1], path)
+        if heads[0] is not None and heads[0].get("VersionId") in (None, "", "null"):
+            return infos
+        heads += self._infos(names[1:], path)
+        if any(head is None for head in heads):
+            raise QueryError(f"objects under {self._shown(path)} changed while they were listed; read again")
+        return dict(zip(names, heads))
+
+    def _infos(self, names: list[str], where: str) -> list[dict[str, Any] | None]:
+        """What the store says of each object now (None: it is gone), asked concurrently where fsspec can."""
+        with self._mapped(STORE_ERRORS, where):
+            if self.fs.async_impl and len(names) > 1:
+                from fsspec.asyn import _run_coros_in_chunks, sync
+
+                found = sync(self.fs.loop, _run_coros_in_chunks, [self.fs._info(self._request(n)) for n in names],
+                             batch_size=64, return_exceptions=True)
+            else:
+                found = [_info_or_missing(self.fs, self._request(n)) for n in names]
+            for result in found:
+                if isinstance(result, BaseException) and not isinstance(result, FileNotFoundError):
                     raise result
-        return dict(zip(names, [first, *rest]))
+        return [None if isinstance(r, FileNotFoundError) else r for r in found]
+
+    def _changed(self, objects: list[dict[str, Any]], where: str) -> list[str]:
+        """The objects whose content is no longer the one pinned (size, ETag/checksum or mtime), or that are gone."""
+        now = self._infos([o["path"] for o in objects], where)
+        return [o["path"] for o, info in zip(objects, now)
+                if info is None or _identity(_pin(o["path"], info)) != _identity(o)]
 
     def _http_objects(self, path: str) -> dict[str, dict[str, Any]]:
         """A URL is one file, unless the server answers with an HTML index: then the files it links to."""
@@ -204,11 +238,23 @@ class FileSource(Connection):
 
     def schema(self, table: str | tuple[str, ...] | None = None) -> pa.Schema:
         path = self._path(table)
-        dataset, _, _ = self._dataset(path, self.objects(path), None)
+        dataset = self._dataset(path, self.objects(path), None).dataset
         return self.declared_schema if self.declared_schema is not None else dataset.schema
 
     # -- reading -----------------------------------------------------------
-    def _dataset(self, path: str, objects: list[dict[str, Any]], fmt: str | None, *, pinned: bool = False):
+    def _exact(self, objects: list[dict[str, Any]]) -> bool:
+        """Whether ``objects`` can be read at their pinned versions (every one has a VersionId the store keeps)."""
+        return bool(objects) and self.systems.pinned_fs is not None and all("version_id" in o for o in objects)
+
+    def _data_path(self, obj: dict[str, Any], exact: bool) -> str:
+        """The name the data file system reads ``obj`` by: its pinned version, or its current name."""
+        if exact:
+            return self.systems.versioned(obj["path"], obj["version_id"])
+        return self._request(obj["path"]) if self.http else obj["path"]
+
+    def _dataset(self, path: str, objects: list[dict[str, Any]], fmt: str | None, *,
+                 exact: bool = False) -> _Files:
+        """The pyarrow dataset over ``objects`` (``exact``: at their pinned versions)."""
         paths = [o["path"] for o in objects]
         fmt = fmt or self.format or infer_format(paths)
         partitioning = None
@@ -219,63 +265,130 @@ class FileSource(Connection):
         file_format = dataset_format(fmt, paths[0], schema)
         if schema is not None and fmt == "json":
             schema = json_storage_schema(schema)
-        filesystem = self.arrow_fs
-        if pinned and any("version_id" in o for o in objects):
-            # exact replay: read the recorded versions, whatever is current now
-            filesystem = self.systems.pinned_fs
-            paths = [self.systems.versioned(o["path"], o["version_id"]) for o in objects]
-        elif self.http:
-            paths = [self._request(p) for p in paths]
+        # exact: the recorded versions, whatever is current now
+        filesystem = self.systems.pinned_fs if exact else self.arrow_fs
         with self._mapped(DATASET_ERRORS, path, fmt=fmt):
-            dataset = ds.dataset(paths, format=file_format, filesystem=filesystem, schema=schema,
-                                 partitioning=partitioning, partition_base_dir=base if partitioning else None)
-        return dataset, fmt, base
+            dataset = ds.dataset([self._data_path(o, exact) for o in objects], format=file_format,
+                                 filesystem=filesystem, schema=schema, partitioning=partitioning,
+                                 partition_base_dir=base if partitioning else None)
+        declared = self.declared_schema
+        return _Files(path, objects, exact, dataset, fmt, base,
+                      casting=declared is not None and not dataset.schema.equals(declared))
+
+    def _listed(self, spec: ReadSpec) -> tuple[str, list[dict[str, Any]], bool]:
+        """The location a read names, its objects (listed now, or the recorded ones on replay), and whether
+        they are the recorded ones."""
+        path = self._path(spec.table)
+        pinned = spec.pin is not None and spec.pin.kind == SNAPSHOT_KIND
+        return path, self._pinned_objects(spec.pin) if pinned else self.objects(path), pinned
 
     def scan(self, spec: ReadSpec) -> Scan:
+        path, objects, pinned = self._listed(spec)
+        files = self._dataset(path, objects, spec.options.get("format"), exact=pinned and self._exact(objects))
+        # objects read by their current name may change under the read: list them again at the end
+        recheck = None if not self.remote or files.exact else partial(self._changed_in_listing, path, objects)
+        return self._start(spec, files, files.dataset, len(objects), _snapshot(objects), recheck)
+
+    def plan(self, spec: ReadSpec, max_splits: int) -> ReadPlan:
+        """The files the read touches (after partition pruning), dealt into splits of about equal bytes.
+
+        A Parquet file is cut by row groups when there are fewer files than
+        splits. The plan pins the listing: on a versioned bucket every split
+        reads the listed object versions; elsewhere each split checks its files
+        against the listing before (and on remote stores after) reading them.
+        """
+        check_max_splits(max_splits)
+        path, objects, _ = self._listed(spec)
+        files = self._dataset(path, objects, spec.options.get("format"), exact=self._exact(objects))
+        expr = _arrow_filter(spec, files)
+        listed = {self._data_path(o, files.exact): o for o in objects}
+
+        def describe(data_path: str) -> tuple[str, int | None, int | None]:
+            obj = listed[data_path]
+            return obj["path"], obj.get("size"), None
+
+        with self._mapped(DATASET_ERRORS, path, fmt=files.fmt):  # Parquet footers, when files are cut
+            units = units_of(list(files.dataset.get_fragments(filter=expr)), max_splits, expr,
+                             files.dataset.schema, describe)
+        snapshot = _snapshot(objects)
+        if files.exact:
+            consistency = "every split reads the object versions (VersionIds) listed when the read was planned"
+        else:
+            consistency = ("every split reads the files listed when the read was planned and fails with "
+                           "SnapshotUnavailableError if one changed since (size, ETag or mtime): verified, not pinned")
+        return ReadPlan(splits=plan_splits(units, max_splits, snapshot, partial(_relative, base=files.base)),
+                        snapshot=snapshot, consistent=files.exact, consistency=consistency,
+                        method="parquet row groups" if any(u.row_group is not None for u in units) else "files",
+                        query=self._query(spec, files, len(objects)))
+
+    def scan_split(self, spec: ReadSpec, split: Split) -> Scan:
+        payload = payload_of(split, SNAPSHOT_KIND, self.uri)
         path = self._path(spec.table)
-        pinned = spec.pin is not None and spec.pin.kind == "files.objects"
-        objects = self._pinned_objects(spec.pin) if pinned else self.objects(path)
-        exact = pinned and bool(objects) and all("version_id" in o for o in objects)
-        dataset, fmt, base = self._dataset(path, objects, spec.options.get("format"), pinned=exact)
-        declared = self.declared_schema
-        casting = declared is not None and not dataset.schema.equals(declared)
-        spec.check_columns(declared if casting else dataset.schema, self._shown(path))
+        objects = payload.pin.pins["objects"]
+        exact = self._exact(objects)
+        planned = {o["path"]: o for o in objects}
+        mine = [planned[p.path] for p in payload.pieces]
+        changed = [] if exact else self._changed(mine, path)
+        if changed:
+            shown = ", ".join(self._shown(p) for p in changed[:10])
+            raise SnapshotUnavailableError(f"{len(changed)} file(s) of {self.uri} changed since the read was "
+                                           f"planned ({shown}); plan the read again")
+        # the dataset the plan saw (same schema, same partition values), cut to this split's pieces
+        files = self._dataset(path, objects, spec.options.get("format"), exact=exact)
+        dataset = restrict(files.dataset, payload.pieces, lambda name: self._data_path(planned[name], exact),
+                           self.uri)
+        recheck = None if not self.remote or exact else partial(self._changed, mine, path)
+        return self._start(spec, files, dataset, len(mine), payload.pin, recheck)
+
+    def _start(self, spec: ReadSpec, files: _Files, dataset: ds.Dataset, count: int, snapshot: Snapshot,
+               recheck: Callable[[], list[str]] | None) -> Scan:
+        """Scan ``dataset`` (all ``count`` files of ``files``, or a split's part of them) for ``spec``."""
+        spec.check_columns(self.declared_schema if files.casting else dataset.schema, self._shown(files.path))
         columns = list(spec.columns) if spec.columns else None
-        tuning = _readahead(spec.options)
-        if casting:
+        # the engine marks a read handed out as a stream (unistore.scan) with ReadSpec.streamed
+        tuning = _readahead(spec.options, streamed=spec.streamed)
+        if files.casting:
             # JSON keeps dates/decimals/binary as text: read text, cast, filter afterwards
             wanted = sorted(spec.needed_columns, key=dataset.schema.names.index) if columns else None
             scanner = dataset.scanner(columns=wanted, batch_size=spec.batch_size, use_threads=True, **tuning)
-            target = pa.schema([declared.field(n) for n in scanner.projected_schema.names])
+            target = pa.schema([self.declared_schema.field(n) for n in scanner.projected_schema.names])
             batches: Iterable[pa.RecordBatch] = (b.cast(target) for b in scanner.to_batches())
-            schema, residual, expr = target, spec.filter, None
+            schema, residual = target, spec.filter
         else:
-            expr = spec.filter.to_arrow() if spec.filter is not None else None
-            scanner = dataset.scanner(columns=columns, filter=expr, batch_size=spec.batch_size, use_threads=True,
-                                      **tuning)
+            scanner = dataset.scanner(columns=columns, filter=_arrow_filter(spec, files), batch_size=spec.batch_size,
+                                      use_threads=True, **tuning)
             schema, residual, batches = scanner.projected_schema, None, scanner.to_batches()
-        text = f"scan {fmt} {len(objects)} file(s) under {self._shown(base)}"
-        if exact:
-            text += " at the recorded object versions"
-        if columns:
-            text += f" columns {', '.join(columns)}"
-        if expr is not None:
-            text += f" where {expr}"
-        # objects read by their current name may change under the read: check them again at the end
-        recheck = path if self.remote and not exact else None
         return Scan(
             schema=schema,
-            batches=_guard(batches, self, path, objects, recheck),
+            batches=_guard(batches, self, files.path, recheck),
             residual=residual,
-            snapshot=_snapshot(objects),
-            dataset=self._dataset_ref(path),
-            query=Query(
-                language="files",
-                text=text,
-                pushed_down={"columns": not casting, "filter": spec.filter is not None and not casting,
-                             "limit": False, "format": fmt},
-            ),
+            snapshot=snapshot,
+            dataset=self._dataset_ref(files.path),
+            query=self._query(spec, files, count),
         )
+
+    def _query(self, spec: ReadSpec, files: _Files, count: int) -> Query:
+        """What a read of ``count`` of ``files`` sends, for the record."""
+        text = f"scan {files.fmt} {count} file(s) under {self._shown(files.base)}"
+        if files.exact:
+            text += " at the recorded object versions"
+        if spec.columns:
+            text += f" columns {', '.join(spec.columns)}"
+        expr = _arrow_filter(spec, files)
+        if expr is not None:
+            text += f" where {expr}"
+        return Query(language="files", text=text,
+                     pushed_down={"columns": not files.casting, "filter": spec.filter is not None and not files.casting,
+                                  "limit": False, "format": files.fmt})
+
+    def _changed_in_listing(self, path: str, objects: list[dict[str, Any]]) -> list[str]:
+        """The objects of ``objects`` that a fresh listing of ``path`` shows changed or gone (one LIST, no HEADs)."""
+        before = {o["path"]: _identity(o) for o in objects}
+        try:
+            after = {o["path"]: _identity(o) for o in self.objects(path, versions=False) if o["path"] in before}
+        except SourceNotFoundError:
+            after = {}
+        return sorted(p for p in before if after.get(p) != before[p])
 
     def _pinned_objects(self, pin: Snapshot) -> list[dict[str, Any]]:
         """The recorded objects: their recorded versions where the store keeps versions,
@@ -331,19 +444,12 @@ class FileSource(Connection):
         pass
 
 
-def _guard(batches: Iterable[pa.RecordBatch], source: FileSource, path: str, objects: list[dict[str, Any]],
-           recheck: str | None) -> Iterator[pa.RecordBatch]:
-    """Map pyarrow's read errors to unistore errors; check that no object changed under the read."""
+def _guard(batches: Iterable[pa.RecordBatch], source: FileSource, path: str,
+           recheck: Callable[[], list[str]] | None) -> Iterator[pa.RecordBatch]:
+    """Map pyarrow's read errors to unistore errors; then ``recheck`` names the objects that changed under the read."""
     with source._mapped(READ_ERRORS, path):
         yield from batches
-    if recheck is None:
-        return
-    before = {o["path"]: _identity(o) for o in objects}
-    try:
-        after = {o["path"]: _identity(o) for o in source.objects(recheck, versions=False) if o["path"] in before}
-    except SourceNotFoundError:
-        after = {}
-    changed = sorted(p for p in before if after.get(p) != before[p])
+    changed = recheck() if recheck is not None else []
     if changed:
         shown = ", ".join(source._shown(p) for p in changed[:10])
         raise QueryError(f"{len(changed)} object(s) changed during the read of {source.uri} ({shown}); "
@@ -403,13 +509,31 @@ READ_ERRORS = ErrorTable(
 )
 
 
-def _readahead(options: Any) -> dict[str, int]:
-    """The read-ahead read options, checked (they bound a stream's memory)."""
+def _readahead(options: Any, *, streamed: bool) -> dict[str, int]:
+    """The read-ahead read options, checked (they bound a stream's memory); a stream's default is bounded."""
     tuning = {k: options[k] for k in ("fragment_readahead", "batch_readahead") if k in options}
     for name, value in tuning.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise BadSpecError(f"{name} must be a positive integer, got {value!r}")
-    return tuning
+    return {**STREAM_READAHEAD, **tuning} if streamed else tuning
+
+
+def _arrow_filter(spec: ReadSpec, files: _Files) -> ds.Expression | None:
+    """The filter pyarrow evaluates while reading (none when text is cast afterwards: then it is residual)."""
+    return None if spec.filter is None or files.casting else spec.filter.to_arrow()
+
+
+def _info_or_missing(fs: fsspec.AbstractFileSystem, name: str) -> dict[str, Any] | FileNotFoundError:
+    try:
+        return fs.info(name)
+    except FileNotFoundError as exc:
+        return exc
+
+
+def _relative(path: str, base: str) -> str:
+    """``path`` as the record shows it in a split: relative to the data set's folder."""
+    prefix = base.rstrip("/") + "/"
+    return path[len(prefix):] if path.startswith(prefix) else posixpath.basename(path)
 
 
 def _identity(pin: dict[str, Any]) -> tuple[Any, ...]:
@@ -444,7 +568,7 @@ def _snapshot(objects: list[dict[str, Any]]) -> Snapshot:
     digest = xxhash.xxh3_64(json.dumps(objects, sort_keys=True).encode()).hexdigest()
     versioned = all("version_id" in o for o in objects)
     return Snapshot(
-        kind="files.objects",
+        kind=SNAPSHOT_KIND,
         value=f"xxh3_64:{digest}",
         consistent=versioned,
         replayable=versioned,
