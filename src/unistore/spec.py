@@ -56,6 +56,9 @@ class ReadSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: set by :func:`unistore.replay`: the recorded snapshot to read again
     pin: Snapshot | None = None
+    #: set by the engine for ``scan``: the caller consumes batch by batch, so adapters bound their
+    #: read-ahead (memory) rather than maximise throughput as for a whole-table ``read``; not recorded
+    streamed: bool = False
 
     @classmethod
     def build(
