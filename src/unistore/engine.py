@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from ._version import __version__
-from .adapter import Connection, Scan
+from .adapter import Connection, Scan, Split
 from .errors import AdapterError, BadSpecError, SnapshotUnavailableError, UnistoreError
 from .executor import plan_and_scan
 from .fingerprint import Fingerprinter, schema_fingerprint
@@ -64,7 +64,7 @@ def start_read(connection: Connection, spec: ReadSpec, *, owned: bool = False) -
 
     ``owned`` closes the connection when the stream ends (``unistore.scan(uri)``).
     """
-    stream = _open_stream(connection, spec, owned, announce=True)
+    stream = _open_stream(connection, dataclasses.replace(spec, streamed=True), owned, announce=True)
     return _ClosingReader.of(stream)
 
 
@@ -77,15 +77,37 @@ def read_table(connection: Connection, spec: ReadSpec, *, owned: bool = False) -
     return table
 
 
-def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: bool) -> "_ReadStream":
-    """The adapter plans and starts the read; the core wraps its batches."""
+def read_split(connection: Connection, spec: ReadSpec, split: Split) -> tuple[pa.Table, Provenance]:
+    """Read one split of a plan made elsewhere (a Ray task, a Dask partition, a DataLoader worker).
+
+    The batches are shaped like those of a whole read (residual filter,
+    projection, batch size) and the split's record carries its own content
+    digest, which the planner combines with the others' into one record
+    (:mod:`unistore.distributed`). Nothing is reported to lineage: the
+    distributed read is reported once, by the planner.
+    """
+    stream = _open_stream(connection, spec, owned=False, announce=False, split=split)
+    batches = list(stream)
+    plain = pa.schema([f.remove_metadata() for f in stream.schema])  # the planner's record goes on the whole
+    return pa.Table.from_batches([pa.RecordBatch.from_arrays(b.columns, schema=plain) for b in batches],
+                                 schema=plain), stream.record
+
+
+def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: bool,
+                 split: Split | None = None) -> "_ReadStream":
+    """The adapter plans and starts the read (or one ``split`` of it); the core wraps its batches."""
     started = time.perf_counter()
-    span = ReadSpan(ReadContext.of(connection, spec))
+    span: ReadSpan | _Unreported = ReadSpan(ReadContext.of(connection, spec)) if split is None else _Unreported()
     scan: Scan | None = None
     try:
         refuse_unsupported(connection, spec)
         partitions = spec.options.get("partitions") or 1
-        scan = plan_and_scan(connection, spec, partitions) if partitions > 1 else connection.scan(spec)
+        if split is not None:
+            scan = connection.scan_split(spec, split)
+        elif partitions > 1:
+            scan = plan_and_scan(connection, spec, partitions)
+        else:
+            scan = connection.scan(spec)
         record = Provenance(
             read_id=uuid7(),
             read_at=now_rfc3339(),
@@ -120,6 +142,16 @@ def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: 
     raise err from None
 
 
+class _Unreported:
+    """The reporting side of a split read: nothing (its planner reports the whole read once)."""
+
+    def observer(self, schema: pa.Schema) -> None:
+        return None
+
+    def finish(self, record: Provenance | None, error: BaseException | None, duration_s: float) -> None:
+        pass
+
+
 class _ReadStream:
     """The batches of one read on their way to the caller.
 
@@ -132,7 +164,7 @@ class _ReadStream:
     """
 
     def __init__(self, connection: Connection, spec: ReadSpec, scan: Scan, record: Provenance, schema: pa.Schema,
-                 span: ReadSpan, started: float, owned: bool):
+                 span: "ReadSpan | _Unreported", started: float, owned: bool):
         self.connection, self.spec, self.scan, self.record, self.schema = connection, spec, scan, record, schema
         self.span, self.started, self.owned = span, started, owned
         self.fingerprint = Fingerprinter(schema, ordered=scan.ordered)

@@ -114,6 +114,8 @@ class _ParallelRead:
         rows = 0
         try:
             scan = self.connection.scan_split(self.spec, self.plan.splits[position])
+            if self.plan.snapshot is None:  # each split read its own state: the record names each one
+                self.described["splits"][position]["snapshot"] = scan.snapshot.to_dict()
             if position == 0:
                 self.first.put(scan)
             for batch in scan.batches:
