@@ -25,9 +25,9 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 PIP=".venv/bin/python -m pip"
 $PIP install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-echo "== pip install -e .[all,test,arcticdb,bench] and the test plugin package"
+echo "== pip install -e .[all,test,arcticdb,bench,ray,dask,torch] and the test plugin package"
 # arcticdb (BUSL-1.1) is installed for its adapter's tests only; it is never a core dependency
-$PIP install -q -c scripts/constraints.txt -e '.[all,test,arcticdb,bench]' ./tests/plugin_pkg 2>&1 | grep -v '^WARNING: Location' || true
+$PIP install -q -c scripts/constraints.txt -e '.[all,test,arcticdb,bench,ray,dask,torch]' ./tests/plugin_pkg 2>&1 | grep -v '^WARNING: Location' || true
 $PIP check
 if .venv/bin/python -c 'import unistore._fphash' 2>/dev/null; then
   echo "== fingerprint kernel built (unistore._fphash)"

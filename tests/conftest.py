@@ -36,6 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(*abilities, otherwise=None): generate only for stores with these "
                                        "abilities; with otherwise=Error, the others must raise exactly that error")
     config.addinivalue_line("markers", "unsupported(raises=Error): this store must refuse the test's read with that error")
+    config.addinivalue_line("markers", "stores(*names): generate only for these stores (tests too slow to run on all)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -46,8 +47,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = set(metafunc.fixturenames)
     holds = "timeseries" if "series" in names else "reference" if names & {"case", "fresh_case"} else None
     markers = list(metafunc.definition.iter_markers("needs"))
+    chosen = metafunc.definition.get_closest_marker("stores")
     params = []
     for name in ALL_STORES:
+        if chosen is not None and name not in chosen.args:
+            continue
         have = store_abilities(name)
         if holds is not None and holds not in have:
             continue

@@ -119,7 +119,7 @@ def test_a_location_that_is_not_one_is_a_bad_spec(uri):
     ("sqlite", {"transport": "pymysql"}), ("duckdb", {"connect_timeout": 5}), ("duckdb", {"driver": "adbc"}),
     ("duckdb", {"connect_args": {"a": 1}}), ("sqlite", {"storage_options": {}}), ("parquet", {"threads": 2}),
     ("parquet", {"connect_timeout": 1}), ("parquet", {"format": 5}), ("parquet", {"filesystem": "local"}),
-    ("parquet", {"storage_options": [1]}), ("duckdb", {"partitions": 2}),
+    ("parquet", {"storage_options": [1]}), ("duckdb", {"partition_on": "id"}),
 ])
 def test_options_a_store_does_not_take_are_bad_specs(stores, store, options):
     """Issue 9: SQL options an embedded store does not take raised TypeError from the source's constructor."""

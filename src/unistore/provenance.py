@@ -18,6 +18,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -226,6 +227,20 @@ def lookup(read_id: str) -> Provenance | None:
         return _recent.get(read_id) or _live.get(read_id)
 
 
+#: how records are found on objects of other libraries (a Ray Dataset, a Dask DataFrame): see register_finder
+_finders: list[Callable[[Any], "Provenance | None"]] = []
+
+
+def register_finder(finder: Callable[[Any], "Provenance | None"]) -> None:
+    """Teach :func:`provenance_of` another kind of object: ``finder`` returns its record, or None if not its kind.
+
+    The integrations with Ray, Dask and PyTorch register one when they are
+    imported, so this module never imports them.
+    """
+    if finder not in _finders:
+        _finders.append(finder)
+
+
 def provenance_of(obj: Any) -> Provenance:
     """The provenance of a table, batch, reader, schema or field produced by unistore.
 
@@ -243,6 +258,10 @@ def provenance_of(obj: Any) -> Provenance:
         return record
     schema = obj if isinstance(obj, pa.Schema) else getattr(obj, "schema", None)
     if not isinstance(schema, pa.Schema):
+        for finder in list(_finders):
+            found = finder(obj)
+            if found is not None:
+                return found
         raise TypeError(f"provenance_of needs an Arrow table, batch, reader, schema or field, got {type(obj).__name__}")
     raw = (schema.metadata or {}).get(SCHEMA_KEY)
     if raw is None:

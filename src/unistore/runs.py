@@ -63,6 +63,7 @@ class Run:
         self.error: str | None = None
         self.manifest_path: Path | None = _manifest_path(name, self.run_id, manifest)
         self._reads: list["ReadEvent"] = []
+        self._deferred: list[Any] = []  # reads whose record completes elsewhere (distributed reads)
         self._lock = threading.Lock()
         self._token: Any = None
         self._span: tuple[Any, Any] | None = None  # (OpenTelemetry span, context token) while running
@@ -74,6 +75,12 @@ class Run:
         if self.status != "running":
             log.warning("a read of %s finished after run %r ended; it is not in the manifest",
                         event.source_uri, self.name)
+
+    def defer(self, report: Any) -> None:
+        """Call ``report()`` when the run ends: a distributed read reports itself then if it has not yet,
+        so its record is in the manifest even when nobody asked for it inside the block."""
+        with self._lock:
+            self._deferred.append(report)
 
     @property
     def reads(self) -> list["ReadEvent"]:
@@ -102,6 +109,10 @@ class Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        with self._lock:
+            deferred, self._deferred = self._deferred, []
+        for report in deferred:
+            _safely(report)
         try:
             lineage.current_run.reset(self._token)
         except ValueError:  # exited in another context than it was entered in

@@ -225,6 +225,21 @@ def finish(started: _Started, record: "Provenance | None", error: BaseException 
     span.end()
 
 
+def split_spans(started: _Started, splits: list[tuple[int, int, int, int, int]]) -> None:
+    """A child span per split of a distributed read (index, start and end in ns, worker pid, rows),
+    timed by the worker that read it and made on the planner, so no worker needs an SDK of its own."""
+    if not started.span.is_recording():
+        return
+    parent = trace.set_span_in_context(started.span)
+    tracer = _get_tracer()
+    for index, start_ns, end_ns, pid, rows in splits:
+        child = tracer.start_span(f"{started.operation} split {index}", context=parent, kind=SpanKind.CLIENT,
+                                  start_time=start_ns,
+                                  attributes={**started.server, "unistore.split.index": index,
+                                              "process.pid": pid, "db.response.returned_rows": rows})
+        child.end(end_time=end_ns)
+
+
 def start_run(name: str, run_id: str) -> tuple[Any, Any]:
     """Open the span of a :func:`unistore.run` and make it current: reads started inside are its children."""
     from opentelemetry import context

@@ -67,6 +67,14 @@ class ReadSpan:
                 _log.warning("lineage sink %r failed; the read is unaffected", sink, exc_info=True)
 
 
+    def split_spans(self, splits: list[tuple[int, int, int, int, int]]) -> None:
+        """Child spans for the splits of a distributed read (see :func:`unistore.lineage.otel.split_spans`)."""
+        try:
+            otel.split_spans(self._otel, splits)
+        except Exception:  # pragma: no cover - a broken SDK must not break reads
+            _log.warning("OpenTelemetry reporting failed", exc_info=True)
+
+
 def report_unopened(location: "Location", spec: "ReadSpec", error: BaseException, duration_s: float) -> None:
     """Report a read whose source failed to open (a span with ``error.type``, a FAIL event)."""
     try:
