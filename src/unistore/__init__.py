@@ -14,6 +14,7 @@ from .api import read, scan, source
 from .errors import (
     AuthenticationError,
     BadSpecError,
+    CatalogError,
     DriftError,
     MissingExtraError,
     QueryError,
@@ -34,6 +35,7 @@ from .replay import replay
 from . import lineage
 from .lineage import configure as configure_lineage
 from .runs import Run, replay_manifest, run
+from .catalogs import Catalog, catalog
 from .snapshot import Snapshot
 from .source import Source
 from .spec import ReadSpec
@@ -41,6 +43,8 @@ from .spec import ReadSpec
 __all__ = [
     "AuthenticationError",
     "BadSpecError",
+    "Catalog",
+    "CatalogError",
     "DriftError",
     "Filter",
     "MissingExtraError",
@@ -58,6 +62,7 @@ __all__ = [
     "UnistoreError",
     "UnknownSchemeError",
     "__version__",
+    "catalog",
     "col",
     "configure_lineage",
     "fingerprint",
