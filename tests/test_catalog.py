@@ -399,3 +399,16 @@ def test_cli_reports_a_broken_catalog_with_its_line(shop, capsys):
     assert main(["catalog", "check"]) == 1
     err = capsys.readouterr().err
     assert "unistore.yaml:10: datasets.orders.tabel: unknown key 'tabel'" in err and err.count("\n") == 1
+
+
+def test_without_a_lock_file_warn_is_quiet_and_strict_insists(shop):
+    (shop / "unistore.yaml").write_text(CATALOG.replace("lock: strict", "lock: warn"))
+    cat = unistore.catalog()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cat.read("orders").num_rows == 93
+    with pytest.raises(unistore.DriftError, match="is not in .*unistore.lock"):
+        cat.read("orders", lock="strict")
+    cat.lock(["kinds"])  # now there is a lock file, without orders in it
+    with pytest.warns(DriftWarning, match="orders .* is not in"):
+        cat.read("orders")

@@ -12,7 +12,8 @@ versions — S3 object versions, Delta, Iceberg, ArcticDB — return exactly the
 locked data; time-series stores re-read the locked window) and its result is
 compared with the locked fingerprint: ``strict`` raises
 :class:`~unistore.errors.DriftError`, ``warn`` warns (:class:`DriftWarning`),
-``off`` reads as if there were no lock. The read's provenance record names
+``off`` reads as if there were no lock (and so does ``warn`` while there is
+no lock file at all; ``strict`` insists on one). The read's provenance record names
 the catalog, the dataset and the lock entry it was checked against (its
 ``catalog`` part), and OpenLineage gets the dataset's description, owners and
 tags.
@@ -154,7 +155,10 @@ class Catalog:
         mode = self._mode(lock, ds)
         kwargs, reshaped = _merge(ds, overrides)
         definition = definition_digest(ds.definition(src_def))
-        entry = self.lockfile().entries.get(name) if mode != "off" else None
+        lockfile = self.lockfile() if mode != "off" else None
+        if lockfile is not None and not lockfile.exists and mode == "warn":
+            mode = "off"  # no lock file yet: nothing to warn about (strict still insists on one)
+        entry = lockfile.entries.get(name) if lockfile is not None and mode != "off" else None
         info = _record_part(self, ds, mode)
         pin: Snapshot | None = None
         if mode != "off":

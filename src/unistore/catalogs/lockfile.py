@@ -126,6 +126,8 @@ class LockFile:
 
     path: Path
     entries: dict[str, LockEntry] = field(default_factory=dict)
+    #: whether the file was there when loaded (a missing file is an empty lock)
+    exists: bool = True
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "LockFile":
@@ -135,7 +137,7 @@ class LockFile:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return cls(path)
+            return cls(path, exists=False)
         except (OSError, UnicodeDecodeError) as exc:
             raise CatalogError(file, None, None, f"cannot read the lock file ({type(exc).__name__})") from None
         try:
