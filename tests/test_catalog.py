@@ -412,3 +412,15 @@ def test_without_a_lock_file_warn_is_quiet_and_strict_insists(shop):
     cat.lock(["kinds"])  # now there is a lock file, without orders in it
     with pytest.warns(DriftWarning, match="orders .* is not in"):
         cat.read("orders")
+
+
+def test_a_strict_scan_checks_the_lock_when_the_stream_ends(shop):
+    cat = unistore.catalog()
+    cat.lock()
+    with cat.scan("orders", batch_size=10) as reader:
+        assert sum(b.num_rows for b in reader) == 93
+    bump(shop)
+    reader = cat.scan("orders", batch_size=10)
+    with pytest.raises(unistore.DriftError, match="columns changed: amount"):
+        for _ in reader:
+            pass
