@@ -91,3 +91,9 @@ def test_demo_runs_on_embedded_stores(tmp_path):
                     "orders: identical", "DriftError"):
         assert section in out
     assert "sqlite.file" in out and "duckdb.file" in out and "files.objects" in out
+    # data as code: the catalog names the silos' datasets, the lock pins them, the check names what moved
+    section = out.split("== data as code", 1)[1]
+    assert "lock status verified" in section
+    lines = {line.split()[0]: line.split()[1] for line in section.split("DATASET", 1)[1].splitlines()[1:]}
+    assert lines == {"events": "ok", "customers": "ok", "paid_orders": "drifted", "products": "ok"}
+    assert (tmp_path / "demo" / "unistore.yaml").is_file() and (tmp_path / "demo" / "unistore.lock").is_file()

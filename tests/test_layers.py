@@ -28,7 +28,7 @@ LAYER_NAMES = {
     2: "registry, lineage sinks, adapters",
     3: "the read engine and the user's Source handle",
     4: "the public read API (read, scan, source, replay)",
-    5: "runs, manifests, the demo",
+    5: "runs, manifests, the catalog and lock file, the demo",
     6: "the command line and the package's public namespace",
 }
 
@@ -64,6 +64,8 @@ LAYERS = {
     "unistore.ray": 5,
     "unistore.dask": 5,
     "unistore.torch": 5,
+    "unistore.catalogs": 5,
+    "unistore.catalogs.": 5,
     "unistore.cli": 6,
     "unistore.__main__": 6,
     "unistore": 6,

@@ -13,10 +13,11 @@ import unistore
 import unistore.adapter
 
 PUBLIC = {
-    "AdapterError", "AuthenticationError", "BadSpecError", "DriftError", "Filter", "MissingExtraError", "Provenance",
+    "AdapterError", "AuthenticationError", "BadSpecError", "Catalog", "CatalogError", "DriftError", "Filter",
+    "MissingExtraError", "Provenance",
     "QueryError", "ReadOnlyError", "ReadSpec", "Run", "SinkError", "Snapshot", "SnapshotUnavailableError",
     "Source", "SourceNotFoundError", "SourceUnavailableError", "UnistoreError", "UnknownSchemeError",
-    "__version__", "col", "configure_lineage", "fingerprint", "known_schemes", "lineage", "provenance_of",
+    "__version__", "catalog", "col", "configure_lineage", "fingerprint", "known_schemes", "lineage", "provenance_of",
     "read", "redact", "register", "replay", "replay_manifest", "run", "scan", "source",
 }
 ADAPTER_API = {

@@ -15,6 +15,7 @@ from .errors import (
     AdapterError,
     AuthenticationError,
     BadSpecError,
+    CatalogError,
     DriftError,
     MissingExtraError,
     QueryError,
@@ -35,6 +36,7 @@ from .replay import replay
 from . import lineage
 from .lineage import configure as configure_lineage
 from .runs import Run, replay_manifest, run
+from .catalogs import Catalog, catalog
 from .snapshot import Snapshot
 from .source import Source
 from .spec import ReadSpec
@@ -43,6 +45,8 @@ __all__ = [
     "AdapterError",
     "AuthenticationError",
     "BadSpecError",
+    "Catalog",
+    "CatalogError",
     "DriftError",
     "Filter",
     "MissingExtraError",
@@ -60,6 +64,7 @@ __all__ = [
     "UnistoreError",
     "UnknownSchemeError",
     "__version__",
+    "catalog",
     "col",
     "configure_lineage",
     "fingerprint",

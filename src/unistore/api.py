@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +23,22 @@ from .location import Location
 from .engine import read_table, start_read
 from .source import Source
 from .spec import ReadSpec
+
+#: readers of names that are not store locations, by prefix: ``"catalog"`` reads ``catalog:orders``
+#: from the default catalog. Filled by the layer that owns the names (:mod:`unistore.catalog`), so this
+#: layer does not import it; each takes ``(name, "read" | "scan", table, read keyword arguments)``.
+NAMED_READERS: dict[str, Callable[[str, str, Any, dict[str, Any]], Any]] = {}
+
+
+def _named(uri: Any) -> tuple[Callable[..., Any], str] | None:
+    """The reader and name for ``catalog:orders``-style names, None for a store location."""
+    if isinstance(uri, str) and ":" in uri and "://" not in uri:
+        prefix, name = uri.split(":", 1)
+        reader = NAMED_READERS.get(prefix.lower())
+        if reader is not None:
+            return reader, name
+    return None
+
 
 def source(uri: str | os.PathLike[str], **options: Any) -> Source:
     """Open ``uri`` for repeated reads, listing and schema look-ups. Close it (or use ``with``)."""
@@ -82,6 +99,9 @@ def scan(
     The source is closed when the stream is exhausted or closed. The complete
     provenance is available from :func:`unistore.provenance_of` afterwards.
     """
+    if (named := _named(uri)) is not None:
+        return named[0](named[1], "scan", table, dict(query=query, columns=columns, filter=filter, limit=limit,
+                                                       params=params, **options))
     src, spec = _open_for_read(uri, table, dict(query=query, columns=columns, filter=filter, limit=limit,
                                                 params=params), options)
     return start_read(src.connection, spec, owned=True)
@@ -102,8 +122,12 @@ def read(
 
     The table's schema metadata ``unistore.provenance`` holds the record of
     the read (source, snapshot, query, result); each field's metadata
-    ``unistore.read`` holds the read id.
+    ``unistore.read`` holds the read id. ``"catalog:NAME"`` reads the dataset
+    ``NAME`` of the default catalog (see :func:`unistore.catalog`).
     """
+    if (named := _named(uri)) is not None:
+        return named[0](named[1], "read", table, dict(query=query, columns=columns, filter=filter, limit=limit,
+                                                       params=params, **options))
     src, spec = _open_for_read(uri, table, dict(query=query, columns=columns, filter=filter, limit=limit,
                                                 params=params), options)
     return read_table(src.connection, spec, owned=True)

@@ -3,7 +3,9 @@
 Everything is embedded — Parquet and CSV files, a SQLite database and a
 DuckDB database in one folder — so the demo needs no server. It shows the
 three things unistore is for: one read call for every silo, the provenance
-every result carries, and replay that notices when the data changed.
+every result carries, and replay that notices when the data changed — and
+then data as code: a catalog (``unistore.yaml``) naming the same silos'
+datasets, a lock file pinning them, and ``lock --check`` naming what moved.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 
 from .api import read
+from .catalogs import Catalog, format_checks
 from .errors import DriftError
 from .preview import preview
 from .provenance import provenance_of
@@ -79,6 +82,42 @@ def build(folder: str, *, rows: int = 2_000, seed: int = 7) -> dict[str, str]:
     }
 
 
+#: the demo's catalog: paths are relative to the catalog's folder, so the folder can move
+CATALOG = """\
+# unistore.yaml: the demo's datasets by name (unistore catalog list, unistore lock --check)
+version: 1
+lock: warn
+sources:
+  files: {uri: ".", description: "Parquet and CSV files next to this catalog"}
+  shop: {uri: "sqlite:///shop.db"}
+  warehouse: {uri: "duckdb:///warehouse.duckdb"}
+datasets:
+  events:
+    source: files
+    path: events
+    columns: [event_id, customer_id, kind, ts]
+    description: Web events, one row per event (hive-partitioned by month)
+    owner: team:web
+    tags: [clickstream]
+  customers:
+    source: files
+    path: customers.csv
+    description: Customers and their country
+    owner: {name: "team:crm", type: MAINTAINER}
+    tags: {pii: true}
+  paid_orders:
+    source: shop
+    table: orders
+    filter: [[paid, "==", true]]
+    description: Orders that were paid
+    owner: team:shop
+  products:
+    source: warehouse
+    table: products
+    description: The product list
+"""
+
+
 def _summary(table: pa.Table) -> str:
     p = provenance_of(table)
     lines = [
@@ -134,4 +173,28 @@ def run(folder: str = "unistore-demo", *, out: Any = print) -> dict[str, pa.Tabl
         out("  orders: identical (unexpected)")
     except DriftError as exc:
         out(f"  after an UPDATE in shop.db, replay raises DriftError:\n    {exc}")
+
+    data_as_code(folder, places, out)
     return results
+
+
+def data_as_code(folder: str, places: dict[str, str], out: Any = print) -> Catalog:
+    """Name the silos' datasets in a catalog, lock them, change one store, and let ``lock --check`` say which."""
+    out("\n== data as code: unistore.yaml names the datasets, unistore.lock pins them")
+    with open(os.path.join(folder, "unistore.yaml"), "w") as f:
+        f.write(CATALOG)
+    cat = Catalog.load(os.path.join(folder, "unistore.yaml"))
+    for name in cat.datasets():
+        info = cat.describe(name)
+        out(f"  {name:<12} {info['source']:<10} {info['description']}")
+    cat.lock(progress=lambda name, outcome, entry: out(
+        f"  locked {name:<12} {entry.rows:>5} rows  {entry.fingerprint}"))
+    orders = cat.read("paid_orders")
+    out(f"  catalog:paid_orders read {orders.num_rows} rows, lock status "
+        f"{provenance_of(orders).catalog['lock']['status']}")  # type: ignore[index]
+    with sqlite3.connect(places["orders"].removeprefix("sqlite:///")) as con:
+        con.execute("UPDATE orders SET amount = amount * 2 WHERE order_id = (SELECT min(order_id) FROM orders "
+                    "WHERE paid = 1)")
+    out("  after another UPDATE in shop.db, `unistore lock --check` reports:")
+    out("    " + format_checks(cat.check()).replace("\n", "\n    "))
+    return cat

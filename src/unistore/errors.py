@@ -11,7 +11,8 @@ working for code that does not know unistore::
     ├── SourceUnavailableError  (ConnectionError) server down, timeout, refused
     │   └── AuthenticationError                 wrong user or password
     ├── BadSpecError            (ValueError)    the read request itself is wrong
-    │   └── ReadOnlyError                       a write was asked for
+    │   ├── ReadOnlyError                       a write was asked for
+    │   └── CatalogError                        a mistake in a catalog or lock file (file, line, key)
     ├── QueryError              (RuntimeError)  the store rejected the query
     ├── AdapterError            (RuntimeError)  an adapter failed in a way it does not map (a bug)
     ├── SnapshotUnavailableError(LookupError)   as_of pin cannot be honoured
@@ -93,6 +94,19 @@ class BadSpecError(UnistoreError, ValueError):
 
 class ReadOnlyError(BadSpecError):
     """A statement that could write was passed to a read."""
+
+
+class CatalogError(BadSpecError):
+    """A mistake in a catalog (``unistore.yaml``) or lock file: ``file``, ``line`` (1-based, or None)
+    and ``key`` (dotted path, e.g. ``datasets.orders.source``) say where."""
+
+    def __init__(self, file: str, line: int | None, key: str | None, problem: str, *, message: str | None = None):
+        self.file, self.line, self.key, self.problem = file, line, key, problem
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(message or f"{where}: {key + ': ' if key else ''}{problem}")
+
+    def fields(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "key": self.key, "problem": self.problem}
 
 
 class QueryError(UnistoreError, RuntimeError):

@@ -19,6 +19,7 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -98,6 +99,15 @@ class Result:
 
 _RESULT_FIELDS = frozenset(f.name for f in fields(Result))
 
+#: the catalog entry a read is made for (:mod:`unistore.catalog` sets it around the read): every record
+#: made meanwhile names it, so sinks and the table's record say which dataset and lock entry it was
+catalog_entry: "ContextVar[dict[str, Any] | None]" = ContextVar("unistore_catalog_entry", default=None)
+
+
+def _current_catalog_entry() -> dict[str, Any] | None:
+    entry = catalog_entry.get()
+    return dict(entry) if entry is not None else None
+
 
 @dataclass
 class Provenance:
@@ -120,6 +130,8 @@ class Provenance:
     derived: bool = False
     #: the record of the read this one was derived from (not serialised: find it by ``parents``)
     parent: "Provenance | None" = field(default=None, repr=False, compare=False)
+    #: for a read of a catalog dataset: the catalog, dataset, its documentation and the lock entry checked
+    catalog: dict[str, Any] | None = field(default_factory=_current_catalog_entry)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as plain JSON-able data (shallow copies: no deep copy on the read path)."""
@@ -139,6 +151,7 @@ class Provenance:
                        "complete": r.complete},
             "parents": list(self.parents),
             "derived": self.derived,
+            **({"catalog": self.catalog} if self.catalog is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -157,6 +170,7 @@ class Provenance:
             parents=list(data.get("parents") or []),
             version=data.get("version", 1),  # records without a version predate versioning
             derived=bool(data.get("derived", False)),
+            catalog=data.get("catalog"),
         )
 
     @classmethod
@@ -364,4 +378,4 @@ def derive(parent: Provenance, data: pa.Table | pa.RecordBatch) -> Provenance:
     rid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"unistore:derived:{parent.read_id}:{d.fingerprint}"))
     return Provenance(read_id=rid, read_at=parent.read_at, unistore=parent.unistore, source=parent.source,
                       snapshot=parent.snapshot, query=parent.query, result=result, parents=[parent.read_id],
-                      derived=True, parent=lookup(parent.read_id) or parent)
+                      derived=True, parent=lookup(parent.read_id) or parent, catalog=parent.catalog)

@@ -11,7 +11,9 @@ count, bytes, per-column null counts and numeric min/max/sum gathered while
 the stream went by) and the custom ``unistore_provenance`` facet holding the
 complete provenance record; its JSON schema ships as
 ``unistore/schemas/unistore_provenance.json``. SQL reads add the ``sql`` job
-facet. Facet versions are pinned here (not taken from the installed client)
+facet. A read of a catalog dataset (docs/data-as-code.md) adds the catalog's
+description, owners and tags as the ``documentation``, ``ownership`` and
+``tags`` dataset facets. Facet versions are pinned here (not taken from the installed client)
 so the events keep validating against the same spec whatever client version
 is installed.
 
@@ -61,6 +63,9 @@ _FACET_SCHEMAS = {
     "sql": "1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet",
     "jobType": "2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet",
     "errorMessage": "1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
+    "documentation": "1-1-0/DocumentationDatasetFacet.json#/$defs/DocumentationDatasetFacet",
+    "ownership": "1-0-1/OwnershipDatasetFacet.json#/$defs/OwnershipDatasetFacet",
+    "tags": "1-0-0/TagsDatasetFacet.json#/$defs/TagsDatasetFacet",
 }
 
 #: OpenLineage has no event id; (runId, eventType) is unique for the events unistore sends, and
@@ -122,6 +127,7 @@ def input_dataset(read: dict[str, Any]) -> dict[str, Any] | None:
     }
     if read.get("schema") is not None:
         facets["schema"] = facet("schema", fields=read["schema"])
+    facets.update(catalog_facets(record.get("catalog")))
     input_facets = {
         "inputStatistics": facet("inputStatistics", rowCount=result["rows"], size=result["bytes"]),
         "dataQualityMetrics": facet("dataQualityMetrics", rowCount=result["rows"],
@@ -131,6 +137,23 @@ def input_dataset(read: dict[str, Any]) -> dict[str, Any] | None:
     # the adapter names the dataset the OpenLineage way; passed through unchanged
     return {"namespace": source["namespace"], "name": source["name"],
             "facets": facets, "inputFacets": input_facets}
+
+
+def catalog_facets(part: dict[str, Any] | None) -> dict[str, Any]:
+    """``documentation``, ``ownership`` and ``tags`` facets from the record's catalog part (if any)."""
+    if not part:
+        return {}
+    out: dict[str, Any] = {}
+    if part.get("description"):
+        out["documentation"] = facet("documentation", description=str(part["description"]),
+                                     contentType="text/markdown")
+    if part.get("owners"):
+        out["ownership"] = facet("ownership", owners=[
+            {"name": str(o["name"]), **({"type": str(o["type"])} if o.get("type") else {})} for o in part["owners"]])
+    if part.get("tags"):
+        out["tags"] = facet("tags", tags=[{"key": str(k), "value": str(v), "source": "UNISTORE_CATALOG"}
+                                          for k, v in sorted(part["tags"].items())])
+    return out
 
 
 def output_dataset(output: Any) -> dict[str, Any]:

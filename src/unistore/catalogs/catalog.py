@@ -1,0 +1,386 @@
+"""Named datasets: read them by name, pin them in a lock file, check that the data is still the locked data.
+
+::
+
+    cat = unistore.catalog()                 # $UNISTORE_CATALOG, else the nearest unistore.yaml
+    orders = cat.read("orders")              # or unistore.read("catalog:orders")
+    cat.lock()                               # write unistore.lock (or: unistore lock)
+    [c for c in cat.check() if not c.ok]     # what drifted (or: unistore lock --check)
+
+With a lock entry, a read is pinned to the locked snapshot (stores that keep
+versions — S3 object versions, Delta, Iceberg, ArcticDB — return exactly the
+locked data; time-series stores re-read the locked window) and its result is
+compared with the locked fingerprint: ``strict`` raises
+:class:`~unistore.errors.DriftError`, ``warn`` warns (:class:`DriftWarning`),
+``off`` reads as if there were no lock (and so does ``warn`` while there is
+no lock file at all; ``strict`` insists on one). The read's provenance record names
+the catalog, the dataset and the lock entry it was checked against (its
+``catalog`` part), and OpenLineage gets the dataset's description, owners and
+tags.
+
+``lock --check`` reads each dataset as ``lock`` would (not pinned) and
+compares with the lock: that is how a CI job learns that a source moved on.
+Secrets from ``${VAR}`` are scrubbed from every error this module raises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from .. import api
+from ..api import source as open_source
+from ..engine import read_table, start_read
+from ..errors import BadSpecError, DriftError, SourceNotFoundError, UnistoreError
+from ..filters import as_filter
+from ..location import remember_secrets, scrub
+from ..provenance import Provenance, catalog_entry, lookup, provenance_of, remember_returned, tag_schema
+from ..snapshot import Snapshot
+from ..source import Source
+from .document import LOCK_MODES, CatalogDocument, DatasetDef, SourceDef, find_catalog
+from .lockfile import (FAILED, STALE, Check, LockEntry, LockFile, check_entry, definition_digest,
+                       describe_differences)
+
+#: read options a caller may change per read without changing what the lock can check
+_NEUTRAL = frozenset({"batch_size"})
+#: options that would make a catalog read another dataset
+_REFUSED = frozenset({"table", "query", "params"})
+
+
+class DriftWarning(UserWarning):
+    """A catalog read found data other than the locked data (lock mode ``warn``)."""
+
+
+class Catalog:
+    """A loaded ``unistore.yaml`` and its lock file. Make one with :func:`unistore.catalog`."""
+
+    def __init__(self, document: CatalogDocument):
+        self.document = document
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> "Catalog":
+        return cls(CatalogDocument.load(path if path is not None else find_catalog()))
+
+    @property
+    def path(self) -> Path:
+        return self.document.path
+
+    @property
+    def lock_path(self) -> Path:
+        return self.document.lock_path
+
+    @property
+    def lock_mode(self) -> str:
+        return self.document.lock_mode
+
+    def datasets(self) -> list[str]:
+        """The dataset names, as written in the file."""
+        return list(self.document.datasets)
+
+    def sources(self) -> list[str]:
+        return list(self.document.sources)
+
+    def lockfile(self) -> LockFile:
+        """The lock file as it is on disk now (empty when there is none)."""
+        return LockFile.load(self.lock_path)
+
+    def dataset(self, name: str) -> DatasetDef:
+        """The definition of dataset ``name``; an unknown name is a :class:`SourceNotFoundError`."""
+        try:
+            return self.document.datasets[name]
+        except (KeyError, TypeError):
+            close = difflib.get_close_matches(str(name), self.datasets(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SourceNotFoundError(f"no dataset {str(name)[:80]!r} in {self.path}{hint}; "
+                                      f"defined: {', '.join(self.datasets()) or 'none'}") from None
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """What the catalog and lock say about ``name`` (nothing is read): target, documentation, pinned state."""
+        ds = self.dataset(name)
+        src = self.document.sources[ds.source]
+        entry = self.lockfile().entries.get(name)
+        definition = definition_digest(ds.definition(src))
+        state = "unlocked" if entry is None else "locked" if entry.definition == definition else "redefined"
+        return {
+            "name": name, "source": ds.source, "uri": src.redacted,
+            "table": ".".join(ds.table) if isinstance(ds.table, tuple) else ds.table, "query": ds.query,
+            "columns": list(ds.columns) if ds.columns else None,
+            "filter": str(ds.filter_value()) if ds.filter is not None else None,
+            "time": {k: str(v) for k, v in ds.time.items()} or None,
+            "description": ds.description, "owners": [dataclasses.asdict(o) for o in ds.owners],
+            "tags": dict(ds.tags), "tests": len(ds.tests),
+            "lock": {"mode": ds.lock or self.lock_mode, "state": state, "file": str(self.lock_path),
+                     "version": entry.version if entry else None, "rows": entry.rows if entry else None,
+                     "fingerprint": entry.fingerprint if entry else None},
+            "schema": list(entry.schema) if entry else None,
+        }
+
+    def source(self, name: str) -> Source:
+        """Open source ``name`` (or the source of dataset ``name``) with its options; close it after use."""
+        if name not in self.document.sources and name in self.document.datasets:
+            name = self.document.datasets[name].source
+        if name not in self.document.sources:
+            close = difflib.get_close_matches(str(name), self.sources(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SourceNotFoundError(f"no source {str(name)[:80]!r} in {self.path}{hint}; "
+                                      f"defined: {', '.join(self.sources()) or 'none'}")
+        return self._open(self.document.sources[name])[0]
+
+    def validate(self) -> None:
+        """Check what can be checked without reading data: variables set, lock file readable (the file's
+        structure was checked when it was loaded). Raises :class:`~unistore.errors.CatalogError`."""
+        self.document.check_variables()
+        self.lockfile()
+
+    # -- reading ---------------------------------------------------------------------------------
+    def read(self, name: str, *, lock: str | None = None, **overrides: Any) -> pa.Table:
+        """Read dataset ``name``; ``overrides`` narrow it (``columns``, ``filter`` — added to the dataset's —,
+        ``limit``, time options...). ``lock`` overrides the lock mode for this read."""
+        return self._read(name, "read", lock, overrides)
+
+    def scan(self, name: str, *, lock: str | None = None, **overrides: Any) -> pa.RecordBatchReader:
+        """Stream dataset ``name``; the lock check runs when the stream ends (see :meth:`read`)."""
+        return self._read(name, "scan", lock, overrides)
+
+    def _read(self, name: str, how: str, lock: str | None, overrides: dict[str, Any]) -> Any:
+        ds = self.dataset(name)
+        src_def = self.document.sources[ds.source]
+        mode = self._mode(lock, ds)
+        kwargs, reshaped = _merge(ds, overrides)
+        definition = definition_digest(ds.definition(src_def))
+        lockfile = self.lockfile() if mode != "off" else None
+        if lockfile is not None and not lockfile.exists and mode == "warn":
+            mode = "off"  # no lock file yet: nothing to warn about (strict still insists on one)
+        entry = lockfile.entries.get(name) if lockfile is not None and mode != "off" else None
+        info = _record_part(self, ds, mode)
+        pin: Snapshot | None = None
+        if mode != "off":
+            problem = None
+            if entry is None:
+                problem = {"lock": {"recorded": "an entry", "now": "none"}}
+                info["lock"]["status"] = "unlocked"
+            elif entry.definition != definition:
+                problem = {"definition": {"recorded": entry.definition, "now": definition}}
+                info["lock"]["status"] = "redefined"
+            else:
+                info["lock"].update(version=entry.version, rows=entry.rows, fingerprint=entry.fingerprint,
+                                    status="pending")
+                if "as_of" not in overrides or overrides["as_of"] is None:
+                    pin = Snapshot.from_dict(entry.snapshot)
+            if problem is not None:
+                self._drift(name, src_def, mode, problem, before=True)
+        src, secrets = self._open(src_def)
+        token = catalog_entry.set(info)
+        try:
+            spec = src.spec(kwargs.pop("table"), **kwargs)
+            if pin is not None:
+                spec = dataclasses.replace(spec, pin=pin)
+            if how == "scan":
+                reader = start_read(src.connection, spec, owned=True)
+                if pin is None or reshaped:
+                    return reader
+                return _checked_stream(reader, lambda record, schema: self._verify(
+                    name, src_def, mode, entry, definition, record, schema, secrets))
+            table = read_table(src.connection, spec, owned=True)
+        except UnistoreError as exc:
+            src.close()
+            raise _scrubbed(exc, secrets) from None
+        except BaseException:
+            src.close()
+            raise
+        finally:
+            catalog_entry.reset(token)
+        record = lookup(provenance_of(table).read_id) or provenance_of(table)
+        if pin is None:
+            return table
+        if reshaped:
+            record.catalog["lock"]["status"] = "unchecked"  # type: ignore[index]
+        else:
+            self._verify(name, src_def, mode, entry, definition, record, table.schema, secrets)
+        again = table.replace_schema_metadata(tag_schema(table.schema, record).metadata)
+        remember_returned(record, again)
+        return again
+
+    def _verify(self, name: str, src_def: SourceDef, mode: str, entry: LockEntry | None, definition: str,
+                record: Provenance, schema: pa.Schema, secrets: tuple[str, ...]) -> None:
+        """Compare a completed read with its lock entry; note the outcome in the record; act on the mode."""
+        assert entry is not None
+        now = LockEntry.of_read(record, schema, src_def.redacted, definition)
+        diffs = entry.differences(now)
+        if record.catalog is not None and record.catalog.get("lock") is not None:
+            record.catalog["lock"]["status"] = "drifted" if diffs else "verified"
+            if diffs:
+                record.catalog["lock"]["changed"] = sorted(diffs)
+        if diffs:
+            self._drift(name, src_def, mode, diffs, before=False, secrets=secrets, stacklevel=5)
+
+    def _drift(self, name: str, src_def: SourceDef, mode: str, diffs: dict[str, Any], *, before: bool,
+               secrets: tuple[str, ...] = (), stacklevel: int = 4) -> None:
+        where = f"catalog:{name} ({src_def.redacted})"
+        if "lock" in diffs:
+            text = f"{where} is not in {self.lock_path}: run `unistore lock --update {name}`"
+        elif "definition" in diffs:
+            text = f"the catalog entry of {where} changed since it was locked: run `unistore lock --update {name}`"
+        else:
+            text = f"{where} differs from its entry in {self.lock_path}: {describe_differences(diffs)}"
+        text = scrub(text, list(secrets))
+        if mode == "strict":
+            raise _scrubbed(DriftError(where, diffs, message=text), secrets)
+        if mode == "warn":
+            warnings.warn(text + (" (read without the lock's pin)" if before else ""), DriftWarning,
+                          stacklevel=stacklevel)
+
+    def _mode(self, lock: str | None, ds: DatasetDef) -> str:
+        mode = lock or ds.lock or self.lock_mode
+        if mode not in LOCK_MODES:
+            raise BadSpecError(f"lock must be one of {', '.join(LOCK_MODES)}, got {str(mode)[:40]!r}")
+        return mode
+
+    def _open(self, src_def: SourceDef) -> tuple[Source, tuple[str, ...]]:
+        uri, options, secrets = src_def.resolve()
+        remember_secrets(secrets)
+        try:
+            return open_source(uri, **options), secrets
+        except UnistoreError as exc:
+            raise _scrubbed(exc, secrets) from None
+
+    # -- locking -------------------------------------------------------------------------------------
+    def _fresh(self, name: str) -> tuple[LockEntry, pa.Table]:
+        """Read ``name`` as defined, not pinned, and make its would-be lock entry."""
+        ds = self.dataset(name)
+        src_def = self.document.sources[ds.source]
+        table = self._read(name, "read", "off", {})
+        entry = LockEntry.of_read(provenance_of(table), table.schema, src_def.redacted,
+                                  definition_digest(ds.definition(src_def)))
+        return entry, table
+
+    def lock(self, names: list[str] | None = None, *,
+             progress: Callable[[str, str, LockEntry], None] | None = None) -> dict[str, str]:
+        """Read each dataset (``names``, default all) and write the lock file; return each one's outcome.
+
+        Outcomes: ``new``, ``updated``, ``unchanged`` (same content: the entry is kept
+        byte for byte, snapshot included), ``removed`` (no longer in the catalog).
+        Nothing is written if a read fails.
+        """
+        wanted = self.datasets() if names is None else [self.dataset(n).name for n in names]
+        current = self.lockfile()
+        entries = {k: v for k, v in current.entries.items() if k in self.document.datasets}
+        outcome = {k: "removed" for k in current.entries if k not in self.document.datasets}
+        for name in wanted:
+            entry, _ = self._fresh(name)
+            old = entries.get(name)
+            if old is not None and old.same_data(entry):
+                outcome[name] = "unchanged"
+            else:
+                entries[name] = entry
+                outcome[name] = "new" if old is None else "updated"
+            if progress is not None:
+                progress(name, outcome[name], entries[name])
+        LockFile(self.lock_path, entries).write()
+        return outcome
+
+    def check(self, names: list[str] | None = None, *,
+              progress: Callable[[Check], None] | None = None) -> list[Check]:
+        """Read each dataset as ``lock`` would and compare with the lock file (nothing is written)."""
+        wanted = self.datasets() if names is None else [self.dataset(n).name for n in names]
+        locked = self.lockfile().entries
+        checks = []
+        for name in wanted:
+            try:
+                now, _ = self._fresh(name)
+            except UnistoreError as exc:
+                check = Check(name, FAILED, locked[name].rows if name in locked else None, None,
+                              detail=f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+            else:
+                check = check_entry(name, locked.get(name), now)
+            checks.append(check)
+            if progress is not None:
+                progress(check)
+        if names is None:
+            for name in sorted(set(locked) - set(self.document.datasets)):
+                checks.append(Check(name, STALE, locked[name].rows, None,
+                                    detail="in the lock file, not in the catalog: run `unistore lock`"))
+        return checks
+
+    def __repr__(self) -> str:
+        return f"<Catalog {self.path} ({len(self.document.datasets)} datasets)>"
+
+
+def catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
+    """Load the catalog at ``path``, else ``$UNISTORE_CATALOG``, else the nearest ``unistore.yaml``
+    walking up from the current directory. See docs/data-as-code.md."""
+    return Catalog.load(path)
+
+
+def _merge(ds: DatasetDef, overrides: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The dataset's read arguments with the caller's overrides; whether they change what is read."""
+    kwargs = ds.read_kwargs()
+    given = {k: v for k, v in overrides.items() if v is not None}
+    refused = sorted(set(given) & _REFUSED)
+    if refused:
+        raise BadSpecError(f"dataset {ds.name} defines what it reads; {', '.join(refused)} cannot be overridden "
+                           "(define another dataset instead)")
+    for key, value in given.items():
+        if key == "filter" and kwargs.get("filter") is not None:
+            kwargs["filter"] = kwargs["filter"] & as_filter(value)
+        else:
+            kwargs[key] = value
+    return kwargs, bool(set(given) - _NEUTRAL)
+
+
+def _record_part(cat: Catalog, ds: DatasetDef, mode: str) -> dict[str, Any]:
+    """The ``catalog`` part of the read's provenance record."""
+    part: dict[str, Any] = {"file": str(cat.path), "dataset": ds.name}
+    if ds.description:
+        part["description"] = ds.description
+    if ds.owners:
+        part["owners"] = [{"name": o.name, **({"type": o.type} if o.type else {})} for o in ds.owners]
+    if ds.tags:
+        part["tags"] = dict(ds.tags)
+    part["lock"] = None if mode == "off" else {"file": str(cat.lock_path), "mode": mode, "entry": ds.name}
+    return part
+
+
+def _scrubbed(exc: UnistoreError, secrets: tuple[str, ...]) -> UnistoreError:
+    """``exc`` with every substituted ``${VAR}`` value removed from its message and fields."""
+    if not secrets:
+        return exc
+    text = str(exc)
+    fields = [v for v in exc.fields().values() if isinstance(v, str)]
+    if scrub(text, list(secrets)) == text and all(scrub(v, list(secrets)) == v for v in fields):
+        return exc
+    return exc.with_message(scrub(text, list(secrets)), lambda v: scrub(v, list(secrets)))
+
+
+def _checked_stream(reader: pa.RecordBatchReader,
+                    verify: Callable[[Provenance, pa.Schema], None]) -> pa.RecordBatchReader:
+    """``reader``'s batches, then the lock check once the stream has ended."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        finally:
+            reader.close()
+        record = provenance_of(reader)
+        verify(lookup(record.read_id) or record, reader.schema)
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def _read_named(name: str, how: str, table: Any, kwargs: dict[str, Any]) -> Any:
+    """``unistore.read("catalog:orders")``: dataset ``orders`` of the default catalog."""
+    if table is not None:
+        raise BadSpecError(f"catalog:{name[:80]} names a dataset, which names its own table; pass no table")
+    lock = kwargs.pop("lock", None)
+    cat = catalog()
+    return cat.read(name, lock=lock, **kwargs) if how == "read" else cat.scan(name, lock=lock, **kwargs)
+
+
+api.NAMED_READERS["catalog"] = _read_named
