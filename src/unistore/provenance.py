@@ -97,6 +97,25 @@ class Result:
 
 _RESULT_FIELDS = frozenset(f.name for f in fields(Result))
 
+#: ``kind`` of a record made by a cross-silo SQL query (:mod:`unistore.federated`); one read's is ``"read"``
+QUERY_KIND = "query"
+
+
+@dataclass(frozen=True)
+class QueryInput:
+    """One input of a cross-silo query: its name in the query, the source name, and its read's full record."""
+
+    name: str
+    source: str
+    record: "Provenance"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "record": self.record.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "QueryInput":
+        return cls(data["name"], data["source"], Provenance.from_dict(data["record"]))
+
 
 @dataclass
 class Provenance:
@@ -119,6 +138,12 @@ class Provenance:
     derived: bool = False
     #: the record of the read this one was derived from (not serialised: find it by ``parents``)
     parent: "Provenance | None" = field(default=None, repr=False, compare=False)
+    #: ``"read"``, or ``"query"`` for a cross-silo SQL result, whose record also holds the engine
+    #: (name, version), every input's full record and the column lineage (docs/provenance.md)
+    kind: str = "read"
+    engine: dict[str, str] | None = None
+    inputs: list[QueryInput] = field(default_factory=list)
+    column_lineage: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as plain JSON-able data (shallow copies: no deep copy on the read path)."""
@@ -138,6 +163,8 @@ class Provenance:
                        "complete": r.complete},
             "parents": list(self.parents),
             "derived": self.derived,
+            **({"kind": self.kind, "engine": self.engine, "inputs": [i.to_dict() for i in self.inputs],
+                "column_lineage": self.column_lineage} if self.kind != "read" else {}),
         }
 
     def to_json(self) -> str:
@@ -156,6 +183,10 @@ class Provenance:
             parents=list(data.get("parents") or []),
             version=data.get("version", 1),  # records without a version predate versioning
             derived=bool(data.get("derived", False)),
+            kind=data.get("kind", "read"),
+            engine=data.get("engine"),
+            inputs=[QueryInput.from_dict(i) for i in data.get("inputs") or []],
+            column_lineage=data.get("column_lineage"),
         )
 
     @classmethod
@@ -345,4 +376,5 @@ def derive(parent: Provenance, data: pa.Table | pa.RecordBatch) -> Provenance:
     rid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"unistore:derived:{parent.read_id}:{d.fingerprint}"))
     return Provenance(read_id=rid, read_at=parent.read_at, unistore=parent.unistore, source=parent.source,
                       snapshot=parent.snapshot, query=parent.query, result=result, parents=[parent.read_id],
-                      derived=True, parent=lookup(parent.read_id) or parent)
+                      derived=True, parent=lookup(parent.read_id) or parent, kind=parent.kind,
+                      engine=parent.engine, inputs=parent.inputs)
