@@ -126,11 +126,13 @@ _CLAUSES = (("joins", "JOIN"), ("where", "FILTER"), ("having", "FILTER"), ("grou
 
 def _dataset_level(tree: exp.Expression, datasets: Mapping[str, tuple[str, str]]) -> dict[tuple[str, str, str], set[Step]]:
     found: dict[tuple[str, str, str], set[Step]] = {}
-    for scope in traverse_scope(tree):
+    scopes = traverse_scope(tree)
+    by_expression = {id(s.expression): s for s in scopes}
+    for scope in scopes:
         select = scope.expression
         if not isinstance(select, exp.Select):
             if isinstance(select, exp.SetOperation) and select.args.get("order") is not None:
-                _collect(scope, select.args["order"], "SORT", found, datasets)
+                _collect(scope, select.args["order"], "SORT", found, datasets, by_expression)
             continue
         for key, subtype in _CLAUSES:
             value = select.args.get(key)
@@ -138,14 +140,22 @@ def _dataset_level(tree: exp.Expression, datasets: Mapping[str, tuple[str, str]]
                 for join in value or []:
                     for part in (join.args.get("on"), *(join.args.get("using") or [])):
                         if part is not None:
-                            _collect(scope, part, subtype, found, datasets)
+                            _collect(scope, part, subtype, found, datasets, by_expression)
             elif value is not None:
-                _collect(scope, value, subtype, found, datasets)
+                _collect(scope, value, subtype, found, datasets, by_expression)
     return found
 
 
 def _collect(scope: Scope, clause: exp.Expression, subtype: str, found: dict[tuple[str, str, str], set[Step]],
-             datasets: Mapping[str, tuple[str, str]]) -> None:
+             datasets: Mapping[str, tuple[str, str]], by_expression: dict[int, Scope]) -> None:
+    # what a subquery in the clause returns counts too (x IN (SELECT k ...): k filters)
+    for inner in clause.find_all(exp.Select):
+        sub = by_expression.get(id(inner))
+        if sub is not None and inner is not scope.expression:
+            for projection in inner.expressions:
+                for column in projection.find_all(exp.Column):
+                    for origin in _origins(sub, column, datasets, set()):
+                        found.setdefault(origin, set()).add((INDIRECT, subtype, False))
     for column in clause.find_all(exp.Column):
         if isinstance(scope.expression, exp.Select) and column.find_ancestor(exp.Select) is not scope.expression:
             continue  # a subquery's own columns are seen in its own scope
