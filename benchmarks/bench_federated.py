@@ -183,7 +183,7 @@ def variants(name: str, src: dict) -> list[Variant]:
                 reads.append(f"rows = lite.execute(\"SELECT {cols} FROM {table}{where}\"); "
                              f"con.register('{table}', pa.Table.from_pylist([dict(zip([d[0] for d in rows.description], r)) for r in rows.fetchall()]))")
     endpoint = os.environ["AWS_ENDPOINT_URL"]
-    best_setup = f"""
+    best_setup = """
 import duckdb, pyarrow as pa, pyarrow.compute as pc, pyarrow.dataset as ds, pyarrow.fs as pafs, sqlite3, datetime
 import connectorx as cx, adbc_driver_postgresql.dbapi as pgdb
 """
