@@ -18,7 +18,7 @@ PUBLIC = {
     "QueryError", "ReadOnlyError", "ReadSpec", "Run", "SinkError", "Snapshot", "SnapshotUnavailableError",
     "Source", "SourceNotFoundError", "SourceUnavailableError", "UnistoreError", "UnknownSchemeError",
     "__version__", "catalog", "col", "configure_lineage", "fingerprint", "known_schemes", "lineage", "provenance_of",
-    "read", "redact", "register", "replay", "replay_manifest", "run", "scan", "source",
+    "read", "redact", "register", "replay", "replay_manifest", "run", "scan", "source", "sql", "sql_scan",
 }
 ADAPTER_API = {
     "Adapter", "Capabilities", "Connection", "Dataset", "Location", "Query", "ReadPlan", "ReadSpec", "Scan",

@@ -27,6 +27,7 @@ from .errors import (
     UnistoreError,
     UnknownSchemeError,
 )
+from .federated import sql, sql_scan
 from .filters import Filter, col
 from .fingerprint import fingerprint
 from .location import redact
@@ -79,4 +80,6 @@ __all__ = [
     "run",
     "scan",
     "source",
+    "sql",
+    "sql_scan",
 ]

@@ -1,5 +1,5 @@
-"""The ``unistore`` command: read a location, preview it with its provenance, replay a run, run the demo,
-list and check a catalog, write and check its lock file.
+"""The ``unistore`` command: read a location or query several, preview with provenance, replay a run, run the
+demo, list and check a catalog, write and check its lock file.
 
 The command line owns every subcommand: each is a pair of functions (one adds
 its arguments, one runs it) listed in ``COMMANDS`` at the bottom. The modules
@@ -22,6 +22,7 @@ from ._version import __version__
 from .api import read
 from .catalogs import Catalog, catalog, format_checks
 from .errors import BadSpecError, UnistoreError
+from .federated import sql
 from .preview import preview
 from .provenance import jsonable, provenance_of
 from .runs import replay_manifest
@@ -261,9 +262,50 @@ def _lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sql_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", help='one read-only SELECT naming inputs as source.table, e.g. "SELECT ... FROM pg.orders"')
+    p.add_argument("--source", "-s", action="append", default=[], metavar="NAME=URI",
+                   help="an input, e.g. --source pg=postgresql://db/shop --source lake=s3://lake/events/")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=JSON",
+                   help="bind $NAME in the query to a JSON value, e.g. --param day='\"2024-01-01\"'")
+    p.add_argument("--output", "-o", help="write the result to FILE.parquet, .csv, .json(l) or .arrow")
+    p.add_argument("--rows", type=_positive, default=10, help="rows to preview (default 10)")
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise BadSpecError(f"{flag} takes NAME=VALUE, got {item[:40]!r}")
+        out[name] = value
+    return out
+
+
+def _sql(args: argparse.Namespace) -> int:
+    if args.output:
+        check_output(args.output)
+    params = {}
+    for name, text in _pairs(args.param, "--param").items():
+        try:
+            params[name] = json.loads(text)
+        except json.JSONDecodeError:
+            params[name] = text  # a bare word is a string
+    table = sql(args.query, _pairs(args.source, "--source"), params=params or None,
+                output=os.path.abspath(args.output) if args.output else None)
+    print(preview(table, args.rows))
+    if args.output:
+        write_output(table, args.output)
+        print(f"\nwrote {table.num_rows} rows to {args.output}")
+    print("\nprovenance:")
+    print(json.dumps(provenance_of(table).to_dict(), indent=2, default=str))
+    return 0
+
+
 #: name -> (add its arguments, run it and return the exit status)
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "read": (_read_args, _read),
+    "sql": (_sql_args, _sql),
     "demo": (_demo_args, _demo),
     "replay": (_replay_args, _replay),
     "catalog": (_catalog_args, _catalog),

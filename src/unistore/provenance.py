@@ -107,6 +107,24 @@ catalog_entry: "ContextVar[dict[str, Any] | None]" = ContextVar("unistore_catalo
 def _current_catalog_entry() -> dict[str, Any] | None:
     entry = catalog_entry.get()
     return dict(entry) if entry is not None else None
+#: ``kind`` of a record made by a cross-silo SQL query (:mod:`unistore.federated`); one read's is ``"read"``
+QUERY_KIND = "query"
+
+
+@dataclass(frozen=True)
+class QueryInput:
+    """One input of a cross-silo query: its name in the query, the source name, and its read's full record."""
+
+    name: str
+    source: str
+    record: "Provenance"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "record": self.record.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "QueryInput":
+        return cls(data["name"], data["source"], Provenance.from_dict(data["record"]))
 
 
 @dataclass
@@ -132,6 +150,12 @@ class Provenance:
     parent: "Provenance | None" = field(default=None, repr=False, compare=False)
     #: for a read of a catalog dataset: the catalog, dataset, its documentation and the lock entry checked
     catalog: dict[str, Any] | None = field(default_factory=_current_catalog_entry)
+    #: ``"read"``, or ``"query"`` for a cross-silo SQL result, whose record also holds the engine
+    #: (name, version), every input's full record and the column lineage (docs/provenance.md)
+    kind: str = "read"
+    engine: dict[str, str] | None = None
+    inputs: list[QueryInput] = field(default_factory=list)
+    column_lineage: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as plain JSON-able data (shallow copies: no deep copy on the read path)."""
@@ -152,6 +176,8 @@ class Provenance:
             "parents": list(self.parents),
             "derived": self.derived,
             **({"catalog": self.catalog} if self.catalog is not None else {}),
+            **({"kind": self.kind, "engine": self.engine, "inputs": [i.to_dict() for i in self.inputs],
+                "column_lineage": self.column_lineage} if self.kind != "read" else {}),
         }
 
     def to_json(self) -> str:
@@ -171,6 +197,10 @@ class Provenance:
             version=data.get("version", 1),  # records without a version predate versioning
             derived=bool(data.get("derived", False)),
             catalog=data.get("catalog"),
+            kind=data.get("kind", "read"),
+            engine=data.get("engine"),
+            inputs=[QueryInput.from_dict(i) for i in data.get("inputs") or []],
+            column_lineage=data.get("column_lineage"),
         )
 
     @classmethod
@@ -378,4 +408,5 @@ def derive(parent: Provenance, data: pa.Table | pa.RecordBatch) -> Provenance:
     rid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"unistore:derived:{parent.read_id}:{d.fingerprint}"))
     return Provenance(read_id=rid, read_at=parent.read_at, unistore=parent.unistore, source=parent.source,
                       snapshot=parent.snapshot, query=parent.query, result=result, parents=[parent.read_id],
-                      derived=True, parent=lookup(parent.read_id) or parent, catalog=parent.catalog)
+                      derived=True, parent=lookup(parent.read_id) or parent, catalog=parent.catalog,
+                      kind=parent.kind, engine=parent.engine, inputs=parent.inputs)

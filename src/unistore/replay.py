@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -21,7 +22,8 @@ import pyarrow as pa
 from .api import source
 from .engine import read_table
 from .errors import BadSpecError, DriftError, SnapshotUnavailableError
-from .provenance import Provenance, lookup, provenance_of, remember_returned, tag_schema
+from .federated.rerun import rerun
+from .provenance import QUERY_KIND, Provenance, lookup, provenance_of, remember_returned, tag_schema
 from .spec import ReadSpec
 
 
@@ -97,6 +99,8 @@ def replay(record: Any, *, uri: str | os.PathLike[str] | None = None, **options:
             f"this table was derived from read {rec.parents[0] if rec.parents else '?'} (sliced, filtered, "
             "selected or otherwise changed); replay can re-read only that read: pass its record, "
             "unistore.replay(unistore.provenance_of(table).parent), or its id, unistore.replay(record.parents[0])")
+    if rec.kind == QUERY_KIND:  # a cross-silo query: its inputs, then the query (unistore.federated)
+        return _replay_query(rec, uri if uri is not None else options.pop("sources", None), options)
     if not rec.result.complete:
         raise SnapshotUnavailableError(f"read {rec.read_id} did not finish; there is nothing to replay")
     if not rec.query.request:
@@ -113,6 +117,32 @@ def replay(record: Any, *, uri: str | os.PathLike[str] | None = None, **options:
         warnings.warn(f"read {rec.read_id} was recorded by an older unistore (record version {rec.version}): "
                       "its fingerprint cannot be compared, so only row count and schema were checked",
                       stacklevel=2)
+    again = table.replace_schema_metadata(tag_schema(table.schema, now).metadata)
+    remember_returned(now, again)
+    return again
+
+
+def _replay_query(rec: Provenance, sources: Any, options: dict[str, Any]) -> pa.Table:
+    """Re-run a query at its inputs' snapshots; :class:`DriftError` names the inputs and columns that changed.
+
+    ``sources`` (or ``uri=``) maps a source name to the URI to read it from (the record has no credentials).
+    """
+    if options:
+        raise BadSpecError(f"replaying a query takes sources= (name -> URI), not {', '.join(sorted(options))}")
+    if sources is not None and not isinstance(sources, Mapping):
+        raise BadSpecError("replaying a query takes sources= as a mapping of source name to URI")
+    table, now = rerun(rec, sources)
+    recorded = {i.name: i.record for i in rec.inputs}
+    drift: dict[str, Any] = {}
+    inputs = {i.name: d for i in now.inputs if (d := differences(recorded[i.name], i.record))}
+    if inputs:
+        drift["inputs"] = inputs
+    result = differences(rec, now)
+    if result:
+        drift["result"] = result
+    if drift:
+        raise DriftError(f"query {rec.read_id} ({', '.join(inputs) or 'result only'})", drift)
+    now.parents = [rec.read_id, *now.parents]
     again = table.replace_schema_metadata(tag_schema(table.schema, now).metadata)
     remember_returned(now, again)
     return again

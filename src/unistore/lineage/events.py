@@ -101,6 +101,8 @@ class ReadEvent:
     run: "RunLike | None" = None
     columns: ColumnStats | None = None
     schema: "pa.Schema | None" = None  # the result's Arrow schema, when the read got that far
+    #: a cross-silo query's input reads (their own events), so sinks can report them as its inputs
+    inputs: tuple["ReadEvent", ...] = ()
 
 
 @runtime_checkable

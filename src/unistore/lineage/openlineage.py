@@ -66,6 +66,7 @@ _FACET_SCHEMAS = {
     "documentation": "1-1-0/DocumentationDatasetFacet.json#/$defs/DocumentationDatasetFacet",
     "ownership": "1-0-1/OwnershipDatasetFacet.json#/$defs/OwnershipDatasetFacet",
     "tags": "1-0-0/TagsDatasetFacet.json#/$defs/TagsDatasetFacet",
+    "columnLineage": "1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
 }
 
 #: OpenLineage has no event id; (runId, eventType) is unique for the events unistore sends, and
@@ -204,11 +205,54 @@ def run_event(event_type: str, *, run_id: str, job_namespace: str, job_name: str
 def read_job(event: "ReadEvent", job_namespace: str) -> dict[str, Any]:
     """The compact job the reading thread journals for a read outside a run (events are built later)."""
     record = event.record
-    return {"kind": "read", "namespace": job_namespace, "time": _now(),
-            "run_id": record.read_id if record is not None else uuid7(),
-            "source_uri": event.source_uri,
-            "error": _error_text(event.error) if event.error is not None else None,
-            **read_input(event)}
+    job = {"kind": "read", "namespace": job_namespace, "time": _now(),
+           "run_id": record.read_id if record is not None else uuid7(),
+           "source_uri": event.source_uri,
+           "error": _error_text(event.error) if event.error is not None else None,
+           **read_input(event)}
+    if record is not None and record.kind == "query":
+        job.update(kind="query", inputs=query_inputs(event), output=query_output(record))
+    return job
+
+
+def query_inputs(event: "ReadEvent") -> list[dict[str, Any]]:
+    """A cross-silo query's inputs as :func:`read_input` data: from their own events, else from its record."""
+    if event.inputs:
+        return [read_input(e) for e in event.inputs]
+    assert event.record is not None
+    return [{"record": i.record.to_dict(), "schema": None, "columns": None} for i in event.record.inputs]
+
+
+def query_output(record: Any) -> dict[str, Any] | None:
+    """The dataset a query result was named as (``output=``), or None."""
+    output = (record.query.request or {}).get("output")
+    return output_dataset(output) if output is not None else None
+
+
+def column_lineage_facet(lineage: dict[str, Any]) -> dict[str, Any]:
+    return facet("columnLineage", fields=lineage["fields"], dataset=lineage.get("dataset") or [])
+
+
+def query_events(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """START and COMPLETE/FAIL of a cross-silo query: one run, every input, the named output with its
+    ``columnLineage`` facet."""
+    record = job["record"]
+    job_facets = {"jobType": _job_type("QUERY"),
+                  "sql": facet("sql", query=record["query"]["text"], dialect=record["engine"]["name"])}
+    inputs = [d for d in (input_dataset(r) for r in job["inputs"]) if d is not None]
+    outputs = []
+    if job.get("output") is not None:
+        facets: dict[str, Any] = {"columnLineage": column_lineage_facet(record["column_lineage"])}
+        if job.get("schema") is not None:
+            facets["schema"] = facet("schema", fields=job["schema"])
+        outputs.append({**job["output"], "facets": facets})
+    common = dict(run_id=job["run_id"], job_namespace=job["namespace"],
+                  job_name=f"unistore.sql.{record['source']['name']}", job_facets=job_facets)
+    state = end_state(job["error"], record)
+    run_facets = {"errorMessage": _error_facet(job["error"])} if state == "FAIL" else {}
+    return [run_event("START", event_time=record["read_at"], **common),
+            run_event(state, event_time=job["time"], inputs=inputs, outputs=outputs, run_facets=run_facets,
+                      **common)]
 
 
 def end_state(error: str | None, record: dict[str, Any] | None) -> str:
@@ -244,10 +288,23 @@ def run_start_job(run: Any, job_namespace: str) -> dict[str, Any]:
 
 def run_end_job(run: Any, reads: list["ReadEvent"], error: BaseException | None,
                 job_namespace: str) -> dict[str, Any]:
+    """The run's end; a cross-silo query in it counts with its inputs, and its column lineage goes on the
+    run's outputs (the last query's, when there are several)."""
+    inputs: list[dict[str, Any]] = []
+    outputs = [output_dataset(o) for o in run.outputs]
+    for r in reads:
+        if r.record is None:
+            continue
+        if r.record.kind != "query":
+            inputs.append(read_input(r))
+            continue
+        inputs += query_inputs(r)
+        if r.record.column_lineage is not None:
+            outputs = [{**o, "facets": {"columnLineage": column_lineage_facet(r.record.column_lineage)}}
+                       for o in outputs]
     return {"kind": "run_end", "namespace": job_namespace, "run_id": run.run_id, "name": run.name,
-            "time": run.ended_at, "outputs": [output_dataset(o) for o in run.outputs],
-            "error": _error_text(error) if error is not None else None,
-            "inputs": [read_input(r) for r in reads if r.record is not None]}
+            "time": run.ended_at, "outputs": outputs,
+            "error": _error_text(error) if error is not None else None, "inputs": inputs}
 
 
 def build_events(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -255,6 +312,8 @@ def build_events(job: dict[str, Any]) -> list[dict[str, Any]]:
     kind = job["kind"]
     if kind == "read":
         return read_events(job)
+    if kind == "query":
+        return query_events(job)
     common = dict(run_id=job["run_id"], job_namespace=job["namespace"], job_name=job["name"],
                   event_time=job["time"], outputs=job["outputs"], job_facets={"jobType": _job_type("JOB")})
     if kind == "run_start":

@@ -173,6 +173,11 @@ def start(context: ReadContext) -> _Started:
     return _Started(span, operation, server, names)
 
 
+def activate(started: _Started) -> Any:
+    """Make the span current (not ending it on exit), so spans started inside are its children."""
+    return trace.use_span(started.span, end_on_exit=False)
+
+
 def _resolved_names(record: "Provenance", names: dict[str, Any]) -> dict[str, Any]:
     """Names only the finished read knows: PostgreSQL's schema, a file's path (its OpenLineage name)."""
     out: dict[str, Any] = {}

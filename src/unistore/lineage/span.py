@@ -43,7 +43,12 @@ class ReadSpan:
         self._schema = schema
         return self._stats.update if self._stats is not None else None
 
-    def finish(self, record: "Provenance | None", error: BaseException | None, duration_s: float) -> None:
+    def activate(self) -> Any:
+        """A context manager making this span the current one: reads started inside become its children."""
+        return otel.activate(self._otel)
+
+    def finish(self, record: "Provenance | None", error: BaseException | None, duration_s: float,
+               inputs: tuple[ReadEvent, ...] = ()) -> None:
         if self._done:
             return
         self._done = True
@@ -54,7 +59,7 @@ class ReadSpan:
         current = sinks()
         if not current and self._run is None:
             return
-        event = ReadEvent(record, error, duration_s, self._source_uri, self._run, self._stats, self._schema)
+        event = ReadEvent(record, error, duration_s, self._source_uri, self._run, self._stats, self._schema, inputs)
         if self._run is not None:
             try:
                 self._run._add_read(event)

@@ -117,6 +117,7 @@ class PostgreSQLSource(SQLSource):
         if unsupported:
             raise BadSpecError(f"option(s) {', '.join(sorted(unsupported))} do not apply to PostgreSQL")
         super().__init__(location, _Dialect())
+        self._shared_snapshot: str | None = None
         if driver not in (None, "adbc"):
             raise BadSpecError("PostgreSQL is read through ADBC; driver must be 'adbc'")
         _adbc()
@@ -145,7 +146,18 @@ class PostgreSQLSource(SQLSource):
         self._pool.close()
 
     def session(self, snapshot_id: str | None = None) -> "PostgreSQLSession":
-        return PostgreSQLSession(self, snapshot_id)
+        return PostgreSQLSession(self, snapshot_id or self._shared_snapshot)
+
+    @contextlib.contextmanager
+    def shared_snapshot(self) -> Iterator[str]:
+        """Every read of this source started inside the block sees one state: a snapshot exported by a
+        transaction held open until the block ends (cross-silo SQL reads several tables this way)."""
+        with self.session() as holder:
+            self._shared_snapshot = holder.export_snapshot()
+            try:
+                yield self._shared_snapshot
+            finally:
+                self._shared_snapshot = None
 
     # -- naming ---------------------------------------------------------------------
     def dataset(self, parts: tuple[str, ...] | None) -> Dataset:

@@ -1,0 +1,425 @@
+"""Running a cross-silo query: read every input through unistore, join them in DuckDB, record it all.
+
+``unistore.sql(query, sources)`` plans the query (:mod:`.plan`), reads each
+input with its pushed-down columns, filter and limit through the ordinary read
+engine — so every input read has its own complete record, span and events —
+on one thread per input, and registers the streams in an in-process DuckDB
+connection. DuckDB runs with external access disabled and its configuration
+locked, so the query reaches nothing but the declared inputs. Inputs are
+streamed (a stream can be scanned once); an input the query references more
+than once, or inside a CTE, is read whole first. Tables of one PostgreSQL
+source are read under one exported snapshot.
+
+Every input is read to its end even when DuckDB needed less (a LIMIT, an empty
+join side): its record then describes what the store returned, and a replay
+compares like with like.
+
+The result's record is of kind ``query`` (docs/provenance.md): the query text,
+DuckDB's version, every input's full record, the result's rows and digests, and
+the column lineage (:mod:`.columns`). It is reported as one read: one span
+(the inputs' spans are its children), one OpenLineage run with every input and,
+when the result has a name (``output=``), the ``columnLineage`` facet on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import hashlib
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from .._version import __version__
+from ..api import source as open_source
+from ..engine import start_read
+from ..errors import BadSpecError, QueryError, SourceNotFoundError, UnistoreError
+from ..filters import short
+from ..fingerprint import Fingerprinter, schema_fingerprint
+from ..lineage.events import ReadContext, ReadEvent, current_run
+from ..lineage.openlineage import output_dataset
+from ..lineage.span import ReadSpan
+from ..location import Location
+from ..provenance import (QUERY_KIND, Dataset, Provenance, Query, QueryInput, now_rfc3339, provenance_of, remember,
+                          remember_returned, tag_schema, uuid7)
+from ..snapshot import Snapshot
+from ..source import Source
+from ..spec import ReadSpec, encode_value
+from .columns import column_lineage
+from .plan import DIALECT, InputPlan, Plan, Table, plan
+
+#: where the query runs, as the record and the span name it
+ENGINE = "duckdb"
+QUERY_URI = "unistore:sql"
+#: batches an input may read ahead of DuckDB
+PREFETCH = 8
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_END = object()
+
+SourceLike = str | os.PathLike[str] | Source
+
+
+def sql(query: str, sources: Mapping[str, SourceLike] | None = None, *, params: Mapping[str, Any] | None = None,
+        output: Any = None, **options: Any) -> pa.Table:
+    """Run one read-only SQL query over several sources; return a table carrying a ``query`` record.
+
+    ``sources`` maps a name to a URI or an open :class:`~unistore.Source`; the
+    query names ``name.table``, ``name.schema.table`` or, for a file data set,
+    ``name``. ``params`` binds ``$name`` placeholders. ``output`` names the
+    result for lineage (a URI, path or ``(namespace, name)``). Any other keyword
+    is a source name mapped to read options for that source's reads (a
+    time-series source's ``start``/``end``/``step``).
+    """
+    return run_whole(_Execution(query, sources, params, output, options))
+
+
+def run_whole(execution: "_Execution") -> pa.Table:
+    """Run a planned query to its end: the result table, tagged with its complete record."""
+    with execution as run:
+        table = run.execute().read_all()
+        fingerprint = Fingerprinter(table.schema, ordered=run.plan.ordered)
+        for batch in table.to_batches():
+            fingerprint.update(batch)
+        record = run.conclude(table.schema, fingerprint, True)
+    tagged = pa.Table.from_batches(table.to_batches(), schema=tag_schema(table.schema, record))
+    remember_returned(record, tagged)
+    return tagged
+
+
+def sql_scan(query: str, sources: Mapping[str, SourceLike] | None = None, *,
+             params: Mapping[str, Any] | None = None, output: Any = None, **options: Any) -> pa.RecordBatchReader:
+    """:func:`sql` as a stream (a ``RecordBatchReader``); :func:`unistore.provenance_of` gives the complete
+    record once it has been consumed."""
+    run = _Execution(query, sources, params, output, options)
+    try:
+        reader = run.execute()
+    except BaseException:
+        run.close()
+        raise
+    schema = tag_schema(reader.schema, run.announce(reader.schema))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        fingerprint = Fingerprinter(reader.schema, ordered=run.plan.ordered)
+        complete = False
+        try:
+            for batch in reader:
+                fingerprint.update(batch)
+                yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+            complete = True
+        finally:
+            try:
+                run.conclude(reader.schema, fingerprint, complete)
+            finally:
+                run.close()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+class _Inputs:
+    """Collects the input reads' events (it stands in for a run while they start, so their lineage
+    events become part of the query's, not runs of their own)."""
+
+    def __init__(self, run_id: str):
+        self.run_id, self.name = run_id, "unistore.sql"
+        self.events: list[ReadEvent] = []
+        self._lock = threading.Lock()
+
+    def _add_read(self, event: ReadEvent) -> None:
+        with self._lock:
+            self.events.append(event)
+
+
+class _Feed:
+    """One input read on its own thread, its batches handed to DuckDB through a bounded queue."""
+
+    def __init__(self, item: InputPlan, src: Source, spec: Any, context: contextvars.Context, whole: bool):
+        self.item, self.src, self.spec = item, src, spec
+        self.queue: queue.Queue[Any] = queue.Queue(0 if whole else PREFETCH)
+        self.opened = threading.Event()
+        self.schema: pa.Schema | None = None
+        self.record: Provenance | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=context.run, args=(self._work,), name=f"unistore-sql-{item.name}",
+                                       daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        try:
+            reader = start_read(self.src.connection, self.spec)
+            self.schema = reader.schema
+            self.opened.set()
+            with reader:
+                for batch in reader:
+                    self.queue.put(batch)
+                self.record = provenance_of(reader)
+        except BaseException as exc:  # handed to the caller's thread
+            self.error = exc
+        finally:
+            self.opened.set()
+            self.queue.put(_END)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                self.queue.put(_END)  # for drain()
+                if self.error is not None:
+                    raise self.error
+                return
+            yield item
+
+    def drain(self) -> None:
+        """Read the rest (DuckDB may have needed less), so the input's record is complete."""
+        while self.queue.get() is not _END:
+            pass
+        self.queue.put(_END)
+        self.thread.join()
+
+
+class _Execution:
+    """One query from the plan to the record: opens what it was given URIs for, closes them at the end."""
+
+    def __init__(self, query: str, sources: Mapping[str, SourceLike] | None, params: Mapping[str, Any] | None,
+                 output: Any, options: dict[str, Any], pins: Mapping[str, Provenance] | None = None):
+        self.started = time.perf_counter()
+        self.stack = contextlib.ExitStack()
+        self.query, self.params, self.output = query, _check_params(params), output
+        self.read_options = _check_options(sources or {}, options)
+        self.sources: dict[str, Source] = {}
+        self.uris: dict[str, str] = {}
+        self.feeds: list[_Feed] = []
+        self.span: ReadSpan | None = None
+        try:
+            for name, given in (sources or {}).items():
+                src = given if isinstance(given, Source) else self.stack.enter_context(open_source(given))
+                self.sources[name], self.uris[name] = src, src.uri
+            self.plan: Plan = plan(query, self.sources, self._schema_of, self.params)
+            self.specs = {i.name: self._spec(i, (pins or {}).get(i.name)) for i in self.plan.inputs}
+        except BaseException:
+            self.stack.close()
+            raise
+        self.read_id, self.read_at = uuid7(), now_rfc3339()
+        self.engine_version = _engine_version()
+
+    def __enter__(self) -> "_Execution":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for feed in self.feeds:
+            with contextlib.suppress(BaseException):
+                feed.drain()
+        self.stack.close()
+
+    # -- planning ----------------------------------------------------------------------
+    def _schema_of(self, name: str, table: Table) -> pa.Schema:
+        src = self.sources[name]
+        if table is None and src.connection.capabilities.listing and src.location.scheme not in _FILE_SCHEMES:
+            raise BadSpecError(f"name a table of source {name!r}: {name}.<table> ({src.uri})")
+        try:
+            return src.schema(table) if table is not None else src.schema(None)
+        except SourceNotFoundError as exc:
+            hint = ""
+            if table is not None and src.connection.capabilities.listing:
+                with contextlib.suppress(Exception):
+                    import difflib
+
+                    wanted = ".".join(table) if isinstance(table, tuple) else table
+                    close = difflib.get_close_matches(wanted, src.tables(), n=1)
+                    hint = f" (did you mean {name}.{close[0]}?)" if close else ""
+            raise SourceNotFoundError(f"{exc}{hint}") from None
+
+    def _spec(self, item: InputPlan, pinned: Provenance | None) -> ReadSpec:
+        """The input's read, validated (nothing is sent yet); a replay issues the recorded one at its snapshot."""
+        src = self.sources[item.source]
+        if pinned is not None and pinned.query.request:
+            return dataclasses.replace(ReadSpec.from_record(pinned.query.request), pin=pinned.snapshot)
+        return src.spec(item.table, columns=item.columns, filter=item.filter, limit=item.limit,
+                        **self.read_options.get(item.source, {}))
+
+    # -- running -------------------------------------------------------------------------
+    def execute(self) -> pa.RecordBatchReader:
+        """Start every input read, register them in DuckDB, start the query; DuckDB's result stream."""
+        import duckdb
+
+        self.span = ReadSpan(ReadContext(uri=QUERY_URI, location=Location.parse(QUERY_URI), query=self.query,
+                                         system=ENGINE))
+        self.inputs = _Inputs(self.read_id)
+        try:
+            for name, count in _count(i.source for i in self.plan.inputs).items():
+                shared = getattr(self.sources[name].connection, "shared_snapshot", None)
+                if count > 1 and shared is not None:  # several tables of one server: one state for all
+                    self.stack.enter_context(shared())
+            with self.span.activate():
+                token = current_run.set(self.inputs)
+                try:
+                    context = contextvars.copy_context()
+                finally:
+                    current_run.reset(token)
+            text = self.plan.sql.lower()
+            for item in self.plan.inputs:
+                whole = item.references > 1 or self.plan.has_ctes or text.count(item.view.lower()) > 1
+                self.feeds.append(_Feed(item, self.sources[item.source], self.specs[item.name], context.copy(), whole))
+            con = self.stack.enter_context(duckdb.connect())
+            con.execute("SET TimeZone = 'UTC'")
+            for feed in self.feeds:
+                feed.opened.wait()
+                if feed.error is not None:
+                    raise feed.error
+                assert feed.schema is not None
+                clean = pa.schema([f.remove_metadata() for f in feed.schema])
+                batches = _plain(feed.batches(), clean)
+                if feed.queue.maxsize == 0:
+                    con.register(feed.item.view, pa.Table.from_batches(list(batches), schema=clean))
+                else:
+                    con.register(feed.item.view, pa.RecordBatchReader.from_batches(clean, batches))
+            con.execute("SET enable_external_access = false")
+            con.execute("SET autoinstall_known_extensions = false")
+            con.execute("SET autoload_known_extensions = false")
+            con.execute("SET lock_configuration = true")
+            try:
+                return con.sql(self.plan.sql, params=dict(self.params) if self.params else None).to_arrow_reader()
+            except duckdb.Error as exc:
+                failed = next((f.error for f in self.feeds if f.error is not None), None)
+                if failed is not None:
+                    raise failed from None
+                raise QueryError(f"DuckDB rejected the query: {str(exc).splitlines()[0][:500]}") from None
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.span is not None:
+            error = exc if isinstance(exc, UnistoreError) else QueryError(f"{type(exc).__name__}: {exc}")
+            self.span.finish(None, error, time.perf_counter() - self.started,
+                             tuple(self.inputs.events) if hasattr(self, "inputs") else ())
+
+    def announce(self, schema: pa.Schema) -> Provenance:
+        """The record a stream announces before its result is read: no inputs yet (they are still being read)."""
+        record = self._record(schema, [])
+        remember(record)
+        return record
+
+    def conclude(self, schema: pa.Schema, fingerprint: Fingerprinter, complete: bool) -> Provenance:
+        """Read every input to its end, then complete the record and report the query (one span, one event)."""
+        try:
+            for feed in self.feeds:
+                feed.drain()
+                if feed.error is not None:
+                    raise feed.error
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+        record = self._record(schema, [QueryInput(f.item.name, f.item.source, f.record)
+                                       for f in self.feeds if f.record is not None])
+        result = record.result
+        result.rows, result.bytes = fingerprint.rows, fingerprint.nbytes
+        result.set_digest(fingerprint.digest())
+        result.complete = complete
+        remember(record, finished=True)
+        assert self.span is not None
+        self.span.finish(record, None, time.perf_counter() - self.started, tuple(self.inputs.events))
+        return record
+
+    def _record(self, schema: pa.Schema, inputs: list[QueryInput]) -> Provenance:
+        views = {i.name: i.view for i in self.plan.inputs}
+        datasets = {views[i.name]: (i.record.source.namespace, i.record.source.name) for i in inputs}
+        named = output_dataset(self.output) if self.output is not None else None
+        digest = hashlib.sha256(self.query.encode()).hexdigest()[:12]
+        params = encode_value(dict(self.params)) if self.params else None
+        record = Provenance(
+            read_id=self.read_id, read_at=self.read_at, unistore=__version__,
+            source=Dataset(system=ENGINE, uri=QUERY_URI, namespace=named["namespace"] if named else "unistore",
+                           name=named["name"] if named else f"sql.{digest}"),
+            snapshot=_snapshot(inputs),
+            query=Query(language="sql", text=self.query, params=params,
+                        pushed_down={i.name: {"columns": i.columns, "filter": str(i.filter) if i.filter is not None else None,
+                                              "limit": i.limit} for i in self.plan.inputs},
+                        request={"query": self.query, "sources": dict(self.uris), "params": params,
+                                 "options": encode_value(self.read_options), "output": _output_text(self.output),
+                                 "dialect": DIALECT}),
+            parents=[i.record.read_id for i in inputs],
+            kind=QUERY_KIND, engine={"name": ENGINE, "version": self.engine_version},
+            inputs=inputs, column_lineage=column_lineage(self.plan.qualified, list(schema.names), datasets),
+        )
+        record.result.schema_fingerprint = schema_fingerprint(schema)
+        return record
+
+
+_FILE_SCHEMES = frozenset({"file", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory", "http", "https"})
+
+
+def _plain(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The batches without the inputs' metadata (DuckDB needs none, the result gets its own record)."""
+    for batch in batches:
+        yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
+def _engine_version() -> str:
+    import duckdb
+
+    return duckdb.__version__
+
+
+def _snapshot(inputs: list[QueryInput]) -> Snapshot:
+    """The query's state: each input's pin. Consistent only within one source (no instant spans stores)."""
+    value = {i.name: {"kind": i.record.snapshot.kind, "value": i.record.snapshot.value} for i in inputs}
+    systems = {(i.record.source.namespace, i.source) for i in inputs}
+    return Snapshot(kind="unistore.query_inputs", value=value,
+                    consistent=len(systems) == 1 and all(i.record.snapshot.consistent for i in inputs),
+                    replayable=all(i.record.snapshot.replayable for i in inputs))
+
+
+def _output_text(output: Any) -> Any:
+    if output is None or isinstance(output, (str, dict)):
+        return output
+    if isinstance(output, tuple):
+        return list(output)
+    return os.fspath(output)
+
+
+def _count(names: Iterator[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for n in names:
+        out[n] = out.get(n, 0) + 1
+    return out
+
+
+def _check_params(params: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if params is not None and not isinstance(params, Mapping):
+        raise BadSpecError("params must be a mapping: write $name in the query and pass params={'name': ...}")
+    return params
+
+
+def _check_options(sources: Mapping[str, Any], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-source read options: each keyword is a declared source name mapped to a dict."""
+    if not isinstance(sources, Mapping):
+        raise BadSpecError("sources must map names to URIs or open sources, e.g. {'pg': 'postgresql://...'}")
+    for name, given in sources.items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise BadSpecError(f"source name {short(name)} must be an identifier (letters, digits, _)")
+        if not isinstance(given, (str, os.PathLike, Source)):
+            raise BadSpecError(f"source {name!r} must be a URI or an open unistore.Source, "
+                               f"not {type(given).__name__}")
+    out = {}
+    for key, value in options.items():
+        if key not in sources:
+            import difflib
+
+            close = difflib.get_close_matches(key, list(sources), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise BadSpecError(f"unknown option {short(key, 40)}{hint}: other keywords name a source and map it "
+                               "to read options, e.g. metrics={'start': ..., 'end': ...}")
+        if not isinstance(value, Mapping):
+            raise BadSpecError(f"options for source {key!r} must be a dict of read options")
+        out[key] = dict(value)
+    return out
