@@ -15,6 +15,8 @@ from .errors import (
     AdapterError,
     AuthenticationError,
     BadSpecError,
+    DataTestError,
+    DataTestWarning,
     DriftError,
     MissingExtraError,
     QueryError,
@@ -32,7 +34,7 @@ from .location import redact
 from .provenance import Provenance, provenance_of
 from .registry import known_schemes, register
 from .replay import replay
-from . import lineage
+from . import checks, lineage
 from .lineage import configure as configure_lineage
 from .runs import Run, replay_manifest, run
 from .snapshot import Snapshot
@@ -43,6 +45,8 @@ __all__ = [
     "AdapterError",
     "AuthenticationError",
     "BadSpecError",
+    "DataTestError",
+    "DataTestWarning",
     "DriftError",
     "Filter",
     "MissingExtraError",
@@ -60,6 +64,7 @@ __all__ = [
     "UnistoreError",
     "UnknownSchemeError",
     "__version__",
+    "checks",
     "col",
     "configure_lineage",
     "fingerprint",
