@@ -368,7 +368,7 @@ class Reference:
     read_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Relationships(Check):
     """Every non-null value of ``column`` occurs in ``field`` of another data set (``to``).
 
@@ -394,6 +394,10 @@ class Relationships(Check):
                                f"returning one, or a location URI; got {type(self.to).__name__}")
         if isinstance(self.to, str) and not self.to.strip():
             raise BadSpecError("relationships to= must not be empty")
+
+    def __repr__(self) -> str:  # ``to`` may be a URI with a password: never shown as given
+        return (f"Relationships(column={self.column!r}, to={self.target_description()!r}, field={self.field!r}, "
+                f"table={self.table!r}, severity={self.severity!r}, name={self.name!r}, key={self.key!r})")
 
     @property
     def other_field(self) -> str:
@@ -900,12 +904,14 @@ class _ExpressionEvaluator(_Evaluator):
         self.count = 0
         self.examples = _Smallest()
         empty = pa.Table.from_batches([], schema=pa.schema([f.remove_metadata() for f in schema]))
+        problem = None
         try:
             self._evaluate(empty)
         except duckdb.Error as exc:
+            problem = str(exc).splitlines()[0]
+        if problem is not None:  # raised outside the handler: no cycle through the frames keeps the read alive
             self.close()
-            raise BadSpecError(f"{check.result_name()} cannot be evaluated on this result: "
-                               f"{_short(str(exc).splitlines()[0], 300)}") from None
+            raise BadSpecError(f"{check.result_name()} cannot be evaluated on this result: {_short(problem, 300)}")
 
     def _evaluate(self, table: pa.Table) -> pa.Array:
         self.con.register("batch", table)

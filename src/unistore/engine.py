@@ -129,6 +129,8 @@ def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: 
         err = public_error(exc, connection)
         span.finish(None, err, time.perf_counter() - started)
         if err is exc:
+            # the frame must not keep the error whose traceback keeps the frame (and its scan) alive
+            del err
             raise
     # raised outside the handler: the original may hold a secret, so it is not even the __context__
     raise err from None
@@ -189,6 +191,7 @@ class _ReadStream:
             error = public_error(exc, self.connection)
             self._finish(complete=False, error=error)
             if error is exc:
+                del error  # no frame <-> traceback cycle
                 raise
         if error is not None:  # raised outside the handler: the original may hold a secret
             raise error from None
