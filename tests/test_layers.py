@@ -62,6 +62,7 @@ LAYERS = {
     "unistore.replay": 4,
     "unistore.runs": 5,
     "unistore.demo": 5,
+    "unistore.testrunner": 5,
     "unistore.cli": 6,
     "unistore.__main__": 6,
     "unistore": 6,
