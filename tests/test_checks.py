@@ -283,3 +283,18 @@ def test_unique_is_exact_for_strings_whose_hashes_collide_only_by_value():
     assert result.observed["distinct"] == 20_000 and result.observed["memory_bytes"] > 0
     (compound,) = C.evaluate(pa.table({"a": [1, 1, 2, 2], "b": ["x", "y", "x", "x"]}), [C.unique(["a", "b"])])
     assert (compound.failing_rows, compound.examples) == (2, [[2, "x"]])
+
+
+@pytest.mark.parametrize("ids, failing, examples", [
+    (list(range(1, 1001)), 0, []),                       # strictly increasing: decided without sorting
+    (list(range(1000, 0, -1)), 0, []),                   # decreasing: sorted
+    ([3, 1, 2, 3, 5, 1, 1, None, None], 5, [1, 3]),      # nulls are not compared
+])
+def test_unique_on_integer_keys_in_any_arrival_order(ids, failing, examples):
+    table = pa.table({"id": pa.array(ids, pa.int64()), "day": pa.array(ids, pa.int32()).cast(pa.date32())})
+    for size in (1, 3, 1000):
+        batched = pa.Table.from_batches(table.to_batches(max_chunksize=size))
+        for column in ("id", "day"):
+            (result,) = C.evaluate(batched, [C.unique(column)])
+            assert (result.failing_rows, len(result.examples)) == (failing, len(examples)), (column, size)
+        assert C.evaluate(batched, [C.unique("id")])[0].examples == examples
