@@ -47,6 +47,7 @@ LAYERS = {
     "unistore.timeseries": 0,
     "unistore.timecolumn": 0,
     "unistore.preview": 0,
+    "unistore.checkeval": 0,
     "unistore.checks": 0,
     "unistore.adapter": 1,
     "unistore.registry": 2,

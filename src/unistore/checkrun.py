@@ -5,8 +5,8 @@ anything is sent: shapes validated, columns held against the projection when
 the read names one, and the other side of each ``relationships`` check read
 (through unistore when it is named by a URI, so that read has its own record).
 The engine feeds the prepared checks every batch through one
-:class:`~unistore.checks.CheckRun` and stores their results in the record
-before lineage is reported; :func:`unistore.checks.verdict` then warns for
+:class:`~unistore.checkeval.CheckRun` and stores their results in the record
+before lineage is reported; :func:`unistore.checkeval.verdict` then warns for
 failed ``warn`` tests and raises :class:`~unistore.errors.DataTestError` for
 failed ``error`` tests, with the table attached when there is one.
 """

@@ -11,12 +11,9 @@ catalog's ``tests:`` list holds)::
 Each check starts an *evaluator* on the result's schema (a missing column or a
 wrong type is a :class:`~unistore.errors.BadSpecError` before any row is
 looked at), which is fed every batch and finally gives one
-:class:`~unistore.provenance.CheckResult` per tested column. Evaluators keep
-only what merges exactly whatever the batching and the order of the batches
-(counts, min/max, the few smallest failing keys, the hashes of the keys for
-``unique``), so a table read in one batch, in many, or from parallel splits
-gets the same results. :class:`CheckRun` is the one observer the read engine
-feeds; :func:`evaluate` runs checks over a table already in memory.
+:class:`~unistore.provenance.CheckResult` per tested column; how each is
+computed, exactly whatever the batching, is :mod:`unistore.checkeval`.
+:func:`evaluate` runs checks over a table already in memory.
 """
 
 from __future__ import annotations
@@ -26,26 +23,37 @@ import datetime as dt
 import decimal
 import math
 import re
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import BadSpecError, DataTestError, DataTestWarning, describe_failure
-from .provenance import CheckResult, Provenance, jsonable, provenance_of
+from .checkeval import (
+    CheckRun,
+    ExpressionEvaluator,
+    Evaluator,
+    FreshnessEvaluator,
+    NotNullEvaluator,
+    RowCountEvaluator,
+    RowTestEvaluator,
+    SchemaEvaluator,
+    UniqueEvaluator,
+    plain,
+    short,
+    utc,
+    value_type,
+)
+from .errors import BadSpecError
+from .provenance import CheckResult, provenance_of
 
 __all__ = [
-    "Check", "CheckResult", "CheckRun", "accepted_values", "between", "evaluate", "expression", "freshness",
-    "from_dict", "not_null", "relationships", "row_count", "schema", "unique", "verdict",
+    "Check", "CheckResult", "accepted_values", "between", "evaluate", "expression", "freshness",
+    "from_dict", "not_null", "relationships", "row_count", "schema", "unique",
 ]
 
 SEVERITIES = ("error", "warn")
-#: failing keys or values kept per result: the smallest ones, so they do not depend on batching
-EXAMPLES = 5
 
 
 # -- the checks ----------------------------------------------------------------------------------
@@ -64,7 +72,7 @@ class Check:
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
-            raise BadSpecError(f"severity must be 'error' or 'warn', got {_short(self.severity)}")
+            raise BadSpecError(f"severity must be 'error' or 'warn', got {short(self.severity)}")
         if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
             raise BadSpecError("a check's name must be a non-empty string")
         if self.key is not None:
@@ -82,7 +90,7 @@ class Check:
     def expected(self) -> str:
         raise NotImplementedError
 
-    def start(self, schema: pa.Schema) -> "_Evaluator":
+    def start(self, schema: pa.Schema) -> "Evaluator":
         """An evaluator for a result of ``schema``; :class:`BadSpecError` if the check cannot apply to it."""
         raise NotImplementedError
 
@@ -110,12 +118,12 @@ class Check:
                 examples: Sequence[Any] = ()) -> CheckResult:
         return CheckResult(name=self.result_name(column), assertion=self.assertion, success=bool(success),
                            severity=self.severity, column=column, observed=observed, failing_rows=failing_rows,
-                           examples=[_plain(v) for v in examples], expected=self.expected(), params=self.params())
+                           examples=[plain(v) for v in examples], expected=self.expected(), params=self.params())
 
     def _field(self, schema: pa.Schema, column: str) -> pa.Field:
         if column not in schema.names:
-            raise BadSpecError(f"data test {self.result_name(column)} names column {_short(column)}, which the "
-                               f"result lacks; columns: {_short(', '.join(schema.names), 300)}")
+            raise BadSpecError(f"data test {self.result_name(column)} names column {short(column)}, which the "
+                               f"result lacks; columns: {short(', '.join(schema.names), 300)}")
         return schema.field(column)
 
     def _key_field(self, schema: pa.Schema) -> None:
@@ -146,11 +154,11 @@ class NotNull(Check):
     def expected(self) -> str:
         return "no nulls"
 
-    def start(self, schema: pa.Schema) -> "_Evaluator":
+    def start(self, schema: pa.Schema) -> "Evaluator":
         for c in self.column_names:
             self._field(schema, c)
         self._key_field(schema)
-        return _NotNullEvaluator(self, schema)
+        return NotNullEvaluator(self, schema)
 
 
 @dataclass(frozen=True)
@@ -176,9 +184,9 @@ class Unique(Check):
     def expected(self) -> str:
         return "no duplicates"
 
-    def start(self, schema: pa.Schema) -> "_Evaluator":
+    def start(self, schema: pa.Schema) -> "Evaluator":
         fields = [self._field(schema, c) for c in self.column_names]
-        return _UniqueEvaluator(self, fields)
+        return UniqueEvaluator(self, fields)
 
 
 @dataclass(frozen=True)
@@ -196,7 +204,7 @@ class AcceptedValues(Check):
             raise BadSpecError("accepted_values needs a non-empty list of values")
 
     def params(self) -> dict[str, Any]:
-        return {"column": self.column, "values": [_plain(v) for v in self.values]}
+        return {"column": self.column, "values": [plain(v) for v in self.values]}
 
     def columns(self) -> list[str]:
         return [self.column, *super().columns()]
@@ -205,17 +213,17 @@ class AcceptedValues(Check):
         return [self.column]
 
     def expected(self) -> str:
-        return f"values in {_short(str([_plain(v) for v in self.values]), 200)}"
+        return f"values in {short(str([plain(v) for v in self.values]), 200)}"
 
-    def start(self, schema: pa.Schema) -> "_Evaluator":
-        typ = _value_type(self._field(schema, self.column).type)
+    def start(self, schema: pa.Schema) -> "Evaluator":
+        typ = value_type(self._field(schema, self.column).type)
         self._key_field(schema)
         try:
             value_set = pa.array([_coerce(v, typ) for v in self.values], type=typ)
         except (pa.ArrowException, ValueError, TypeError) as exc:
             raise BadSpecError(f"{self.result_name(self.column)}: the accepted values do not fit the column's "
-                               f"type {typ}: {_short(str(exc), 200)}") from None
-        return _RowTestEvaluator(self, self.column, lambda arr: pc.invert(pc.is_in(arr, value_set=value_set)))
+                               f"type {typ}: {short(str(exc), 200)}") from None
+        return RowTestEvaluator(self, self.column, lambda arr: pc.invert(pc.is_in(arr, value_set=value_set)))
 
 
 @dataclass(frozen=True)
@@ -234,7 +242,7 @@ class Between(Check):
             raise BadSpecError("between needs min=, max= or both")
 
     def params(self) -> dict[str, Any]:
-        return {"column": self.column, "min": _plain(self.min), "max": _plain(self.max)}
+        return {"column": self.column, "min": plain(self.min), "max": plain(self.max)}
 
     def columns(self) -> list[str]:
         return [self.column, *super().columns()]
@@ -243,12 +251,12 @@ class Between(Check):
         return [self.column]
 
     def expected(self) -> str:
-        parts = ([f">= {_plain(self.min)}"] if self.min is not None else []) + \
-                ([f"<= {_plain(self.max)}"] if self.max is not None else [])
+        parts = ([f">= {plain(self.min)}"] if self.min is not None else []) + \
+                ([f"<= {plain(self.max)}"] if self.max is not None else [])
         return " and ".join(parts)
 
-    def start(self, schema: pa.Schema) -> "_Evaluator":
-        typ = _value_type(self._field(schema, self.column).type)
+    def start(self, schema: pa.Schema) -> "Evaluator":
+        typ = value_type(self._field(schema, self.column).type)
         self._key_field(schema)
         try:
             lo = None if self.min is None else pa.scalar(_coerce(self.min, typ), type=typ)
@@ -259,7 +267,7 @@ class Between(Check):
                     pc.less(probe, bound)
         except (pa.ArrowException, ValueError, TypeError, decimal.InvalidOperation) as exc:
             raise BadSpecError(f"{self.result_name(self.column)}: the bounds do not fit the column's type "
-                               f"{typ}: {_short(str(exc), 200)}") from None
+                               f"{typ}: {short(str(exc), 200)}") from None
 
         def outside(arr: pa.Array) -> pa.Array:
             below = pc.less(arr, lo) if lo is not None else None
@@ -268,7 +276,7 @@ class Between(Check):
                 return above
             return below if above is None else pc.or_(below, above)
 
-        return _RowTestEvaluator(self, self.column, outside, track_range=True)
+        return RowTestEvaluator(self, self.column, outside, track_range=True)
 
 
 @dataclass(frozen=True)
@@ -283,7 +291,7 @@ class RowCount(Check):
         super().__post_init__()
         for bound in (self.min, self.max):
             if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 0):
-                raise BadSpecError(f"row_count bounds must be non-negative integers, got {_short(bound)}")
+                raise BadSpecError(f"row_count bounds must be non-negative integers, got {short(bound)}")
         if self.min is None and self.max is None:
             raise BadSpecError("row_count needs min=, max= or both")
 
@@ -294,8 +302,8 @@ class RowCount(Check):
         return " and ".join(([f">= {self.min} rows"] if self.min is not None else []) +
                             ([f"<= {self.max} rows"] if self.max is not None else []))
 
-    def start(self, schema: pa.Schema) -> "_Evaluator":
-        return _RowCountEvaluator(self)
+    def start(self, schema: pa.Schema) -> "Evaluator":
+        return RowCountEvaluator(self)
 
 
 @dataclass(frozen=True)
@@ -313,7 +321,7 @@ class Freshness(Check):
         _check_name(self.column, "freshness column")
         object.__setattr__(self, "max_age", _duration(self.max_age))
         if self.now is not None:
-            object.__setattr__(self, "now", _utc(_datetime(self.now, "freshness now")))
+            object.__setattr__(self, "now", utc(_datetime(self.now, "freshness now")))
 
     def params(self) -> dict[str, Any]:
         return {"column": self.column, "max_age": self.max_age.total_seconds(),
@@ -328,12 +336,12 @@ class Freshness(Check):
     def expected(self) -> str:
         return f"latest value at most {self.max_age} old"
 
-    def start(self, schema: pa.Schema) -> "_Evaluator":
-        typ = _value_type(self._field(schema, self.column).type)
+    def start(self, schema: pa.Schema) -> "Evaluator":
+        typ = value_type(self._field(schema, self.column).type)
         if not (pa.types.is_timestamp(typ) or pa.types.is_date(typ)):
             raise BadSpecError(f"{self.result_name(self.column)} needs a timestamp or date column; "
-                               f"{_short(self.column)} is {typ}")
-        return _FreshnessEvaluator(self)
+                               f"{short(self.column)} is {typ}")
+        return FreshnessEvaluator(self)
 
 
 @dataclass(frozen=True)
@@ -355,8 +363,8 @@ class Schema(Check):
     def expected(self) -> str:
         return ", ".join(f"{c}: {t}" for c, t in self.types) + (" (no other columns)" if self.exact else "")
 
-    def start(self, schema: pa.Schema) -> "_Evaluator":
-        return _SchemaEvaluator(self, schema)
+    def start(self, schema: pa.Schema) -> "Evaluator":
+        return SchemaEvaluator(self, schema)
 
 
 @dataclass(frozen=True)
@@ -449,7 +457,7 @@ class Relationships(Check):
                                f"{type(data).__name__}")
         if self.other_field not in data.column_names:
             raise BadSpecError(f"{self.result_name(self.column)}: the other side has no column "
-                               f"{_short(self.other_field)}; columns: {_short(', '.join(data.column_names), 300)}")
+                               f"{short(self.other_field)}; columns: {short(', '.join(data.column_names), 300)}")
         try:
             record = provenance_of(data)
             description, read_id = f"{record.source.namespace}/{record.source.name}", record.read_id
@@ -458,12 +466,12 @@ class Relationships(Check):
         if isinstance(self.to, str):
             description = self.target_description() + (f" {self.table}" if self.table else "")
         column = data.column(self.other_field)
-        column = column.cast(_value_type(column.type)) if pa.types.is_dictionary(column.type) else column
+        column = column.cast(value_type(column.type)) if pa.types.is_dictionary(column.type) else column
         keys = pc.unique(column.combine_chunks()).drop_null()
         return dataclasses.replace(self, reference=Reference(keys, description, read_id))
 
-    def start(self, schema: pa.Schema) -> "_Evaluator":
-        typ = _value_type(self._field(schema, self.column).type)
+    def start(self, schema: pa.Schema) -> "Evaluator":
+        typ = value_type(self._field(schema, self.column).type)
         self._key_field(schema)
         if self.reference is None:
             raise BadSpecError(f"{self.result_name(self.column)} was not resolved before the read "
@@ -474,8 +482,8 @@ class Relationships(Check):
                 keys = keys.cast(typ)
             except pa.ArrowException as exc:
                 raise BadSpecError(f"{self.result_name(self.column)}: the other side's {keys.type} keys do not "
-                                   f"fit the column's type {typ}: {_short(str(exc), 200)}") from None
-        evaluator = _RowTestEvaluator(self, self.column, lambda arr: pc.invert(pc.is_in(arr, value_set=keys)))
+                                   f"fit the column's type {typ}: {short(str(exc), 200)}") from None
+        evaluator = RowTestEvaluator(self, self.column, lambda arr: pc.invert(pc.is_in(arr, value_set=keys)))
         evaluator.extra = {"reference_keys": len(keys), "reference_read_id": self.reference.read_id}
         return evaluator
 
@@ -498,14 +506,14 @@ class Expression(Check):
         return {"sql": self.sql}
 
     def result_name(self, column: str | None = None) -> str:
-        return self.name or f"expression({_short(self.sql, 80)})"
+        return self.name or f"expression({short(self.sql, 80)})"
 
     def expected(self) -> str:
         return "true for every row"
 
-    def start(self, schema: pa.Schema) -> "_Evaluator":
+    def start(self, schema: pa.Schema) -> "Evaluator":
         self._key_field(schema)
-        return _ExpressionEvaluator(self, schema)
+        return ExpressionEvaluator(self, schema)
 
 
 # -- constructors (the public spelling) -----------------------------------------------------------
@@ -597,7 +605,7 @@ def from_dict(data: Mapping[str, Any] | Check) -> Check:
     kinds = [k for k in data if k not in _COMMON_KEYS]
     if len(kinds) != 1 or kinds[0] not in _CONSTRUCTORS:
         raise BadSpecError(f"a data test names exactly one of {', '.join(_CONSTRUCTORS)}; got "
-                           f"{_short(', '.join(map(str, kinds)) or 'none', 200)}")
+                           f"{short(', '.join(map(str, kinds)) or 'none', 200)}")
     kind = kinds[0]
     params = data[kind]
     common = {k: data[k] for k in _COMMON_KEYS if k in data}
@@ -613,7 +621,7 @@ def from_dict(data: Mapping[str, Any] | Check) -> Check:
     try:
         return _CONSTRUCTORS[kind](**params, **common)
     except TypeError as exc:
-        raise BadSpecError(f"bad parameters for {kind}: {_short(str(exc), 200)}") from None
+        raise BadSpecError(f"bad parameters for {kind}: {short(str(exc), 200)}") from None
 
 
 def as_checks(checks: Iterable[Check | Mapping[str, Any]] | Check | None) -> tuple[Check, ...]:
@@ -628,368 +636,9 @@ def as_checks(checks: Iterable[Check | Mapping[str, Any]] | Check | None) -> tup
     names = [n for c in out for n in ([c.result_name(col) for col in c.columns_tested()] or [c.result_name()])]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise BadSpecError(f"data test names must be unique; repeated: {_short(', '.join(dupes), 200)} "
+        raise BadSpecError(f"data test names must be unique; repeated: {short(', '.join(dupes), 200)} "
                            "(give one of them name=)")
     return out
-
-
-# -- evaluators ------------------------------------------------------------------------------------
-
-class _Evaluator:
-    """Fed every batch of a result; gives the check's results at the end."""
-
-    def update(self, batch: pa.RecordBatch) -> None:
-        pass
-
-    def results(self) -> list[CheckResult]:
-        raise NotImplementedError
-
-
-class _Smallest:
-    """The ``n`` smallest distinct values seen (the same whatever the batching or order)."""
-
-    def __init__(self, n: int = EXAMPLES):
-        self.n = n
-        self.kept: pa.Array | None = None
-
-    def add(self, values: pa.Array | pa.ChunkedArray) -> None:
-        if len(values) == 0:
-            return
-        if isinstance(values, pa.ChunkedArray):
-            values = values.combine_chunks()
-        values = values.drop_null()
-        if len(values) == 0:
-            return
-        if self.kept is not None:
-            values = pa.concat_arrays([self.kept, values.cast(self.kept.type)])
-        self.kept = _first_sorted(pc.unique(values), self.n)
-
-    def values(self) -> list[Any]:
-        return self.kept.to_pylist() if self.kept is not None else []
-
-
-def _first_sorted(values: pa.Array, n: int) -> pa.Array:
-    try:
-        if len(values) > n:
-            values = values.take(pc.bottom_k_unstable(values, k=n))
-        return values.take(pc.array_sort_indices(values))
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
-        ordered = sorted(values.to_pylist(), key=repr)[:n]
-        return pa.array(ordered, type=values.type)
-
-
-class _NotNullEvaluator(_Evaluator):
-    def __init__(self, check: NotNull, schema: pa.Schema):
-        self.check = check
-        self.index = {c: schema.get_field_index(c) for c in check.column_names}
-        self.key = schema.get_field_index(check.key) if check.key else None
-        self.nulls = dict.fromkeys(check.column_names, 0)
-        self.examples = {c: _Smallest() for c in check.column_names}
-
-    def update(self, batch: pa.RecordBatch) -> None:
-        for c, i in self.index.items():
-            arr = batch.column(i)
-            n = arr.null_count
-            if n:
-                self.nulls[c] += n
-                if self.key is not None:
-                    self.examples[c].add(pc.filter(batch.column(self.key), pc.is_null(arr)))
-
-    def results(self) -> list[CheckResult]:
-        return [self.check._result(c, self.nulls[c] == 0, self.nulls[c], self.nulls[c], self.examples[c].values())
-                for c in self.check.column_names]
-
-
-class _RowTestEvaluator(_Evaluator):
-    """A per-row test: ``failing(array)`` is true where a non-null value breaks it."""
-
-    def __init__(self, check: Check, column: str, failing: Callable[[pa.Array], pa.Array],
-                 track_range: bool = False):
-        self.check, self.column, self.failing, self.track_range = check, column, failing, track_range
-        self.count = 0
-        self.examples = _Smallest()
-        self.lo: Any = None
-        self.hi: Any = None
-        self.extra: dict[str, Any] = {}
-
-    def update(self, batch: pa.RecordBatch) -> None:
-        arr = batch.column(self.column)
-        if pa.types.is_dictionary(arr.type):
-            arr = arr.cast(arr.type.value_type)
-        if len(arr) == arr.null_count:
-            return
-        if self.track_range:
-            lo, hi = pc.min_max(arr).values()
-            self.lo = lo if self.lo is None or (lo.is_valid and pc.less(lo, self.lo).as_py()) else self.lo
-            self.hi = hi if self.hi is None or (hi.is_valid and pc.greater(hi, self.hi).as_py()) else self.hi
-        mask = self.failing(arr)
-        if arr.null_count:
-            mask = pc.and_(mask, arr.is_valid())
-        bad = pc.sum(mask).as_py() or 0  # nulls (and NaN comparisons) never fail
-        if bad:
-            self.count += bad
-            mask = mask.fill_null(False)
-            source = batch.column(self.check.key) if self.check.key else arr
-            self.examples.add(pc.filter(source, mask))
-
-    def results(self) -> list[CheckResult]:
-        if self.track_range:
-            observed: Any = {"min": _plain(self.lo.as_py() if self.lo is not None else None),
-                             "max": _plain(self.hi.as_py() if self.hi is not None else None),
-                             "outside": self.count}
-        elif self.extra:
-            observed = {"missing": self.count, **self.extra}
-        else:
-            observed = self.count
-        return [self.check._result(self.column, self.count == 0, observed, self.count, self.examples.values())]
-
-
-class _RowCountEvaluator(_Evaluator):
-    def __init__(self, check: RowCount):
-        self.check, self.rows = check, 0
-
-    def update(self, batch: pa.RecordBatch) -> None:
-        self.rows += batch.num_rows
-
-    def results(self) -> list[CheckResult]:
-        c = self.check
-        ok = (c.min is None or self.rows >= c.min) and (c.max is None or self.rows <= c.max)
-        return [c._result(None, ok, self.rows)]
-
-
-class _FreshnessEvaluator(_Evaluator):
-    def __init__(self, check: Freshness):
-        self.check, self.latest = check, None
-
-    def update(self, batch: pa.RecordBatch) -> None:
-        arr = batch.column(self.check.column)
-        if len(arr) == arr.null_count:
-            return
-        top = pc.max(arr).as_py()
-        if top is not None:
-            top = _utc(top if isinstance(top, dt.datetime) else dt.datetime.combine(top, dt.time()))
-            self.latest = top if self.latest is None or top > self.latest else self.latest
-
-    def results(self) -> list[CheckResult]:
-        c = self.check
-        now = c.now or dt.datetime.now(dt.timezone.utc)
-        if self.latest is None:
-            return [c._result(c.column, False, {"latest": None, "age_s": None})]
-        age = now - self.latest
-        return [c._result(c.column, age <= c.max_age,
-                          {"latest": self.latest.isoformat(), "age_s": round(age.total_seconds(), 6)})]
-
-
-class _SchemaEvaluator(_Evaluator):
-    def __init__(self, check: Schema, schema: pa.Schema):
-        self.check = check
-        actual = {f.name: str(f.type) for f in schema}
-        self.missing = [c for c, _ in check.types if c not in actual]
-        self.mismatched = {c: actual[c] for c, t in check.types if c in actual and actual[c] != t}
-        named = {c for c, _ in check.types}
-        self.extra = [c for c in schema.names if c not in named] if check.exact else []
-
-    def results(self) -> list[CheckResult]:
-        ok = not (self.missing or self.mismatched or self.extra)
-        observed = {"missing": self.missing, "mismatched": self.mismatched, "extra": self.extra}
-        return [self.check._result(None, ok, observed)]
-
-
-class _UniqueEvaluator(_Evaluator):
-    """Exact duplicate detection with the memory it takes reported.
-
-    Integer-like single keys (integers, dates, times, timestamps) are kept as int64 words and
-    sorted at the end. Anything else is kept as 64-bit value hashes (the content fingerprint's,
-    see :mod:`unistore.fingerprint`) plus the values, and only rows whose hashes collide are
-    compared by value, so a hash collision can never report a false duplicate.
-    """
-
-    def __init__(self, check: Unique, fields: list[pa.Field]):
-        from .fingerprint import column_keys
-
-        self.check, self.fields = check, fields
-        self.names = [f.name for f in fields]
-        self.words = len(fields) == 1 and _integer_like(_value_type(fields[0].type))
-        self.seeds = [column_keys(i, f)[0] for i, f in enumerate(fields)]
-        self.parts: list[np.ndarray] = []
-        self.values: list[pa.RecordBatch] = []
-        self.peak = 0
-        self.nbytes = 0
-
-    def update(self, batch: pa.RecordBatch) -> None:
-        from .fingerprint import fmix64, value_hashes
-
-        cols = [batch.column(n) for n in self.names]
-        if any(c.null_count for c in cols):
-            valid = cols[0].is_valid()
-            for c in cols[1:]:
-                valid = pc.and_(valid, c.is_valid())
-            cols = [pc.filter(c, valid) for c in cols]
-        if not len(cols[0]):
-            return
-        if self.words:
-            col = cols[0]
-            col = col.cast(_value_type(col.type)) if pa.types.is_dictionary(col.type) else col
-            part = _int_words(col)
-        else:
-            part = value_hashes(cols[0], self.seeds[0])
-            for c, seed in zip(cols[1:], self.seeds[1:]):
-                part = fmix64(part * np.uint64(0x9E3779B97F4A7C15) + value_hashes(c, seed))
-            kept = pa.RecordBatch.from_arrays([c for c in cols], names=[f"c{i}" for i in range(len(cols))])
-            self.values.append(kept)
-            self.nbytes += sum(_value_bytes(c) for c in cols)
-        self.parts.append(part)
-        self.nbytes += part.nbytes
-        self.peak = max(self.peak, self.nbytes)
-
-    def results(self) -> list[CheckResult]:
-        all_words = np.concatenate(self.parts) if self.parts else np.empty(0, np.uint64)
-        self.peak = max(self.peak, self.nbytes + all_words.nbytes * 2)
-        self.parts = []
-        if self.words and len(all_words) > 1 and bool((all_words[1:] > all_words[:-1]).all()):
-            return [self._done(len(all_words), 0, 0, [])]  # keys that arrive strictly increasing: no sort needed
-        ordered = np.sort(all_words)
-        same = ordered[1:] == ordered[:-1]
-        if not same.any():
-            return [self._done(len(ordered), 0, 0, [])]
-        candidates = np.unique(ordered[1:][same])
-        if self.words:
-            counts = _run_lengths(ordered, candidates)
-            rows = int(counts.sum())
-            values = pa.array(candidates[:EXAMPLES]).cast(pa.int64())
-            typ = _value_type(self.fields[0].type)
-            examples = _from_words(values, typ)
-            distinct = len(ordered) - rows + len(candidates)
-            return [self._done(distinct, len(candidates), rows, examples)]
-        return [self._verify(all_words, candidates)]
-
-    def _verify(self, words: np.ndarray, candidates: np.ndarray) -> CheckResult:
-        """Group the rows whose hashes collide by their values: only real duplicates count."""
-        mask = np.isin(words, candidates)
-        table = pa.Table.from_batches(self.values).filter(pa.array(mask))
-        names = table.column_names
-        grouped = table.group_by(names, use_threads=False).aggregate([(names[0], "count")])
-        counts = grouped.column(f"{names[0]}_count").to_numpy()
-        dup = counts > 1
-        dup_values = int(dup.sum())
-        rows = int(counts[dup].sum())
-        distinct = len(words) - int(mask.sum()) + len(counts)
-        examples: list[Any] = []
-        if dup_values:
-            dups = grouped.filter(pa.array(dup)).select(names)
-            if len(names) == 1:
-                smallest = _Smallest()
-                smallest.add(dups.column(0))
-                examples = smallest.values()
-            else:
-                rows_py = [tuple(_plain(v) for v in r.values()) for r in dups.to_pylist()]
-                examples = [list(r) for r in sorted(rows_py, key=repr)[:EXAMPLES]]
-        return self._done(distinct, dup_values, rows, examples)
-
-    def _done(self, distinct: int, dup_values: int, rows: int, examples: list[Any]) -> CheckResult:
-        self.values = []
-        observed = {"duplicate_values": dup_values, "distinct": distinct, "memory_bytes": int(self.peak)}
-        column = ", ".join(self.names)
-        return self.check._result(column, dup_values == 0, observed, rows, examples)
-
-
-class _ExpressionEvaluator(_Evaluator):
-    """DuckDB in memory, file and network access off, configuration locked; one batch registered at a time."""
-
-    def __init__(self, check: Expression, schema: pa.Schema):
-        import duckdb
-
-        self.check = check
-        self.con = duckdb.connect(":memory:", config={"enable_external_access": False, "threads": 1,
-                                                      "lock_configuration": True})
-        self.query = f"SELECT coalesce(({check.sql}), false) AS ok FROM batch"
-        self.count = 0
-        self.examples = _Smallest()
-        empty = pa.Table.from_batches([], schema=pa.schema([f.remove_metadata() for f in schema]))
-        problem = None
-        try:
-            self._evaluate(empty)
-        except duckdb.Error as exc:
-            problem = str(exc).splitlines()[0]
-        if problem is not None:  # raised outside the handler: no cycle through the frames keeps the read alive
-            self.close()
-            raise BadSpecError(f"{check.result_name()} cannot be evaluated on this result: {_short(problem, 300)}")
-
-    def _evaluate(self, table: pa.Table) -> pa.Array:
-        self.con.register("batch", table)
-        try:
-            ok = self.con.sql(self.query).to_arrow_table().column(0)
-        finally:
-            self.con.unregister("batch")
-        if not pa.types.is_boolean(ok.type):
-            raise BadSpecError(f"{self.check.result_name()} is not a boolean expression (it gives {ok.type})")
-        return ok.combine_chunks() if isinstance(ok, pa.ChunkedArray) else ok
-
-    def update(self, batch: pa.RecordBatch) -> None:
-        ok = self._evaluate(pa.Table.from_batches([batch]))
-        failing = pc.invert(ok)
-        bad = pc.sum(failing).as_py() or 0
-        if bad:
-            self.count += bad
-            if self.check.key:
-                self.examples.add(pc.filter(batch.column(self.check.key), failing))
-
-    def results(self) -> list[CheckResult]:
-        self.close()
-        return [self.check._result(None, self.count == 0, self.count, self.count, self.examples.values())]
-
-    def close(self) -> None:
-        self.con.close()
-
-
-class CheckRun:
-    """The checks of one read, fed every batch by the read engine; :meth:`results` once it ends.
-
-    A check whose evaluation breaks mid-stream (an expression DuckDB cannot compute on some
-    value) stops being fed and reports a failed result saying why; the others go on.
-    """
-
-    def __init__(self, checks: Sequence[Check], schema: pa.Schema):
-        self.checks = tuple(checks)
-        self.evaluators: list[_Evaluator] = []
-        try:
-            for check in self.checks:
-                self.evaluators.append(check.start(schema))
-        except BaseException:
-            self.close()
-            raise
-        self.broken: dict[int, str] = {}
-
-    def update(self, batch: pa.RecordBatch) -> None:
-        for i, evaluator in enumerate(self.evaluators):
-            if i in self.broken:
-                continue
-            try:
-                evaluator.update(batch)
-            except Exception as exc:
-                self.broken[i] = f"{type(exc).__name__}: {_short(str(exc), 300)}"
-
-    def results(self) -> list[CheckResult]:
-        out: list[CheckResult] = []
-        for i, (check, evaluator) in enumerate(zip(self.checks, self.evaluators)):
-            if i not in self.broken:
-                try:
-                    out.extend(evaluator.results())
-                    continue
-                except Exception as exc:
-                    self.broken[i] = f"{type(exc).__name__}: {_short(str(exc), 300)}"
-            for column in check.columns_tested() or [None]:
-                out.append(check._result(column, False, {"error": self.broken[i]}))
-        return out
-
-    def close(self) -> None:
-        for evaluator in self.evaluators:
-            close = getattr(evaluator, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:  # pragma: no cover - closing an in-memory DuckDB
-                    pass
 
 
 def evaluate(data: pa.Table | pa.RecordBatch | pa.RecordBatchReader,
@@ -1008,27 +657,12 @@ def evaluate(data: pa.Table | pa.RecordBatch | pa.RecordBatchReader,
     return run.results()
 
 
-def verdict(record: Provenance, table: pa.Table | None = None) -> None:
-    """Warn for each failed ``warn`` test; raise :class:`DataTestError` if an ``error`` test failed."""
-    failed = [r for r in record.checks or [] if not r.success]
-    for result in failed:
-        if result.severity == "warn":
-            warnings.warn(DataTestWarning(f"data test failed on {record.source.name}: {describe_failure(result)}"),
-                          stacklevel=4)
-    if any(r.severity == "error" for r in failed):
-        raise DataTestError(record.source.name, failed, table)
-
-
 # -- helpers ---------------------------------------------------------------------------------------
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_name(name: Any, what: str) -> None:
     if not isinstance(name, str) or not name:
-        raise BadSpecError(f"{what} must be a non-empty column name, got {_short(name)}")
+        raise BadSpecError(f"{what} must be a non-empty column name, got {short(name)}")
 
 
 def _check_columns(columns: tuple[str, ...], what: str) -> None:
@@ -1056,61 +690,20 @@ def _check_expression(sql: str) -> None:
     try:
         parsed = sqlglot.parse(sql, read="duckdb")
     except sqlglot.errors.ParseError as exc:
-        raise BadSpecError(f"expression {_short(sql)} is not valid SQL: {_short(str(exc).splitlines()[0], 200)}") \
+        raise BadSpecError(f"expression {short(sql)} is not valid SQL: {short(str(exc).splitlines()[0], 200)}") \
             from None
     if len(parsed) != 1 or parsed[0] is None:
-        raise BadSpecError(f"expression {_short(sql)} must be one SQL expression")
+        raise BadSpecError(f"expression {short(sql)} must be one SQL expression")
     tree = parsed[0]
     if isinstance(tree, (exp.Query, exp.Command, exp.DDL, exp.DML)) or \
             any(isinstance(node, (exp.Query, exp.Subquery, exp.Table)) for node in tree.walk()):
-        raise BadSpecError(f"expression {_short(sql)} must be a row expression, not a query or a statement")
+        raise BadSpecError(f"expression {short(sql)} must be a row expression, not a query or a statement")
 
 
-def _value_type(typ: pa.DataType) -> pa.DataType:
-    return typ.value_type if pa.types.is_dictionary(typ) else typ
 
 
-def _integer_like(typ: pa.DataType) -> bool:
-    return (pa.types.is_integer(typ) or pa.types.is_date(typ) or pa.types.is_timestamp(typ)
-            or pa.types.is_time(typ) or pa.types.is_duration(typ)) and not pa.types.is_uint64(typ)
 
 
-def _int_words(col: pa.Array) -> np.ndarray:
-    """An integer-like column as int64 values (a bijection, so equal words mean equal values)."""
-    typ = col.type
-    if pa.types.is_date32(typ) or pa.types.is_time32(typ):
-        col = col.view(pa.int32())
-    elif pa.types.is_date64(typ) or pa.types.is_timestamp(typ) or pa.types.is_time64(typ) or \
-            pa.types.is_duration(typ):
-        col = col.view(pa.int64())
-    return col.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-
-
-def _from_words(words: pa.Array, typ: pa.DataType) -> list[Any]:
-    if pa.types.is_integer(typ):
-        return words.cast(typ).to_pylist()
-    storage = pa.int32() if pa.types.is_date32(typ) or pa.types.is_time32(typ) else pa.int64()
-    return words.cast(storage).view(typ).to_pylist()
-
-
-def _value_bytes(arr: pa.Array) -> int:
-    """The bytes ``arr``'s values take, counted the same however the column was cut into batches."""
-    typ = _value_type(arr.type)
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.cast(typ)
-    if pa.types.is_string(typ) or pa.types.is_binary(typ) or pa.types.is_large_string(typ) or \
-            pa.types.is_large_binary(typ):
-        offset = 8 if pa.types.is_large_string(typ) or pa.types.is_large_binary(typ) else 4
-        return int(pc.sum(pc.binary_length(arr)).as_py() or 0) + offset * len(arr)
-    try:
-        return len(arr) * typ.byte_width
-    except ValueError:
-        return arr.nbytes
-
-
-def _run_lengths(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """How often each of ``values`` (sorted, present) occurs in the sorted ``ordered``."""
-    return np.searchsorted(ordered, values, side="right") - np.searchsorted(ordered, values, side="left")
 
 
 def _coerce(value: Any, typ: pa.DataType) -> Any:
@@ -1138,7 +731,7 @@ def _type_name(typ: Any) -> str:
     if isinstance(typ, pa.DataType):
         return str(typ)
     if not isinstance(typ, str) or not typ.strip():
-        raise BadSpecError(f"a schema type is a pyarrow DataType or its name, got {_short(typ)}")
+        raise BadSpecError(f"a schema type is a pyarrow DataType or its name, got {short(typ)}")
     try:
         return str(pa.type_for_alias(typ.strip()))
     except (ValueError, KeyError):
@@ -1158,9 +751,9 @@ def _duration(value: Any) -> dt.timedelta:
         number, unit = _DURATION.match(value).groups()  # type: ignore[union-attr]
         seconds = float(number) * _UNITS[unit]
     else:
-        raise BadSpecError(f"max_age must be a timedelta, seconds or a text like '36h' / '7d', got {_short(value)}")
+        raise BadSpecError(f"max_age must be a timedelta, seconds or a text like '36h' / '7d', got {short(value)}")
     if not math.isfinite(seconds) or seconds < 0:
-        raise BadSpecError(f"max_age must be a non-negative duration, got {_short(value)}")
+        raise BadSpecError(f"max_age must be a non-negative duration, got {short(value)}")
     return dt.timedelta(seconds=seconds)
 
 
@@ -1169,24 +762,10 @@ def _datetime(value: Any, what: str) -> dt.datetime:
         try:
             return dt.datetime.fromisoformat(value)
         except ValueError:
-            raise BadSpecError(f"{what} must be an ISO 8601 time, got {_short(value)}") from None
+            raise BadSpecError(f"{what} must be an ISO 8601 time, got {short(value)}") from None
     if not isinstance(value, dt.datetime):
         raise BadSpecError(f"{what} must be a datetime, got {type(value).__name__}")
     return value
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
-
-def _plain(value: Any) -> Any:
-    """A value as JSON takes it (dates as ISO text, decimals as text, bytes as hex, NaN as text)."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return jsonable(value)

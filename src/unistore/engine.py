@@ -23,7 +23,8 @@ import pyarrow as pa
 
 from ._version import __version__
 from .adapter import Connection, Scan
-from .checks import Check, CheckRun, verdict
+from .checkeval import CheckRun, verdict
+from .checks import Check
 from .errors import AdapterError, BadSpecError, SnapshotUnavailableError, UnistoreError
 from .executor import plan_and_scan
 from .fingerprint import Fingerprinter, schema_fingerprint
