@@ -96,6 +96,52 @@ def main() -> None:
     ]
     compare(f"PostgreSQL {args.rows:,} rows x 6 columns: data tests at read time vs after it", variants,
             repeat=args.repeat, memory_against="plain read")
+    instrumented(name, args.repeat)
+
+
+def instrumented(name: str, repeat: int) -> None:
+    """Seconds spent inside the checks' own code during streaming reads, next to plain reads in the same process.
+
+    Wall-clock ratios move a lot when other work shares the machine; the time the checks
+    themselves take (per batch and at the end) is what the streaming read adds.
+    """
+    import statistics
+    import time
+
+    import unistore
+    from unistore import checkeval
+    from unistore import checks as C
+
+    checks = [C.not_null(["id", "status", "amount"]), C.accepted_values("status", STATUSES),
+              C.between("amount", 0, 1_000_000), C.unique("id")]
+    spent = [0.0]
+    update, results = checkeval.CheckRun.update, checkeval.CheckRun.results
+
+    def timed(fn):
+        def wrapper(*a):
+            t = time.perf_counter()
+            try:
+                return fn(*a)
+            finally:
+                spent[0] += time.perf_counter() - t
+        return wrapper
+
+    checkeval.CheckRun.update, checkeval.CheckRun.results = timed(update), timed(results)
+    plain: list[float] = []
+    in_checks: list[float] = []
+    try:
+        for _ in range(repeat):
+            t = time.perf_counter()
+            unistore.read(PG, name)
+            plain.append(time.perf_counter() - t)
+            spent[0] = 0.0
+            unistore.read(PG, name, checks=checks)
+            in_checks.append(spent[0])
+    finally:
+        checkeval.CheckRun.update, checkeval.CheckRun.results = update, results
+    p, c = statistics.median(plain), statistics.median(in_checks)
+    print(f"\n## instrumented (median of {repeat}): plain read {p:.3f} s; time inside the checks during the "
+          f"streaming read {c:.3f} s = {100 * c / p:.1f}% of the plain read")
 
 
 if __name__ == "__main__":

@@ -298,3 +298,27 @@ def test_unique_on_integer_keys_in_any_arrival_order(ids, failing, examples):
             (result,) = C.evaluate(batched, [C.unique(column)])
             assert (result.failing_rows, len(result.examples)) == (failing, len(examples)), (column, size)
         assert C.evaluate(batched, [C.unique("id")])[0].examples == examples
+
+
+def test_a_source_handle_takes_checks_on_read_and_scan(tmp_path):
+    import pyarrow.parquet as pq
+
+    pq.write_table(TABLE, tmp_path / "events.parquet")
+    with unistore.source(tmp_path) as src:
+        table = src.read("events.parquet", checks=[C.unique("id"), {"row_count": {"min": 60, "max": 60}}])
+        assert [r.success for r in unistore.provenance_of(table).checks] == [True, True]
+        with pytest.raises(unistore.DataTestError):
+            src.scan("events.parquet", checks=[C.not_null("kind")]).read_all()
+        with pytest.raises(unistore.BadSpecError, match="columns= leaves out"):
+            src.read("events.parquet", columns=["id"], checks=[C.not_null("kind")])
+
+
+def test_tests_declared_under_a_column_take_it_from_there():
+    assert C.from_dict("not_null", column="id") == C.not_null("id")
+    assert C.from_dict({"unique": None, "severity": "warn"}, column="id") == C.unique("id", severity="warn")
+    assert C.from_dict({"accepted_values": {"values": ["a"]}}, column="kind") == C.accepted_values("kind", ["a"])
+    assert C.from_dict({"relationships": {"to": "customers", "field": "id"}}, column="customer") == \
+        C.relationships("customer", "customers", "id")
+    assert C.from_dict({"row_count": {"min": 1}}, column="id") == C.row_count(min=1)
+    with pytest.raises(unistore.BadSpecError):
+        C.from_dict("not_null")  # a bare name needs the column it is declared under

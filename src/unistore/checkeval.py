@@ -199,7 +199,10 @@ class UniqueEvaluator(Evaluator):
     Integer-like single keys (integers, dates, times, timestamps) are kept as int64 words and
     sorted at the end. Anything else is kept as 64-bit value hashes (the content fingerprint's,
     see :mod:`unistore.fingerprint`) plus the values, and only rows whose hashes collide are
-    compared by value, so a hash collision can never report a false duplicate.
+    compared by value, so a hash collision can never report a false duplicate. ``memory_bytes``
+    is the state kept while streaming (8 bytes per non-null key, plus the values of keys that are
+    not integer-like), counted the same whatever the batching; finishing briefly takes up to
+    twice that again (the concatenated words and their sorted copy).
     """
 
     def __init__(self, check: "Check", fields: list[pa.Field]):
@@ -242,7 +245,6 @@ class UniqueEvaluator(Evaluator):
 
     def results(self) -> list[CheckResult]:
         all_words = np.concatenate(self.parts) if self.parts else np.empty(0, np.uint64)
-        self.peak = max(self.peak, self.nbytes + all_words.nbytes * 2)
         self.parts = []
         if self.words and len(all_words) > 1 and bool((all_words[1:] > all_words[:-1]).all()):
             return [self._done(len(all_words), 0, 0, [])]  # keys that arrive strictly increasing: no sort needed

@@ -590,15 +590,19 @@ _CONSTRUCTORS: dict[str, Callable[..., Check]] = {
 _COMMON_KEYS = ("severity", "name", "key")
 
 
-def from_dict(data: Mapping[str, Any] | Check) -> Check:
+def from_dict(data: Mapping[str, Any] | str | Check, *, column: str | None = None) -> Check:
     """A check from its dict form: ``{assertion: {params}, "severity": ..., "name": ..., "key": ...}``.
 
     The params are the constructor's keyword arguments (``columns``/``column`` for the column tests,
     ``values``, ``min``/``max``, ``max_age``, ``to``/``field``/``table``, ``sql``); ``expression``
-    also takes the SQL text directly (``{"expression": "amount >= 0"}``).
+    also takes the SQL text directly (``{"expression": "amount >= 0"}``). Tests declared under a
+    column (a catalog's ``columns: {id: {tests: [not_null, unique]}}``) pass ``column=``: the params
+    may then leave the column out, and a bare name (``"not_null"``) is a test without params.
     """
     if isinstance(data, Check):
         return data
+    if isinstance(data, str) and column is not None:
+        data = {data: {}}
     if not isinstance(data, Mapping):
         raise BadSpecError(f"a data test is a check or a mapping like {{'not_null': {{'columns': ['id']}}}}, "
                            f"got {type(data).__name__}")
@@ -613,8 +617,13 @@ def from_dict(data: Mapping[str, Any] | Check) -> Check:
         raise BadSpecError(f"{kind} takes no key=")
     if kind == "expression" and isinstance(params, str):
         params = {"sql": params}
+    if params is None:
+        params = {}
     if not isinstance(params, Mapping):
         raise BadSpecError(f"the parameters of {kind} must be a mapping")
+    if column is not None and kind not in ("row_count", "schema", "expression") and \
+            "column" not in params and "columns" not in params:
+        params = {**params, "column": column}
     params = dict(params)
     if kind in ("not_null", "unique") and "column" in params and "columns" not in params:
         params["columns"] = params.pop("column")
