@@ -4,7 +4,7 @@ import pytest
 
 from docs_examples import run_examples
 
-PAGES = ["quickstart.md", "provenance.md", "adapters.md", "stores/sql.md"]
+PAGES = ["quickstart.md", "provenance.md", "adapters.md", "stores/sql.md", "data-tests.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)

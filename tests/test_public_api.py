@@ -19,6 +19,7 @@ PUBLIC = {
     "Source", "SourceNotFoundError", "SourceUnavailableError", "UnistoreError", "UnknownSchemeError",
     "__version__", "catalog", "col", "configure_lineage", "fingerprint", "known_schemes", "lineage", "provenance_of",
     "read", "redact", "register", "replay", "replay_manifest", "run", "scan", "source", "sql", "sql_scan",
+    "DataTestError", "DataTestWarning", "checks",
 }
 ADAPTER_API = {
     "Adapter", "Capabilities", "Connection", "Dataset", "Location", "Query", "ReadPlan", "ReadSpec", "Scan",

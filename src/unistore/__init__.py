@@ -16,6 +16,8 @@ from .errors import (
     AuthenticationError,
     BadSpecError,
     CatalogError,
+    DataTestError,
+    DataTestWarning,
     DriftError,
     MissingExtraError,
     QueryError,
@@ -34,7 +36,7 @@ from .location import redact
 from .provenance import Provenance, provenance_of
 from .registry import known_schemes, register
 from .replay import replay
-from . import lineage
+from . import checks, lineage
 from .lineage import configure as configure_lineage
 from .runs import Run, replay_manifest, run
 from .catalogs import Catalog, catalog
@@ -48,6 +50,8 @@ __all__ = [
     "BadSpecError",
     "Catalog",
     "CatalogError",
+    "DataTestError",
+    "DataTestWarning",
     "DriftError",
     "Filter",
     "MissingExtraError",
@@ -66,6 +70,7 @@ __all__ = [
     "UnknownSchemeError",
     "__version__",
     "catalog",
+    "checks",
     "col",
     "configure_lineage",
     "fingerprint",

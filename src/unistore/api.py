@@ -20,6 +20,8 @@ from . import lineage, registry
 from .errors import BadSpecError
 from .filters import FilterLike, short
 from .location import Location
+from .checkrun import prepare
+from .checks import Check
 from .engine import read_table, start_read
 from .source import Source
 from .spec import ReadSpec
@@ -28,6 +30,11 @@ from .spec import ReadSpec
 #: from the default catalog. Filled by the layer that owns the names (:mod:`unistore.catalog`), so this
 #: layer does not import it; each takes ``(name, "read" | "scan", table, read keyword arguments)``.
 NAMED_READERS: dict[str, Callable[[str, str, Any, dict[str, Any]], Any]] = {}
+
+
+def _given(**arguments: Any) -> dict[str, Any]:
+    """The keyword arguments that were given (not None), to pass on only those."""
+    return {k: v for k, v in arguments.items() if v is not None}
 
 
 def _named(uri: Any) -> tuple[Callable[..., Any], str] | None:
@@ -58,7 +65,7 @@ def source(uri: str | os.PathLike[str], **options: Any) -> Source:
 
 
 def _open_for_read(uri: str | os.PathLike[str], table: Any, read_kwargs: dict[str, Any],
-                   options: dict[str, Any]) -> tuple[Source, ReadSpec]:
+                   options: dict[str, Any], checks: Any = None) -> tuple[Source, ReadSpec, tuple[Check, ...]]:
     """Resolve the adapter, check the request's shape, open the source, validate the spec.
 
     A request that is malformed fails before the store is touched; a source that
@@ -69,6 +76,7 @@ def _open_for_read(uri: str | os.PathLike[str], table: Any, read_kwargs: dict[st
     open_options = {k: options.pop(k) for k in list(options) if k in adapter.open_options}
     # built once: a second build would find a generator (filter values, columns) already drained
     shape = ReadSpec.build(table, **read_kwargs, **options)
+    prepared = prepare(checks, shape)  # data tests: validated (and relationships' other sides read) first
     started = time.perf_counter()
     try:
         src = Source(adapter.open(location, **open_options))
@@ -80,7 +88,7 @@ def _open_for_read(uri: str | os.PathLike[str], table: Any, read_kwargs: dict[st
     except BaseException:
         src.close()
         raise
-    return src, spec
+    return src, spec, prepared
 
 
 def scan(
@@ -92,19 +100,22 @@ def scan(
     filter: FilterLike = None,
     limit: int | None = None,
     params: dict[str, Any] | list[Any] | None = None,
+    checks: "list[Check | dict[str, Any]] | None" = None,
     **options: Any,
 ) -> pa.RecordBatchReader:
     """Stream a read as a ``pyarrow.RecordBatchReader`` (usable as a context manager).
 
     The source is closed when the stream is exhausted or closed. The complete
     provenance is available from :func:`unistore.provenance_of` afterwards.
+    ``checks`` are data tests (:mod:`unistore.checks`) run on the batches as they
+    pass; a failed ``error`` test raises :class:`~unistore.DataTestError` at the end.
     """
     if (named := _named(uri)) is not None:
         return named[0](named[1], "scan", table, dict(query=query, columns=columns, filter=filter, limit=limit,
-                                                       params=params, **options))
-    src, spec = _open_for_read(uri, table, dict(query=query, columns=columns, filter=filter, limit=limit,
-                                                params=params), options)
-    return start_read(src.connection, spec, owned=True)
+                                                       params=params, **_given(checks=checks), **options))
+    src, spec, prepared = _open_for_read(uri, table, dict(query=query, columns=columns, filter=filter,
+                                                          limit=limit, params=params), options, checks)
+    return start_read(src.connection, spec, owned=True, checks=prepared)
 
 
 def read(
@@ -116,6 +127,7 @@ def read(
     filter: FilterLike = None,
     limit: int | None = None,
     params: dict[str, Any] | list[Any] | None = None,
+    checks: "list[Check | dict[str, Any]] | None" = None,
     **options: Any,
 ) -> pa.Table:
     """Read ``table`` (or run ``query``) at ``uri`` into a ``pyarrow.Table``.
@@ -123,11 +135,14 @@ def read(
     The table's schema metadata ``unistore.provenance`` holds the record of
     the read (source, snapshot, query, result); each field's metadata
     ``unistore.read`` holds the read id. ``"catalog:NAME"`` reads the dataset
-    ``NAME`` of the default catalog (see :func:`unistore.catalog`).
+    ``NAME`` of the default catalog (see :func:`unistore.catalog`). ``checks`` are data tests
+    (:mod:`unistore.checks`, docs/data-tests.md) evaluated while the data streams;
+    their results go into the record (``checks``) and to lineage, and a failed
+    ``error`` test raises :class:`~unistore.DataTestError` carrying the table.
     """
     if (named := _named(uri)) is not None:
         return named[0](named[1], "read", table, dict(query=query, columns=columns, filter=filter, limit=limit,
-                                                       params=params, **options))
-    src, spec = _open_for_read(uri, table, dict(query=query, columns=columns, filter=filter, limit=limit,
-                                                params=params), options)
-    return read_table(src.connection, spec, owned=True)
+                                                       params=params, **_given(checks=checks), **options))
+    src, spec, prepared = _open_for_read(uri, table, dict(query=query, columns=columns, filter=filter,
+                                                          limit=limit, params=params), options, checks)
+    return read_table(src.connection, spec, owned=True, checks=prepared)

@@ -23,6 +23,8 @@ import pyarrow as pa
 
 from ._version import __version__
 from .adapter import Connection, Scan, Split
+from .checkeval import CheckRun, verdict
+from .checks import Check
 from .errors import AdapterError, BadSpecError, SnapshotUnavailableError, UnistoreError
 from .executor import plan_and_scan
 from .fingerprint import Fingerprinter, schema_fingerprint
@@ -59,21 +61,30 @@ def refuse_unsupported(connection: Connection, spec: ReadSpec) -> None:
                                        "for verification instead (see unistore.replay)")
 
 
-def start_read(connection: Connection, spec: ReadSpec, *, owned: bool = False) -> pa.RecordBatchReader:
+def start_read(connection: Connection, spec: ReadSpec, *, owned: bool = False,
+               checks: tuple[Check, ...] = ()) -> pa.RecordBatchReader:
     """Run one read as a stream whose schema announces the record (source, snapshot, query).
 
-    ``owned`` closes the connection when the stream ends (``unistore.scan(uri)``).
+    ``owned`` closes the connection when the stream ends (``unistore.scan(uri)``); ``checks``
+    (prepared by :func:`unistore.checkrun.prepare`) are judged when the stream ends.
     """
-    stream = _open_stream(connection, dataclasses.replace(spec, streamed=True), owned, announce=True)
+    stream = _open_stream(connection, dataclasses.replace(spec, streamed=True), owned, announce=True,
+                          checks=checks)
     return _ClosingReader.of(stream)
 
 
-def read_table(connection: Connection, spec: ReadSpec, *, owned: bool = False) -> pa.Table:
-    """Run one read into a table; the record is serialised once, when it is complete."""
-    stream = _open_stream(connection, spec, owned, announce=False)
+def read_table(connection: Connection, spec: ReadSpec, *, owned: bool = False,
+               checks: tuple[Check, ...] = ()) -> pa.Table:
+    """Run one read into a table; the record is serialised once, when it is complete.
+
+    A failed data test raises once the table is built, so the error carries it.
+    """
+    stream = _open_stream(connection, spec, owned, announce=False, checks=checks)
     batches = list(stream)
     table = pa.Table.from_batches(batches, schema=tag_schema(stream.schema, stream.record))
     remember_returned(stream.record, table)  # so provenance_of(table) knows it without hashing
+    if stream.record.checks:
+        verdict(stream.record, table)
     return table
 
 
@@ -94,11 +105,12 @@ def read_split(connection: Connection, spec: ReadSpec, split: Split) -> tuple[pa
 
 
 def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: bool,
-                 split: Split | None = None) -> "_ReadStream":
+                 split: Split | None = None, checks: tuple[Check, ...] = ()) -> "_ReadStream":
     """The adapter plans and starts the read (or one ``split`` of it); the core wraps its batches."""
     started = time.perf_counter()
     span: ReadSpan | _Unreported = ReadSpan(ReadContext.of(connection, spec)) if split is None else _Unreported()
     scan: Scan | None = None
+    run: CheckRun | None = None
     try:
         refuse_unsupported(connection, spec)
         partitions = spec.options.get("partitions") or 1
@@ -125,10 +137,13 @@ def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: 
         if spec.columns and list(schema.names) != list(spec.columns):
             schema = pa.schema([schema.field(c) for c in spec.columns], metadata=schema.metadata)
         record.result.schema_fingerprint = schema_fingerprint(schema)
+        run = CheckRun(checks, schema) if checks else None  # a check that cannot apply fails here
         remember(record)
         schema = tag_schema(schema, record) if announce else tag_fields(schema, record)
-        return _ReadStream(connection, spec, scan, record, schema, span, started, owned)
+        return _ReadStream(connection, spec, scan, record, schema, span, started, owned, run, announce)
     except Exception as exc:  # nothing streams yet: release what the adapter opened, report, raise
+        if run is not None:
+            run.close()
         if scan is not None and scan.close is not None:
             with contextlib.suppress(Exception):
                 scan.close()
@@ -137,6 +152,8 @@ def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: 
         err = public_error(exc, connection)
         span.finish(None, err, time.perf_counter() - started)
         if err is exc:
+            # the frame must not keep the error whose traceback keeps the frame (and its scan) alive
+            del err
             raise
     # raised outside the handler: the original may hold a secret, so it is not even the __context__
     raise err from None
@@ -160,13 +177,17 @@ class _ReadStream:
     once: when the adapter's batches run out, when an error is raised, or when
     the stream is dropped unfinished (recorded as incomplete). A class rather
     than a generator so that a stream dropped before its first batch still
-    closes its transaction and reports the read.
+    closes its transaction and reports the read. Data tests (``checks``) see
+    every batch that is returned; their results enter the record of a complete
+    read before it is reported, and ``judge`` raises for a failed one at the end.
     """
 
     def __init__(self, connection: Connection, spec: ReadSpec, scan: Scan, record: Provenance, schema: pa.Schema,
-                 span: "ReadSpan | _Unreported", started: float, owned: bool):
+                 span: "ReadSpan | _Unreported", started: float, owned: bool, checks: CheckRun | None = None,
+                 judge: bool = True):
         self.connection, self.spec, self.scan, self.record, self.schema = connection, spec, scan, record, schema
         self.span, self.started, self.owned = span, started, owned
+        self.checks, self.judge = checks, judge
         self.fingerprint = Fingerprinter(schema, ordered=scan.ordered)
         self.observe = span.observer(schema)  # per-batch column statistics, only when a lineage sink wants them
         self.residual = scan.residual.to_arrow() if scan.residual is not None else None
@@ -204,10 +225,13 @@ class _ReadStream:
             error = public_error(exc, self.connection)
             self._finish(complete=False, error=error)
             if error is exc:
+                del error  # no frame <-> traceback cycle
                 raise
         if error is not None:  # raised outside the handler: the original may hold a secret
             raise error from None
         self._finish(complete=True)
+        if self.judge and self.record.checks:
+            verdict(self.record)
         raise StopIteration
 
     def _shape(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -223,6 +247,8 @@ class _ReadStream:
         self.fingerprint.update(batch)
         if self.observe is not None:
             self.observe(batch)
+        if self.checks is not None:
+            self.checks.update(batch)
         return batch
 
     def _finish(self, *, complete: bool, error: BaseException | None = None) -> None:
@@ -234,6 +260,10 @@ class _ReadStream:
         result.bytes = self.fingerprint.nbytes
         result.set_digest(self.fingerprint.digest())
         result.complete = complete
+        if self.checks is not None:  # a read that ended early tested only part of the data: no verdict
+            if complete:
+                self.record.checks = self.checks.results()
+            self.checks.close()
         remember(self.record, finished=True)
         if self.scan.close is not None:
             with contextlib.suppress(Exception):

@@ -17,6 +17,8 @@ working for code that does not know unistore::
     ├── AdapterError            (RuntimeError)  an adapter failed in a way it does not map (a bug)
     ├── SnapshotUnavailableError(LookupError)   as_of pin cannot be honoured
     ├── DriftError                              replay found other data
+    ├── DataTestError           (AssertionError) a data test of severity error failed on a read
+    ├── DataTestWarning         (UserWarning)   a data test of severity warn failed (warned, never raised)
     └── SinkError                               a lineage sink failed (never raised by a read)
 
 Messages name sources only in redacted form (see :mod:`unistore.location`).
@@ -150,3 +152,36 @@ class DriftError(UnistoreError):
 
 class SinkError(UnistoreError):
     """A lineage sink failed. Reads never raise it; sinks log and spool instead."""
+
+
+class DataTestError(UnistoreError, AssertionError):
+    """A data test of severity ``error`` failed on a read (raised once the stream has ended).
+
+    ``results`` holds every failed test (:class:`~unistore.provenance.CheckResult`, warnings
+    included), ``table`` the table the read returned (None for a stream, whose batches the
+    caller has already had), so nothing read is lost; ``source`` names the data read.
+    """
+
+    def __init__(self, source: str, results: list[Any], table: Any = None, *, message: str | None = None):
+        self.source, self.results, self.table = source, list(results), table
+        failed = [r for r in self.results if r.severity == "error"]
+        parts = [describe_failure(r) for r in self.results]
+        super().__init__(message or f"{len(failed)} data test(s) failed on {source}: " + "; ".join(parts))
+
+    def fields(self) -> dict[str, Any]:
+        return {"source": self.source, "results": self.results, "table": self.table}
+
+
+class DataTestWarning(UnistoreError, UserWarning):
+    """A data test of severity ``warn`` failed; the result stays in the read's record."""
+
+
+def describe_failure(result: Any) -> str:
+    """One failed test in a line: its name, severity, failing rows and what was observed."""
+    rows = f", {result.failing_rows} failing row(s)" if result.failing_rows is not None else ""
+    examples = f", e.g. {', '.join(_short(repr(e)) for e in result.examples[:3])}" if result.examples else ""
+    return f"{result.name} [{result.severity}]{rows}, observed {_short(repr(result.observed), 200)}{examples}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -127,6 +127,41 @@ class QueryInput:
         return cls(data["name"], data["source"], Provenance.from_dict(data["record"]))
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one data test evaluated while the read streamed (see docs/data-tests.md).
+
+    ``observed`` is what the test measured (a null count, the duplicate count, min/max...),
+    ``failing_rows`` how many rows broke it (None for tests about the whole result),
+    ``examples`` a few failing keys or values (the smallest ones, so they do not depend on
+    batching or row order); ``params`` the test's own parameters, ``expected`` them in words.
+    """
+
+    name: str
+    assertion: str
+    success: bool
+    severity: str = "error"
+    column: str | None = None
+    observed: Any = None
+    failing_rows: int | None = None
+    examples: list[Any] = field(default_factory=list)
+    expected: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "assertion": self.assertion, "column": self.column, "success": self.success,
+                "severity": self.severity, "observed": self.observed, "failing_rows": self.failing_rows,
+                "examples": list(self.examples), "expected": self.expected, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CheckResult":
+        known = {f.name for f in fields(cls)}
+        out = {k: v for k, v in data.items() if k in known}
+        out["examples"] = list(out.get("examples") or [])
+        out["params"] = dict(out.get("params") or {})
+        return cls(**out)
+
+
 @dataclass
 class Provenance:
     """One read's record. ``result`` fills in as the stream is consumed.
@@ -146,6 +181,8 @@ class Provenance:
     parents: list[str] = field(default_factory=list)
     version: int = RECORD_VERSION
     derived: bool = False
+    #: results of the data tests run during the read (``read(..., checks=[...])``); None: none were run
+    checks: list[CheckResult] | None = None
     #: the record of the read this one was derived from (not serialised: find it by ``parents``)
     parent: "Provenance | None" = field(default=None, repr=False, compare=False)
     #: for a read of a catalog dataset: the catalog, dataset, its documentation and the lock entry checked
@@ -160,7 +197,7 @@ class Provenance:
     def to_dict(self) -> dict[str, Any]:
         """The record as plain JSON-able data (shallow copies: no deep copy on the read path)."""
         src, q, r = self.source, self.query, self.result
-        return {
+        out: dict[str, Any] = {
             "version": self.version,
             "read_id": self.read_id,
             "read_at": self.read_at,
@@ -179,6 +216,9 @@ class Provenance:
             **({"kind": self.kind, "engine": self.engine, "inputs": [i.to_dict() for i in self.inputs],
                 "column_lineage": self.column_lineage} if self.kind != "read" else {}),
         }
+        if self.checks is not None:  # only reads that ran data tests have the section
+            out["checks"] = [c.to_dict() for c in self.checks]
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), default=jsonable, separators=(",", ":"), sort_keys=False)
@@ -201,6 +241,7 @@ class Provenance:
             engine=data.get("engine"),
             inputs=[QueryInput.from_dict(i) for i in data.get("inputs") or []],
             column_lineage=data.get("column_lineage"),
+            checks=None if data.get("checks") is None else [CheckResult.from_dict(c) for c in data["checks"]],
         )
 
     @classmethod

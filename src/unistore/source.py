@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from .adapter import Connection
+from .checkrun import prepare
 from .engine import read_table, start_read
 from .errors import BadSpecError
 from .location import Location
@@ -42,12 +43,14 @@ class Source:
         """The location with credentials removed."""
         return self.connection.uri
 
-    def read(self, table: str | tuple[str, ...] | None = None, **kwargs: Any) -> pa.Table:
-        """Read into a ``pyarrow.Table`` whose schema carries the complete provenance."""
+    def read(self, table: str | tuple[str, ...] | None = None, *, checks: Any = None, **kwargs: Any) -> pa.Table:
+        """Read into a ``pyarrow.Table`` whose schema carries the complete provenance (``checks``: data tests)."""
         self._check_open()
-        return read_table(self.connection, self.spec(table, **kwargs))
+        spec = self.spec(table, **kwargs)
+        return read_table(self.connection, spec, checks=prepare(checks, spec))
 
-    def scan(self, table: str | tuple[str, ...] | None = None, **kwargs: Any) -> pa.RecordBatchReader:
+    def scan(self, table: str | tuple[str, ...] | None = None, *, checks: Any = None,
+             **kwargs: Any) -> pa.RecordBatchReader:
         """Stream the read as a ``pyarrow.RecordBatchReader``.
 
         Its schema carries the provenance known at the start (source, snapshot,
@@ -55,7 +58,8 @@ class Source:
         fingerprint) once the stream has been consumed.
         """
         self._check_open()
-        return start_read(self.connection, self.spec(table, **kwargs))
+        spec = self.spec(table, **kwargs)
+        return start_read(self.connection, spec, checks=prepare(checks, spec))
 
     def spec(self, table: str | tuple[str, ...] | ReadSpec | None = None, **kwargs: Any) -> ReadSpec:
         """Validate a read request for this source without sending anything.

@@ -8,7 +8,9 @@ inside a run are grouped into the run's own events instead.
 Each input dataset carries the standard facets ``schema``, ``dataSource``,
 ``version`` (the snapshot), ``inputStatistics``, ``dataQualityMetrics`` (row
 count, bytes, per-column null counts and numeric min/max/sum gathered while
-the stream went by) and the custom ``unistore_provenance`` facet holding the
+the stream went by), ``dataQualityAssertions`` when the read ran data tests
+(one assertion per result: name, column, success, severity, expected and
+observed) and the custom ``unistore_provenance`` facet holding the
 complete provenance record; its JSON schema ships as
 ``unistore/schemas/unistore_provenance.json``. SQL reads add the ``sql`` job
 facet. A read of a catalog dataset (docs/data-as-code.md) adds the catalog's
@@ -60,6 +62,8 @@ _FACET_SCHEMAS = {
     "inputStatistics": "1-0-0/InputStatisticsInputDatasetFacet.json#/$defs/InputStatisticsInputDatasetFacet",
     "dataQualityMetrics": ("1-0-3/DataQualityMetricsInputDatasetFacet.json"
                            "#/$defs/DataQualityMetricsInputDatasetFacet"),
+    "dataQualityAssertions": ("1-1-0/DataQualityAssertionsDatasetFacet.json"
+                              "#/$defs/DataQualityAssertionsDatasetFacet"),
     "sql": "1-1-0/SQLJobFacet.json#/$defs/SQLJobFacet",
     "jobType": "2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet",
     "errorMessage": "1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
@@ -135,6 +139,9 @@ def input_dataset(read: dict[str, Any]) -> dict[str, Any] | None:
                                     bytes=result["bytes"], columnMetrics=read.get("columns") or {}),
         CUSTOM_FACET: {"_producer": PRODUCER, "_schemaURL": CUSTOM_FACET_SCHEMA, "record": record},
     }
+    if record.get("checks"):
+        input_facets["dataQualityAssertions"] = facet("dataQualityAssertions",
+                                                      assertions=[_assertion(c) for c in record["checks"]])
     # the adapter names the dataset the OpenLineage way; passed through unchanged
     return {"namespace": source["namespace"], "name": source["name"],
             "facets": facets, "inputFacets": input_facets}
@@ -154,6 +161,21 @@ def catalog_facets(part: dict[str, Any] | None) -> dict[str, Any]:
     if part.get("tags"):
         out["tags"] = facet("tags", tags=[{"key": str(k), "value": str(v), "source": "UNISTORE_CATALOG"}
                                           for k, v in sorted(part["tags"].items())])
+    return out
+
+
+def _assertion(check: dict[str, Any]) -> dict[str, Any]:
+    """One data test result as an OpenLineage assertion (``actual`` is the observed value as JSON text)."""
+    out: dict[str, Any] = {"assertion": check["assertion"], "success": bool(check["success"]),
+                           "name": check["name"], "severity": check["severity"],
+                           "actual": json.dumps(check.get("observed"), default=jsonable, sort_keys=True),
+                           "params": {**(check.get("params") or {}), "failing_rows": check.get("failing_rows")}}
+    if check.get("column"):
+        out["column"] = check["column"]
+    if check.get("expected"):
+        out["expected"] = check["expected"]
+    if check["assertion"] == "expression":
+        out["content"], out["contentType"] = (check.get("params") or {}).get("sql", ""), "sql"
     return out
 
 

@@ -11,7 +11,9 @@ Names follow the semantic conventions for database clients: span name
 ``server.address``, ``server.port``, ``error.type``; histograms
 ``db.client.operation.duration`` (s) and ``db.client.response.returned_rows``.
 unistore's own attributes (``unistore.*``) carry the read id, snapshot and
-fingerprint, so a trace links to the provenance record.
+fingerprint, so a trace links to the provenance record; a read that ran data
+tests gets one span event ``unistore.data_test`` per result and the attribute
+``unistore.data_tests.failed``.
 
 Error text on a span is the already-scrubbed unistore message; exceptions
 are *not* recorded with ``record_exception`` because a chained driver
@@ -221,6 +223,8 @@ def finish(started: _Started, record: "Provenance | None", error: BaseException 
                 "unistore.result.complete": record.result.complete,
             })
         span.set_attributes(attributes)
+        if record is not None and record.checks:
+            _check_events(span, record)
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, str(error)[:1024]))
     duration, rows = _histograms()
@@ -243,6 +247,28 @@ def split_spans(started: _Started, splits: list[tuple[int, int, int, int, int]])
                                   attributes={**started.server, "unistore.split.index": index,
                                               "process.pid": pid, "db.response.returned_rows": rows})
         child.end(end_time=end_ns)
+
+
+def _check_events(span: Any, record: "Provenance") -> None:
+    """One span event ``unistore.data_test`` per data test result, and the count of failed ones."""
+    import json
+
+    from ..provenance import jsonable
+
+    failed = 0
+    for check in record.checks or []:
+        failed += not check.success
+        attributes: dict[str, Any] = {
+            "unistore.data_test.name": check.name, "unistore.data_test.assertion": check.assertion,
+            "unistore.data_test.success": check.success, "unistore.data_test.severity": check.severity,
+            "unistore.data_test.observed": json.dumps(check.observed, default=jsonable, sort_keys=True)[:_MAX_TEXT],
+        }
+        if check.column is not None:
+            attributes["unistore.data_test.column"] = check.column
+        if check.failing_rows is not None:
+            attributes["unistore.data_test.failing_rows"] = check.failing_rows
+        span.add_event("unistore.data_test", attributes)
+    span.set_attribute("unistore.data_tests.failed", failed)
 
 
 def start_run(name: str, run_id: str) -> tuple[Any, Any]:
