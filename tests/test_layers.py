@@ -59,6 +59,7 @@ LAYERS = {
     "unistore.engine": 3,
     "unistore.executor": 3,
     "unistore.source": 3,
+    "unistore.inputs": 3,
     "unistore.api": 4,
     "unistore.replay": 4,
     "unistore.federated": 4,
