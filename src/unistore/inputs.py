@@ -21,8 +21,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from .errors import BadSpecError
+from .errors import BadSpecError, UnistoreError
 from .filters import Filter, as_filter, short
+from .location import scrub
 from .provenance import Provenance
 from .snapshot import Snapshot
 from .source import Source
@@ -76,6 +77,17 @@ class NamedInput:
                 kwargs["limit"] = limit
         spec = self.source.spec(self.table, **kwargs)
         return dataclasses.replace(spec, pin=self.pin) if self.pin is not None else spec
+
+
+def scrub_error(exc: UnistoreError, secrets: tuple[str, ...]) -> UnistoreError:
+    """``exc`` with every substituted ``${VAR}`` value removed from its message and fields."""
+    if not secrets:
+        return exc
+    text = str(exc)
+    fields = [v for v in exc.fields().values() if isinstance(v, str)]
+    if scrub(text, list(secrets)) == text and all(scrub(v, list(secrets)) == v for v in fields):
+        return exc
+    return exc.with_message(scrub(text, list(secrets)), lambda v: scrub(v, list(secrets)))
 
 
 #: factories of named inputs, by prefix: ``"catalog"`` turns ``catalog:orders`` (and read options)

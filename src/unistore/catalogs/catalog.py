@@ -41,6 +41,7 @@ from ..engine import read_table, start_read
 from ..errors import BadSpecError, DriftError, SourceNotFoundError, UnistoreError
 from ..filters import as_filter
 from ..inputs import NAMED_INPUTS, NamedInput
+from ..inputs import scrub_error as _scrubbed
 from ..location import remember_secrets, scrub
 from ..provenance import Provenance, catalog_entry, lookup, provenance_of, remember_returned, tag_schema
 from ..snapshot import Snapshot
@@ -364,17 +365,6 @@ def _record_part(cat: Catalog, ds: DatasetDef, mode: str) -> dict[str, Any]:
         part["tags"] = dict(ds.tags)
     part["lock"] = None if mode == "off" else {"file": str(cat.lock_path), "mode": mode, "entry": ds.name}
     return part
-
-
-def _scrubbed(exc: UnistoreError, secrets: tuple[str, ...]) -> UnistoreError:
-    """``exc`` with every substituted ``${VAR}`` value removed from its message and fields."""
-    if not secrets:
-        return exc
-    text = str(exc)
-    fields = [v for v in exc.fields().values() if isinstance(v, str)]
-    if scrub(text, list(secrets)) == text and all(scrub(v, list(secrets)) == v for v in fields):
-        return exc
-    return exc.with_message(scrub(text, list(secrets)), lambda v: scrub(v, list(secrets)))
 
 
 def _checked_stream(reader: pa.RecordBatchReader,
