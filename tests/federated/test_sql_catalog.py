@@ -123,6 +123,10 @@ def test_a_locked_delta_dataset_is_read_at_its_pin_after_an_overwrite(shop):
     assert record.query.pushed_down["events"]["filter"] is None and events.record.result.rows == TABLE.num_rows
     fresh = unistore.sql(query, {"events": "catalog:events"}, events={"lock": "off"})
     assert fresh.to_pylist() != table.to_pylist()  # the table did change
+    # a replay resolves catalog:events again and reads the recorded request at the recorded version
+    again = unistore.replay(table)
+    assert again.to_pylist() == table.to_pylist()
+    assert unistore.replay(fresh).to_pylist() == fresh.to_pylist()  # each at the version it read
 
 
 def test_strict_drift_raises_and_warn_warns_with_no_secret_anywhere(shop, lineage_events):
