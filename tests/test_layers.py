@@ -62,6 +62,7 @@ LAYERS = {
     "unistore.executor": 3,
     "unistore.source": 3,
     "unistore.checkrun": 3,
+    "unistore.inputs": 3,
     "unistore.api": 4,
     "unistore.replay": 4,
     "unistore.federated": 4,

@@ -40,6 +40,8 @@ from ..api import source as open_source
 from ..engine import read_table, start_read
 from ..errors import BadSpecError, DriftError, SourceNotFoundError, UnistoreError
 from ..filters import as_filter
+from ..inputs import NAMED_INPUTS, NamedInput
+from ..inputs import scrub_error as _scrubbed
 from ..location import remember_secrets, scrub
 from ..provenance import Provenance, catalog_entry, lookup, provenance_of, remember_returned, tag_schema
 from ..snapshot import Snapshot
@@ -149,7 +151,16 @@ class Catalog:
         """Stream dataset ``name``; the lock check runs when the stream ends (see :meth:`read`)."""
         return self._read(name, "scan", lock, overrides)
 
-    def _read(self, name: str, how: str, lock: str | None, overrides: dict[str, Any]) -> Any:
+    def input(self, name: str, *, lock: str | None = None, **overrides: Any) -> NamedInput:
+        """Dataset ``name`` resolved for reading, its source opened, nothing read yet: what both
+        :meth:`read` and ``unistore.sql`` read. Close its ``source`` when done.
+
+        The lock is consulted here: an unlocked or redefined dataset is a
+        :class:`~unistore.errors.DriftError` (``strict``) or a warning (``warn``)
+        before anything is read; a locked one is pinned to its snapshot (unless
+        ``as_of`` is given) and its ``finish`` compares a read of the dataset as
+        defined with the lock entry.
+        """
         ds = self.dataset(name)
         src_def = self.document.sources[ds.source]
         mode = self._mode(lock, ds)
@@ -177,17 +188,25 @@ class Catalog:
             if problem is not None:
                 self._drift(name, src_def, mode, problem, before=True)
         src, secrets = self._open(src_def)
-        token = catalog_entry.set(info)
+        table = kwargs.pop("table")
+        finish = None
+        if pin is not None and not reshaped:
+            def finish(record: Provenance, schema: pa.Schema) -> None:
+                self._verify(name, src_def, mode, entry, definition, record, schema, secrets)
+        return NamedInput(name=f"catalog:{name}", source=src, table=table, read=kwargs, pin=pin, part=info,
+                          finish=finish, whole=finish is not None, secrets=secrets)
+
+    def _read(self, name: str, how: str, lock: str | None, overrides: dict[str, Any]) -> Any:
+        prepared = self.input(name, lock=lock, **overrides)
+        src, secrets, finish = prepared.source, prepared.secrets, prepared.finish
+        token = catalog_entry.set(prepared.part)
         try:
-            spec = src.spec(kwargs.pop("table"), **kwargs)
-            if pin is not None:
-                spec = dataclasses.replace(spec, pin=pin)
+            spec = prepared.spec()
             if how == "scan":
                 reader = start_read(src.connection, spec, owned=True)
-                if pin is None or reshaped:
+                if finish is None:
                     return reader
-                return _checked_stream(reader, lambda record, schema: self._verify(
-                    name, src_def, mode, entry, definition, record, schema, secrets))
+                return _checked_stream(reader, finish)
             table = read_table(src.connection, spec, owned=True)
         except UnistoreError as exc:
             src.close()
@@ -198,12 +217,12 @@ class Catalog:
         finally:
             catalog_entry.reset(token)
         record = lookup(provenance_of(table).read_id) or provenance_of(table)
-        if pin is None:
+        if prepared.pin is None:
             return table
-        if reshaped:
+        if finish is None:
             record.catalog["lock"]["status"] = "unchecked"  # type: ignore[index]
         else:
-            self._verify(name, src_def, mode, entry, definition, record, table.schema, secrets)
+            finish(record, table.schema)
         again = table.replace_schema_metadata(tag_schema(table.schema, record).metadata)
         remember_returned(record, again)
         return again
@@ -219,10 +238,10 @@ class Catalog:
             if diffs:
                 record.catalog["lock"]["changed"] = sorted(diffs)
         if diffs:
-            self._drift(name, src_def, mode, diffs, before=False, secrets=secrets, stacklevel=5)
+            self._drift(name, src_def, mode, diffs, before=False, secrets=secrets, stacklevel=6)
 
     def _drift(self, name: str, src_def: SourceDef, mode: str, diffs: dict[str, Any], *, before: bool,
-               secrets: tuple[str, ...] = (), stacklevel: int = 4) -> None:
+               secrets: tuple[str, ...] = (), stacklevel: int = 5) -> None:
         where = f"catalog:{name} ({src_def.redacted})"
         if "lock" in diffs:
             text = f"{where} is not in {self.lock_path}: run `unistore lock --update {name}`"
@@ -348,17 +367,6 @@ def _record_part(cat: Catalog, ds: DatasetDef, mode: str) -> dict[str, Any]:
     return part
 
 
-def _scrubbed(exc: UnistoreError, secrets: tuple[str, ...]) -> UnistoreError:
-    """``exc`` with every substituted ``${VAR}`` value removed from its message and fields."""
-    if not secrets:
-        return exc
-    text = str(exc)
-    fields = [v for v in exc.fields().values() if isinstance(v, str)]
-    if scrub(text, list(secrets)) == text and all(scrub(v, list(secrets)) == v for v in fields):
-        return exc
-    return exc.with_message(scrub(text, list(secrets)), lambda v: scrub(v, list(secrets)))
-
-
 def _checked_stream(reader: pa.RecordBatchReader,
                     verify: Callable[[Provenance, pa.Schema], None]) -> pa.RecordBatchReader:
     """``reader``'s batches, then the lock check once the stream has ended."""
@@ -383,4 +391,12 @@ def _read_named(name: str, how: str, table: Any, kwargs: dict[str, Any]) -> Any:
     return cat.read(name, lock=lock, **kwargs) if how == "read" else cat.scan(name, lock=lock, **kwargs)
 
 
+def _input_named(name: str, options: dict[str, Any]) -> NamedInput:
+    """``unistore.sql(..., sources={"orders": "catalog:orders"})``: dataset ``orders`` of the default catalog,
+    ``options`` (that source's read options in the query) narrowing it as :meth:`Catalog.read`'s overrides do."""
+    lock = options.pop("lock", None)
+    return catalog().input(name, lock=lock, **options)
+
+
 api.NAMED_READERS["catalog"] = _read_named
+NAMED_INPUTS["catalog"] = _input_named

@@ -43,12 +43,13 @@ from ..engine import start_read
 from ..errors import BadSpecError, QueryError, SourceNotFoundError, UnistoreError
 from ..filters import short
 from ..fingerprint import Fingerprinter, schema_fingerprint
+from ..inputs import NamedInput, named_input, scrub_error
 from ..lineage.events import ReadContext, ReadEvent, current_run
 from ..lineage.openlineage import output_dataset
 from ..lineage.span import ReadSpan
 from ..location import Location
-from ..provenance import (QUERY_KIND, Dataset, Provenance, Query, QueryInput, now_rfc3339, provenance_of, remember,
-                          remember_returned, tag_schema, uuid7)
+from ..provenance import (QUERY_KIND, Dataset, Provenance, Query, QueryInput, catalog_entry, lookup, now_rfc3339,
+                          provenance_of, remember, remember_returned, tag_schema, uuid7)
 from ..snapshot import Snapshot
 from ..source import Source
 from ..spec import ReadSpec, encode_value
@@ -63,16 +64,17 @@ PREFETCH = 8
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _END = object()
 
-SourceLike = str | os.PathLike[str] | Source
+SourceLike = str | os.PathLike[str] | Source | NamedInput
 
 
 def sql(query: str, sources: Mapping[str, SourceLike] | None = None, *, params: Mapping[str, Any] | None = None,
         output: Any = None, **options: Any) -> pa.Table:
     """Run one read-only SQL query over several sources; return a table carrying a ``query`` record.
 
-    ``sources`` maps a name to a URI or an open :class:`~unistore.Source`; the
-    query names ``name.table``, ``name.schema.table`` or, for a file data set,
-    ``name``. ``params`` binds ``$name`` placeholders. ``output`` names the
+    ``sources`` maps a name to a URI, an open :class:`~unistore.Source`, or a
+    catalog dataset (``"catalog:orders"``, or ``Catalog.input("orders")``); the
+    query names ``name.table``, ``name.schema.table`` or, for a file data set
+    or a catalog dataset, ``name``. ``params`` binds ``$name`` placeholders. ``output`` names the
     result for lineage (a URI, path or ``(namespace, name)``). Any other keyword
     is a source name mapped to read options for that source's reads (a
     time-series source's ``start``/``end``/``step``).
@@ -139,8 +141,10 @@ class _Inputs:
 class _Feed:
     """One input read on its own thread, its batches handed to DuckDB through a bounded queue."""
 
-    def __init__(self, item: InputPlan, src: Source, spec: Any, context: contextvars.Context, whole: bool):
-        self.item, self.src, self.spec = item, src, spec
+    def __init__(self, item: InputPlan, src: Source, spec: Any, context: contextvars.Context, whole: bool,
+                 named: NamedInput | None = None, check: bool = True):
+        self.item, self.src, self.spec, self.named = item, src, spec, named
+        self.finish = named.finish if named is not None and check else None
         self.queue: queue.Queue[Any] = queue.Queue(0 if whole else PREFETCH)
         self.opened = threading.Event()
         self.schema: pa.Schema | None = None
@@ -152,15 +156,22 @@ class _Feed:
 
     def _work(self) -> None:
         try:
+            if self.named is not None and self.named.part is not None:
+                catalog_entry.set(self.named.part)  # this thread's context: the input's record names its entry
             reader = start_read(self.src.connection, self.spec)
             self.schema = reader.schema
             self.opened.set()
             with reader:
                 for batch in reader:
                     self.queue.put(batch)
-                self.record = provenance_of(reader)
+                record = provenance_of(reader)
+            if self.finish is not None:  # e.g. the lock check of a catalog dataset read as defined
+                record = lookup(record.read_id) or record
+                self.finish(record, reader.schema)
+            self.record = record
         except BaseException as exc:  # handed to the caller's thread
-            self.error = exc
+            self.error = scrub_error(exc, self.named.secrets) if self.named is not None and isinstance(
+                exc, UnistoreError) else exc
         finally:
             self.opened.set()
             self.queue.put(_END)
@@ -193,15 +204,29 @@ class _Execution:
         self.query, self.params, self.output = query, _check_params(params), output
         self.read_options = _check_options(sources or {}, options)
         self.sources: dict[str, Source] = {}
+        self.named: dict[str, NamedInput] = {}
         self.uris: dict[str, str] = {}
         self.feeds: list[_Feed] = []
         self.span: ReadSpan | None = None
+        self.pins = dict(pins or {})
         try:
+            for given in (sources or {}).values():  # handed over: closed with the query, whatever happens
+                if isinstance(given, NamedInput):
+                    self.stack.callback(given.source.close)
             for name, given in (sources or {}).items():
+                named = given if isinstance(given, NamedInput) else named_input(given, self.read_options.get(name, {}))
+                if named is not None:  # a catalog dataset: resolved (and its lock consulted) before anything is read
+                    if not isinstance(given, NamedInput):
+                        self.stack.callback(named.source.close)
+                    self.named[name], self.sources[name], self.uris[name] = named, named.source, named.name
+                    continue
                 src = given if isinstance(given, Source) else self.stack.enter_context(open_source(given))
                 self.sources[name], self.uris[name] = src, src.uri
             self.plan: Plan = plan(query, self.sources, self._schema_of, self.params)
-            self.specs = {i.name: self._spec(i, (pins or {}).get(i.name)) for i in self.plan.inputs}
+            self.specs = {i.name: self._spec(i, self.pins.get(i.name)) for i in self.plan.inputs}
+        except UnistoreError as exc:
+            self.stack.close()
+            raise self._scrubbed(exc) from None
         except BaseException:
             self.stack.close()
             raise
@@ -222,6 +247,12 @@ class _Execution:
 
     # -- planning ----------------------------------------------------------------------
     def _schema_of(self, name: str, table: Table) -> pa.Schema:
+        named = self.named.get(name)
+        if named is not None:
+            if table is not None:
+                raise BadSpecError(f"source {name!r} is one data set ({named.name}): refer to it as {name}, "
+                                   f"not {name}.{'.'.join(table) if isinstance(table, tuple) else table}")
+            return named.schema()
         src = self.sources[name]
         if table is None and src.connection.capabilities.listing and src.location.scheme not in _FILE_SCHEMES:
             raise BadSpecError(f"name a table of source {name!r}: {name}.<table> ({src.uri})")
@@ -243,6 +274,11 @@ class _Execution:
         src = self.sources[item.source]
         if pinned is not None and pinned.query.request:
             return dataclasses.replace(ReadSpec.from_record(pinned.query.request), pin=pinned.snapshot)
+        named = self.named.get(item.source)
+        if named is not None:
+            if named.whole:  # read as defined, so that it can be checked: nothing of the query is pushed
+                item.columns, item.filter, item.limit = list(item.schema.names), None, None
+            return named.spec(item.columns, item.filter, item.limit)
         return src.spec(item.table, columns=item.columns, filter=item.filter, limit=item.limit,
                         **self.read_options.get(item.source, {}))
 
@@ -267,8 +303,11 @@ class _Execution:
                     current_run.reset(token)
             text = self.plan.sql.lower()
             for item in self.plan.inputs:
-                whole = item.references > 1 or self.plan.has_ctes or text.count(item.view.lower()) > 1
-                self.feeds.append(_Feed(item, self.sources[item.source], self.specs[item.name], context.copy(), whole))
+                named = self.named.get(item.source)
+                whole = item.references > 1 or self.plan.has_ctes or text.count(item.view.lower()) > 1 or (
+                    named is not None and named.whole)  # checked before the query runs on it
+                self.feeds.append(_Feed(item, self.sources[item.source], self.specs[item.name], context.copy(), whole,
+                                        named, check=item.name not in self.pins))
             con = self.stack.enter_context(duckdb.connect())
             con.execute("SET TimeZone = 'UTC'")
             for feed in self.feeds:
@@ -296,6 +335,11 @@ class _Execution:
         except BaseException as exc:
             self._fail(exc)
             raise
+
+    def _scrubbed(self, exc: UnistoreError) -> UnistoreError:
+        """``exc`` without the values of the named inputs' ``${VAR}`` secrets."""
+        secrets = tuple(s for n in self.named.values() for s in n.secrets)
+        return scrub_error(exc, secrets)
 
     def _fail(self, exc: BaseException) -> None:
         if self.span is not None:
@@ -407,9 +451,12 @@ def _check_options(sources: Mapping[str, Any], options: dict[str, Any]) -> dict[
     for name, given in sources.items():
         if not isinstance(name, str) or not _NAME.match(name):
             raise BadSpecError(f"source name {short(name)} must be an identifier (letters, digits, _)")
-        if not isinstance(given, (str, os.PathLike, Source)):
-            raise BadSpecError(f"source {name!r} must be a URI or an open unistore.Source, "
-                               f"not {type(given).__name__}")
+        if not isinstance(given, (str, os.PathLike, Source, NamedInput)):
+            raise BadSpecError(f"source {name!r} must be a URI, an open unistore.Source or a catalog dataset "
+                               f"('catalog:NAME'), not {type(given).__name__}")
+        if isinstance(given, NamedInput) and name in options:
+            raise BadSpecError(f"source {name!r} is {given.name}, resolved already: give its read options "
+                               "to Catalog.input()")
     out = {}
     for key, value in options.items():
         if key not in sources:
