@@ -61,6 +61,8 @@ LAYERS = {
     "unistore.runs": 5,
     "unistore.demo": 5,
     "unistore.cli": 6,
+    "unistore.commands": 6,
+    "unistore.commands.": 6,
     "unistore.__main__": 6,
     "unistore": 6,
 }

@@ -1,124 +1,30 @@
-"""The ``unistore`` command: read a location, preview it with its provenance, replay a run, run the demo.
+"""The ``unistore`` command: browse a location, read it with its provenance, look back at the lineage.
 
 The command line owns every subcommand: each is a pair of functions (one adds
-its arguments, one runs it) listed in ``COMMANDS`` at the bottom. The modules
-it drives (:mod:`unistore.api`, :mod:`unistore.runs`, :mod:`unistore.demo`)
-know nothing of it.
+its arguments, one runs it and returns the exit status) listed in ``COMMANDS``
+at the bottom; families of them live one module each in :mod:`unistore.commands`.
+The modules they drive (:mod:`unistore.api`, :mod:`unistore.runs`, ...) know
+nothing of the command line. Errors are one line on stderr; ``--debug`` adds
+the traceback. The exit statuses are in ``EPILOG``.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable
-from typing import Any
-
-import pyarrow as pa
+from typing import Any, NoReturn
 
 from ._version import __version__
-from .api import read
-from .errors import BadSpecError, UnistoreError
-from .preview import preview
-from .provenance import jsonable, provenance_of
+from .commands.browse import ls_args, ls_cmd, schema_args, schema_cmd
+from .commands.read import read_args, read_cmd
+from .errors import UnistoreError
+from .provenance import jsonable
 from .runs import replay_manifest
-
-
-def _parse_filter(text: str) -> Any:
-    """``--filter`` takes DNF tuples as JSON: ``'[["amount", ">", 10]]'`` (an OR of ANDs: one level deeper)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"must be JSON like '[[\"amount\", \">\", 10]]' ({exc.msg})") from None
-    if not isinstance(data, list) or not data or not all(isinstance(p, list) and p for p in data):
-        raise argparse.ArgumentTypeError("must be a JSON list of [column, op, value] lists, "
-                                         "e.g. '[[\"amount\", \">\", 10]]'")
-    nested = [isinstance(p[0], list) for p in data]
-    if any(nested):  # [[[...], [...]], [[...]]]: OR of AND-clauses
-        if not all(nested) or not all(isinstance(t, list) for clause in data for t in clause):
-            raise argparse.ArgumentTypeError("mixes clauses ([[...], ...]) and [column, op, value] lists")
-        return [[tuple(t) for t in clause] for clause in data]
-    return [tuple(p) for p in data]
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
-
-
-def _read_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("uri", help="location: a path, file://, memory://, sqlite:///..., duckdb:///..., postgresql://...")
-    p.add_argument("--table", "-t", help="table, view or relative path to read")
-    p.add_argument("--query", "-q", help="a read-only query in the store's language")
-    p.add_argument("--columns", "-c", help="comma-separated column names")
-    p.add_argument("--filter", "-f", type=_parse_filter, help='DNF filter as JSON, e.g. \'[["amount", ">", 10]]\'')
-    p.add_argument("--limit", "-n", type=_positive)
-    p.add_argument("--output", "-o", help="write the result to FILE.parquet, .csv, .json(l) or .arrow")
-    p.add_argument("--rows", type=_positive, default=10, help="rows to preview (default 10)")
-
-
-def _read(args: argparse.Namespace) -> int:
-    if args.output:  # checked before the read: a typo in the folder must not cost a whole read
-        check_output(args.output)
-    table = read(args.uri, args.table, query=args.query,
-                 columns=args.columns.split(",") if args.columns else None,
-                 filter=args.filter, limit=args.limit)
-    print(preview(table, args.rows))
-    if args.output:
-        write_output(table, args.output)
-        print(f"\nwrote {table.num_rows} rows to {args.output}")
-    print("\nprovenance:")
-    print(json.dumps(provenance_of(table).to_dict(), indent=2, default=str))
-    return 0
-
-
-OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".json", ".jsonl", ".arrow", ".feather", ".ipc")
-
-
-def check_output(path: str) -> None:
-    """Raise :class:`~unistore.errors.BadSpecError` unless ``path`` can be written: known suffix, existing folder."""
-    if not path.lower().endswith(OUTPUT_SUFFIXES):
-        raise BadSpecError(f"--output must end in .parquet, .csv, .json, .jsonl or .arrow: {path[:200]}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise BadSpecError(f"--output folder does not exist: {folder[:200]}")
-    if os.path.isdir(path):
-        raise BadSpecError(f"--output is a folder, not a file: {path[:200]}")
-
-
-def write_output(table: pa.Table, path: str) -> None:
-    """Write ``table`` to ``path`` in the format its suffix names."""
-    check_output(path)
-    try:
-        _write(table, path)
-    except OSError as exc:
-        raise BadSpecError(f"cannot write --output {path[:200]}: {exc.strerror or type(exc).__name__}") from None
-
-
-def _write(table: pa.Table, path: str) -> None:
-    lower = path.lower()
-    if lower.endswith((".parquet", ".pq")):
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, path)
-    elif lower.endswith(".csv"):
-        import pyarrow.csv as pacsv
-
-        pacsv.write_csv(table, path)
-    elif lower.endswith((".json", ".jsonl")):
-        with open(path, "w") as f:
-            for row in table.to_pylist():
-                f.write(json.dumps(row, default=jsonable) + "\n")
-    elif lower.endswith((".arrow", ".feather", ".ipc")):
-        import pyarrow.feather as feather
-
-        feather.write_feather(table, path)
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
@@ -127,7 +33,6 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run  # imported when asked for: the demo brings DuckDB and sqlite3
-
 
     run(args.dir)
     return 0
@@ -160,34 +65,112 @@ def _replay(args: argparse.Namespace) -> int:
 
 #: name -> (add its arguments, run it and return the exit status)
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
-    "read": (_read_args, _read),
+    "ls": (ls_args, ls_cmd),
+    "schema": (schema_args, schema_cmd),
+    "read": (read_args, read_cmd),
     "demo": (_demo_args, _demo),
     "replay": (_replay_args, _replay),
 }
 
 EPILOG = """exit status:
-  0  success
+  0  success (also when the reader of the output goes away early, as `| head` does)
   1  unistore error (bad request, source not found or unreachable, query rejected, drift);
-     one line on stderr: "unistore: ErrorType: message"
-  2  usage error (unknown command, bad or missing argument)
+     one line on stderr: "unistore: ErrorType: message" (--debug adds the traceback)
+  2  usage error (unknown command, option or argument; a close name is suggested)
+  3  internal error: a bug in unistore or an adapter; one line, --debug shows the traceback
+  130 interrupted (Ctrl-C)
 """
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean" for a misspelt option or subcommand."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            options = [s for a in self._actions for s in a.option_strings]
+            hints = []
+            for word in message.split(":", 1)[1].split():
+                if word.startswith("-"):
+                    close = difflib.get_close_matches(word.split("=", 1)[0], options, n=1, cutoff=0.6)
+                    if close:
+                        hints.append(close[0])
+            if hints:
+                message += f" (did you mean {', '.join(hints)}?)"
+        elif "invalid choice:" in message and "argument command" in message:
+            word = message.split("invalid choice:", 1)[1].split("(", 1)[0].strip().strip("'")
+            close = difflib.get_close_matches(word, list(COMMANDS), n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        super().error(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="unistore", description="Read any silo into Arrow, with provenance.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"unistore {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (configure, _) in COMMANDS.items():
+        p = sub.add_parser(name, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="print the traceback of an error")
+        configure(p)
+    return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # reported by the subcommand's parser, which knows its own options
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _fail(code: int, line: str, debug: bool) -> int:
+    if debug:  # the traceback too, with the credentials of every location parsed so far masked
+        print(_scrubbed(traceback.format_exc(), limit=None), file=sys.stderr, end="")
+    print(" ".join(line.split())[:2000], file=sys.stderr)  # one line, however the message was built
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (see ``EPILOG``)."""
-    parser = argparse.ArgumentParser(prog="unistore", description="Read any silo into Arrow, with provenance.",
-                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"unistore {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (configure, _) in COMMANDS.items():
-        configure(sub.add_parser(name, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter))
-    args = parser.parse_args(argv)
+    parser = build_parser()
+    args = _parse(parser, argv)
+    debug = bool(getattr(args, "debug", False)) or os.environ.get("UNISTORE_DEBUG") == "1"
     try:
         return COMMANDS[args.command][1](args)
     except UnistoreError as exc:
-        message = " ".join(str(exc).split())  # one line, however the message was built
-        print(f"unistore: {type(exc).__name__}: {message}", file=sys.stderr)
-        return 1
+        return _fail(1, f"unistore: {type(exc).__name__}: {exc}", debug)
+    except KeyboardInterrupt:
+        return _fail(130, "unistore: interrupted", debug)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+    except Exception as exc:  # a bug: still one line, with where to look
+        return _fail(3, f"unistore: internal error {type(exc).__name__}: {_scrubbed(exc)} "
+                        "(run again with --debug for the traceback, and report it)", debug)
+
+
+def _scrubbed(text: object, limit: int | None = 300) -> str:
+    """Text about an unexpected error, cut short; known credentials in it masked."""
+    from .location import known_secrets, scrub
+
+    clean = scrub(str(text), known_secrets())
+    return clean if limit is None else clean[:limit]
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's final flush stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _entry() -> Any:  # pragma: no cover - the console script
+    sys.exit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover
