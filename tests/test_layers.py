@@ -47,6 +47,8 @@ LAYERS = {
     "unistore.timeseries": 0,
     "unistore.timecolumn": 0,
     "unistore.preview": 0,
+    "unistore.display": 0,
+    "unistore.frames": 0,
     "unistore.adapter": 1,
     "unistore.registry": 2,
     "unistore.lineage": 2,

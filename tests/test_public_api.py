@@ -18,6 +18,7 @@ PUBLIC = {
     "Source", "SourceNotFoundError", "SourceUnavailableError", "UnistoreError", "UnknownSchemeError",
     "__version__", "col", "configure_lineage", "fingerprint", "known_schemes", "lineage", "provenance_of",
     "read", "redact", "register", "replay", "replay_manifest", "run", "scan", "source",
+    "to_pandas", "to_polars",
 }
 ADAPTER_API = {
     "Adapter", "Capabilities", "Connection", "Dataset", "Location", "Query", "ReadPlan", "ReadSpec", "Scan",

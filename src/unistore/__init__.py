@@ -28,6 +28,7 @@ from .errors import (
 )
 from .filters import Filter, col
 from .fingerprint import fingerprint
+from .frames import to_pandas, to_polars
 from .location import redact
 from .provenance import Provenance, provenance_of
 from .registry import known_schemes, register
@@ -74,4 +75,6 @@ __all__ = [
     "run",
     "scan",
     "source",
+    "to_pandas",
+    "to_polars",
 ]

@@ -18,6 +18,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -162,6 +163,18 @@ class Provenance:
     def from_json(cls, text: str | bytes) -> "Provenance":
         return cls.from_dict(json.loads(text))
 
+    def __repr__(self) -> str:
+        """A readable block (source, snapshot, query, rows, fingerprint, parents), never a secret."""
+        from .display import text
+
+        return text(self)
+
+    def _repr_html_(self) -> str:
+        """The same fields as an HTML table, for Jupyter."""
+        from .display import to_html
+
+        return to_html(self)
+
 
 def jsonable(value: Any) -> Any:
     """JSON form of the values that appear in params and pins."""
@@ -226,6 +239,11 @@ def lookup(read_id: str) -> Provenance | None:
         return _recent.get(read_id) or _live.get(read_id)
 
 
+#: how other libraries' frames find their record: each returns it, or None for an object it does not know
+#: (:mod:`unistore.frames` adds pandas and polars)
+FRAME_LOOKUPS: list[Callable[[Any], "Provenance | None"]] = []
+
+
 def provenance_of(obj: Any) -> Provenance:
     """The provenance of a table, batch, reader, schema or field produced by unistore.
 
@@ -243,7 +261,12 @@ def provenance_of(obj: Any) -> Provenance:
         return record
     schema = obj if isinstance(obj, pa.Schema) else getattr(obj, "schema", None)
     if not isinstance(schema, pa.Schema):
-        raise TypeError(f"provenance_of needs an Arrow table, batch, reader, schema or field, got {type(obj).__name__}")
+        for find in FRAME_LOOKUPS:  # a pandas or polars frame made by unistore.to_pandas / to_polars
+            found = find(obj)
+            if found is not None:
+                return found
+        raise TypeError(f"provenance_of needs an Arrow table, batch, reader, schema or field, or a frame from "
+                        f"unistore.to_pandas / to_polars, got {type(obj).__name__}")
     raw = (schema.metadata or {}).get(SCHEMA_KEY)
     if raw is None:
         raise LookupError("this Arrow object carries no unistore provenance (was it produced by unistore.read?)")
