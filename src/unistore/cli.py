@@ -21,6 +21,8 @@ from typing import Any, NoReturn
 
 from ._version import __version__
 from .commands.browse import ls_args, ls_cmd, schema_args, schema_cmd
+from .commands.graph import graph_args, graph_cmd
+from .commands.history import log_args, log_cmd
 from .commands.read import read_args, read_cmd
 from .errors import UnistoreError
 from .provenance import jsonable
@@ -70,6 +72,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "read": (read_args, read_cmd),
     "demo": (_demo_args, _demo),
     "replay": (_replay_args, _replay),
+    "log": (log_args, log_cmd),
+    "graph": (graph_args, graph_cmd),
 }
 
 EPILOG = """exit status:
