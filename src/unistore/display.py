@@ -74,6 +74,8 @@ def rows(record: "Provenance") -> list[tuple[str, str]]:
         out.append(("columns", _short(", ".join(q.columns))))
     if q.filter:
         out.append(("filter", _short(_clean(q.filter))))
+    if (q.request or {}).get("limit") is not None:
+        out.append(("limit", f"{q.request['limit']:,}"))
     out.append(("rows", f"{r.rows:,} ({_size(r.bytes)})" + ("" if r.complete else ", incomplete: stream not consumed")))
     out.append(("fingerprint", r.fingerprint or "-"))
     checks = getattr(record, "checks", None)

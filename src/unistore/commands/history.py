@@ -126,6 +126,11 @@ def _runs(args: argparse.Namespace, rows: list[dict[str, Any]]) -> int:
 
 def _history(args: argparse.Namespace, rows: list[dict[str, Any]]) -> int:
     mine = [r for r in rows if args.dataset in _names(r)]
+    if not mine:  # a short name: the datasets whose name ends in it (shop.db/orders for "orders")
+        ends = {n for r in rows for n in [r.get("source_name") or ""]
+                if n.endswith(("/" + args.dataset, "." + args.dataset))}
+        if len(ends) == 1:
+            mine = [r for r in rows if r.get("source_name") in ends]
     if not mine:
         close = did_you_mean(args.dataset, {r.get("source_name") or "" for r in rows} - {""})
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""

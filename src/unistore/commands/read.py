@@ -56,7 +56,8 @@ def read_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", help="write the result to FILE.parquet, .csv, .json(l) or .arrow")
     p.add_argument("--rows", type=positive, default=10,
                    help="rows to preview (default 10); without --output or --limit only these are read")
-    p.add_argument("--json", action="store_true", help="print the provenance record alone, as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the whole provenance record as JSON, without the preview (reads every row)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show rows, bytes and rate on stderr (default: when stderr is a terminal)")
 
@@ -99,8 +100,8 @@ def read_cmd(args: argparse.Namespace) -> int:
     if args.output:
         write_output(table, args.output, progress=args.progress)
         print(f"\nwrote {table.num_rows} rows to {args.output}")
-    print("\nprovenance:")
-    print(json.dumps(record.to_dict(), indent=2, default=str))
+    print()
+    print(repr(record))  # the readable block; --json gives the whole record
     return 0
 
 
