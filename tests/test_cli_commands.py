@@ -134,6 +134,8 @@ def test_read_a_time_range_from_prometheus(loader_victoria_metrics):
     record = json.loads(out.stdout)
     assert record["result"]["rows"] == 3 * 10  # three sites, ten one-minute steps in [start, end)
     assert record["source"]["system"] == "prometheus"
+    instant = cli("read", case.uri, METRIC, "--rows", "3")  # no range: evaluated now, where no data is
+    assert instant.returncode == 0 and "--start, --end and --step" in instant.stderr
     shown = cli("read", case.uri, METRIC, "--start", start.isoformat(), "--end", end.isoformat(), "--step", "1m",
                 "--shape", "wide", "--rows", "3")
     assert shown.returncode == 0 and "temp" in shown.stdout.splitlines()[0], shown.stderr

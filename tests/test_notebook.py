@@ -89,6 +89,14 @@ def test_no_rendering_can_show_a_secret():
     assert SECRET not in repr(unistore.provenance_of(frame))
 
 
+def test_named_parameters_with_secret_names_are_masked(parquet_table):
+    data = unistore.provenance_of(parquet_table).to_dict()
+    data["query"]["params"] = {"api_token": "tok-Secret-98765", "day": "2026-01-01"}
+    record = unistore.Provenance.from_dict(data)
+    for shown in (repr(record), record._repr_html_()):
+        assert "tok-Secret-98765" not in shown and "***" in shown and "2026-01-01" in shown
+
+
 def test_html_escapes_what_it_shows(tmp_path):
     path = tmp_path / "t.parquet"
     pq.write_table(pa.table({"x": [1]}), path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -95,6 +96,9 @@ def read_cmd(args: argparse.Namespace) -> int:
             write_output(table, args.output, progress=args.progress)
         return 0
     print(preview(table, args.rows))
+    if table.num_rows == 0 and record.query.language == "promql" and kwargs.get("start") is None:
+        print("(no --start: an instant query evaluated at --end, default now; for stored history give "
+              "--start, --end and --step)", file=sys.stderr)
     if not args.output and kwargs.get("limit") == args.rows and table.num_rows == args.rows and args.rows:
         print(f"(read stopped at --rows {args.rows}; pass --limit N or --output FILE to read more)")
     if args.output:
