@@ -221,3 +221,30 @@ def test_progress_on_a_terminal_shows_rows_bytes_and_rate(slow_file, tmp_path):
     assert proc.returncode == 0
     assert "reading: 400,000 rows" in text and "writing: 400,000 rows" in text
     assert "MB/s" in text or "kB/s" in text
+
+
+@pytest.mark.server
+def test_postgresql_ls_schema_and_a_bare_table_name():
+    from stores.servers_sql import PG_PORT, PG_URI, pg_available, pg_connect, unique
+
+    if not pg_available():
+        from stores import missing_store
+
+        missing_store(f"PostgreSQL on 127.0.0.1:{PG_PORT}")
+    schema = unique("a_shop")  # sorts first among the suffix matches a shared database may hold
+    with pg_connect() as con:
+        con.execute(f'CREATE SCHEMA "{schema}"')
+        con.execute(f'CREATE TABLE "{schema}".orders (id BIGINT PRIMARY KEY, amount NUMERIC(10, 2))')
+        con.execute(f'INSERT INTO "{schema}".orders SELECT g, g * 1.5 FROM generate_series(1, 50) g')
+    try:
+        assert f"{schema}.orders" in cli("ls", PG_URI).stdout.splitlines()
+        fields = json.loads(cli("schema", PG_URI, f"{schema}.orders", "--json").stdout)
+        assert [(f["name"], f["type"]) for f in fields] == [("id", "int64"), ("amount", "decimal128(10, 2)")]
+        bare = cli("read", PG_URI, "orders")
+        hint = bare.stderr.split("did you mean ", 1)[1]  # the shared test database may hold other orders tables
+        assert bare.returncode == 1 and f"{schema}.orders" in hint
+        out = cli("read", PG_URI, f"{schema}.orders", "--rows", "3")
+        assert out.returncode == 0 and rows_of(out.stdout) == 3 and "LIMIT" in record_of(out.stdout)["query"]
+    finally:
+        with pg_connect() as con:
+            con.execute(f'DROP SCHEMA "{schema}" CASCADE')
