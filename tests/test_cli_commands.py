@@ -141,7 +141,19 @@ def test_read_a_time_range_from_prometheus(loader_victoria_metrics):
     assert shown.returncode == 0 and "temp" in shown.stdout.splitlines()[0], shown.stderr
 
 
-def test_read_with_a_time_column_and_as_of_on_files(tmp_path):
+def test_as_of_reads_a_pinned_delta_version(tmp_path):
+    deltalake = pytest.importorskip("deltalake")
+    path = tmp_path / "dl"
+    deltalake.write_deltalake(str(path), pa.table({"id": [1, 2]}))
+    deltalake.write_deltalake(str(path), pa.table({"id": [3]}), mode="append")
+    uri = f"delta://{path}"
+    assert json.loads(cli("read", uri, "--as-of", "0", "--json").stdout)["result"]["rows"] == 2
+    assert json.loads(cli("read", uri, "--json").stdout)["result"]["rows"] == 3
+    too_old = cli("read", uri, "--as-of", "2020-01-01T00:00:00Z")
+    assert too_old.returncode == 1 and "SnapshotUnavailableError" in too_old.stderr
+
+
+def test_read_with_a_time_column_and_partitions_on_files(tmp_path):
     path = tmp_path / "t.parquet"
     times = [dt.datetime(2026, 1, 1, h, tzinfo=dt.timezone.utc) for h in range(6)]
     pq.write_table(pa.table({"ts": times, "v": range(6)}), path)
