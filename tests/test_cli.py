@@ -20,7 +20,10 @@ def test_read_prints_a_preview_and_the_provenance(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "id" in out and "kind" in out and "(3 rows)" in out
-    record = json.loads(out.split("provenance:\n", 1)[1])
+    block = out.split("<Provenance of ", 1)[1]  # the readable record after the preview
+    assert "rows         3 (" in block and "filter       id <= 3" in block
+    assert main(["read", str(tmp_path / "t.parquet"), "--filter", '[["id", "<=", 3]]', "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
     assert record["result"]["rows"] == 3 and record["query"]["filter"] == "id <= 3"
     written = pq.read_table(out_file)
     assert written.num_rows == 3 and b"unistore.provenance" in written.schema.metadata

@@ -4,7 +4,8 @@ import pytest
 
 from docs_examples import run_examples
 
-PAGES = ["quickstart.md", "provenance.md", "adapters.md", "stores/sql.md", "data-tests.md"]
+PAGES = ["quickstart.md", "provenance.md", "adapters.md", "stores/sql.md", "data-tests.md",
+         "index.md", "tour.md", "notebooks.md", "faq.md", "collectors.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)

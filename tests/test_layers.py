@@ -52,6 +52,8 @@ LAYERS = {
     "unistore.federated.columns": 0,
     "unistore.checkeval": 0,
     "unistore.checks": 0,
+    "unistore.display": 0,
+    "unistore.frames": 0,
     "unistore.adapter": 1,
     "unistore.registry": 2,
     "unistore.lineage": 2,
@@ -78,6 +80,8 @@ LAYERS = {
     "unistore.catalogs.": 5,
     "unistore.testrunner": 5,
     "unistore.cli": 6,
+    "unistore.commands": 6,
+    "unistore.commands.": 6,
     "unistore.__main__": 6,
     "unistore": 6,
 }

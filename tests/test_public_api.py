@@ -20,6 +20,7 @@ PUBLIC = {
     "__version__", "catalog", "col", "configure_lineage", "fingerprint", "known_schemes", "lineage", "provenance_of",
     "read", "redact", "register", "replay", "replay_manifest", "run", "scan", "source", "sql", "sql_scan",
     "DataTestError", "DataTestWarning", "checks",
+    "to_pandas", "to_polars",
 }
 ADAPTER_API = {
     "Adapter", "Capabilities", "Connection", "Dataset", "Location", "Query", "ReadPlan", "ReadSpec", "Scan",

@@ -32,6 +32,7 @@ from .errors import (
 from .federated import sql, sql_scan
 from .filters import Filter, col
 from .fingerprint import fingerprint
+from .frames import to_pandas, to_polars
 from .location import redact
 from .provenance import Provenance, provenance_of
 from .registry import known_schemes, register
@@ -87,4 +88,6 @@ __all__ = [
     "source",
     "sql",
     "sql_scan",
+    "to_pandas",
+    "to_polars",
 ]

@@ -24,7 +24,8 @@ from .checkrun import prepare
 from .checks import Check
 from .engine import read_table, start_read
 from .source import Source
-from .spec import ReadSpec
+from .spec import COMMON_OPTIONS, ReadSpec
+from .timeseries import GENERIC_OPTIONS
 
 #: readers of names that are not store locations, by prefix: ``"catalog"`` reads ``catalog:orders``
 #: from the default catalog. Filled by the layer that owns the names (:mod:`unistore.catalog`), so this
@@ -54,9 +55,12 @@ def source(uri: str | os.PathLike[str], **options: Any) -> Source:
     unknown = sorted(set(options) - adapter.open_options)
     if unknown:
         hints = []
+        # a misspelt read option (colums=) is suggested too: it belongs to read(), not source()
+        candidates = sorted(adapter.open_options | COMMON_OPTIONS | GENERIC_OPTIONS)
         for name in unknown[:5]:
-            close = difflib.get_close_matches(name, sorted(adapter.open_options), n=1)
-            hints.append(f"{short(name, 40)} (did you mean {close[0]}?)" if close else short(name, 40))
+            close = difflib.get_close_matches(name, candidates, n=1)
+            where = "" if not close or close[0] in adapter.open_options else ", a read option: pass it to read()"
+            hints.append(f"{short(name, 40)} (did you mean {close[0]}{where}?)" if close else short(name, 40))
         raise BadSpecError(
             f"unknown option(s) {', '.join(hints)} for {location.redacted()}; "
             f"the {location.scheme!r} adapter accepts: {', '.join(sorted(adapter.open_options)) or 'none'}"

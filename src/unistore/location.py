@@ -266,6 +266,11 @@ def remember_secrets(secrets: tuple[str, ...] | list[str]) -> None:
         _KNOWN_SECRETS.pop(next(iter(_KNOWN_SECRETS)))
 
 
+def known_secrets() -> list[str]:
+    """The secrets of the locations parsed in this process so far (to mask them in any text shown)."""
+    return list(_KNOWN_SECRETS)
+
+
 def _scrubbing_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     """Make a log record, then take known secrets out of its message and traceback.
 

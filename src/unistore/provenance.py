@@ -248,6 +248,18 @@ class Provenance:
     def from_json(cls, text: str | bytes) -> "Provenance":
         return cls.from_dict(json.loads(text))
 
+    def __repr__(self) -> str:
+        """A readable block (source, snapshot, query, rows, fingerprint, parents), never a secret."""
+        from .display import text
+
+        return text(self)
+
+    def _repr_html_(self) -> str:
+        """The same fields as an HTML table, for Jupyter."""
+        from .display import to_html
+
+        return to_html(self)
+
 
 def jsonable(value: Any) -> Any:
     """JSON form of the values that appear in params and pins."""
@@ -343,11 +355,12 @@ def provenance_of(obj: Any) -> Provenance:
         return record
     schema = obj if isinstance(obj, pa.Schema) else getattr(obj, "schema", None)
     if not isinstance(schema, pa.Schema):
-        for finder in list(_finders):
+        for finder in list(_finders):  # a Ray Dataset, a Dask DataFrame, a frame from unistore.to_pandas...
             found = finder(obj)
             if found is not None:
                 return found
-        raise TypeError(f"provenance_of needs an Arrow table, batch, reader, schema or field, got {type(obj).__name__}")
+        raise TypeError(f"provenance_of needs an Arrow table, batch, reader, schema or field, or a frame from "
+                        f"unistore.to_pandas / to_polars, got {type(obj).__name__}")
     raw = (schema.metadata or {}).get(SCHEMA_KEY)
     if raw is None:
         raise LookupError("this Arrow object carries no unistore provenance (was it produced by unistore.read?)")

@@ -146,8 +146,10 @@ class ReadSpec:
         known = set(schema.names)
         missing = sorted(self.needed_columns - known)
         if missing:
+            close = [m for name in missing[:5] for m in difflib.get_close_matches(name, schema.names, n=1)]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise BadSpecError(
-                f"unknown column(s) {short(', '.join(map(short, missing)), 300)} in {where}; "
+                f"unknown column(s) {short(', '.join(map(short, missing)), 300)}{hint} in {where}; "
                 f"available: {short(', '.join(schema.names), 300)}"
             )
 

@@ -114,6 +114,8 @@ class FileSource(Connection):
         if table is None:
             return self.root
         rel = "/".join(table) if isinstance(table, tuple) else table
+        if rel in (".", "./"):  # the root itself, as tables() lists a partitioned root
+            return self.root
         if rel.startswith("/") or "://" in rel:
             raise BadSpecError(f"table {rel!r} must be a path relative to {self.uri}")
         if ".." in rel.split("/"):
@@ -228,13 +230,31 @@ class FileSource(Connection):
                              bucket=path.lstrip("/").split("/", 1)[0], **fields)
 
     def tables(self) -> list[str]:
+        """The files and folders under the root; hive partition folders (``month=2026-09``) are not
+        tables but values of a partition column of the root, which is then listed as ``"."``."""
         self._reach()
         with self._mapped(STORE_ERRORS, self.root):
             if self.http or not self.fs.isdir(self.root):
                 return [posixpath.basename(self.root)]
             entries = self.fs.ls(self.root, detail=False)
         names = [posixpath.relpath(e, self.root.lstrip("/") if not e.startswith("/") else self.root) for e in entries]
-        return sorted(n for n in names if not n.startswith(IGNORED_PREFIXES))
+        names = sorted(n for n in names if not n.startswith(IGNORED_PREFIXES))
+        plain = [n for n in names if not (self.partitioning == "hive" and _is_partition(n))]
+        return (["."] if len(plain) < len(names) else []) + plain
+
+    def partition_columns(self, table: str | tuple[str, ...] | None = None) -> list[str]:
+        """The hive partition columns of ``table`` (``["month"]`` for ``month=2026-09/...``), in path order."""
+        if self.partitioning != "hive":
+            return []
+        path = self._path(table)
+        base = _base_dir(path) if GLOB_CHARS & set(path) else path
+        found: list[str] = []
+        for obj in self.objects(path, versions=False):
+            rel = posixpath.relpath(obj["path"], base.lstrip("/") if not obj["path"].startswith("/") else base)
+            for part in rel.split("/")[:-1]:
+                if _is_partition(part) and part.split("=", 1)[0] not in found:
+                    found.append(part.split("=", 1)[0])
+        return found
 
     def schema(self, table: str | tuple[str, ...] | None = None) -> pa.Schema:
         path = self._path(table)
@@ -574,6 +594,12 @@ def _snapshot(objects: list[dict[str, Any]]) -> Snapshot:
         replayable=versioned,
         pins={"objects": objects},
     )
+
+
+def _is_partition(name: str) -> bool:
+    """A hive partition folder name: ``key=value`` with a non-empty key."""
+    key, sep, _ = name.partition("=")
+    return bool(sep and key and "/" not in name)
 
 
 def _base_dir(pattern: str) -> str:
