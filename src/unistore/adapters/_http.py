@@ -26,6 +26,7 @@ from .. import timeseries as ts
 from ..adapter import ReadPlan, Split
 from ..errormap import ErrorTable, Rule, mapped_errors
 from ..errors import AuthenticationError, SourceUnavailableError, UnistoreError
+from ..location import Location
 from ..provenance import Query
 from ..snapshot import Snapshot
 
@@ -57,6 +58,13 @@ TRANSPORT_RULES = (
     Rule(SourceUnavailableError, "cannot reach {where}: {type}: {text}", classes=("requests.RequestException",)),
     status_rule(AuthenticationError, "{where} refused the credentials (HTTP {code})", AUTH_STATUSES),
 )
+
+
+def server_address(location: Location, default_port: int) -> tuple[str, str, int]:
+    """(scheme, host as written in a URL, port) of a server named ``name://host:port`` or ``name+https://...``."""
+    scheme = "https" if location.scheme.endswith("+https") else "http"
+    host = f"[{location.netloc_host}]" if ":" in location.netloc_host else location.netloc_host
+    return scheme, host, location.port or default_port
 
 
 class HttpClient:

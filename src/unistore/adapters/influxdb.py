@@ -42,7 +42,7 @@ from ..registry import require
 from ..snapshot import Snapshot
 from ..adapter import Adapter, Capabilities, Connection, ReadPlan, Scan, Split, check_max_splits
 from ..spec import ReadSpec
-from ._http import TRANSPORT_RULES, HttpClient, status_of, status_rule, time_slice_plan
+from ._http import TRANSPORT_RULES, HttpClient, server_address, status_of, status_rule, time_slice_plan
 
 TIME_TYPE = pa.timestamp("ns", "UTC")
 #: the grid raw reads are cut on (points are compared with the cuts exactly, whatever their precision)
@@ -120,9 +120,7 @@ class InfluxDBSource(Connection):
         if not (isinstance(chunk_size, int) and chunk_size > 0):
             raise BadSpecError(f"chunk_size must be a positive integer, got {chunk_size!r}")
         self.rp = dict(location.query).get("rp")
-        scheme = "https" if location.scheme.endswith("+https") else "http"
-        host = f"[{location.netloc_host}]" if ":" in location.netloc_host else location.netloc_host
-        port = location.port or 8086
+        scheme, host, port = server_address(location, 8086)
         self.base = f"{scheme}://{host}:{port}"
         self.namespace = f"influxdb://{host}:{port}"
         self.timeout, self.chunk_size = float(timeout), chunk_size

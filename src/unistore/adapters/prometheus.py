@@ -46,7 +46,7 @@ from ..registry import require
 from ..snapshot import Snapshot
 from ..adapter import Adapter, Capabilities, Connection, ReadPlan, Scan, Split, check_max_splits
 from ..spec import ReadSpec
-from ._http import TRANSPORT_RULES, HttpClient, status_of, status_rule, time_slice_plan
+from ._http import TRANSPORT_RULES, HttpClient, server_address, status_of, status_rule, time_slice_plan
 
 #: Prometheus' limit on points per series in one range query
 MAX_POINTS = 11_000
@@ -94,9 +94,7 @@ class PrometheusSource(Connection):
             raise BadSpecError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if not (isinstance(max_points, int) and 2 <= max_points <= MAX_POINTS * 10):
             raise BadSpecError(f"max_points must be an integer between 2 and {MAX_POINTS * 10}, got {max_points!r}")
-        scheme = "https" if location.scheme.endswith("+https") else "http"
-        host = f"[{location.netloc_host}]" if ":" in location.netloc_host else location.netloc_host
-        port = location.port or 9090
+        scheme, host, port = server_address(location, 9090)
         self.base = f"{scheme}://{host}:{port}{location.path.rstrip('/')}"
         self.namespace = f"prometheus://{host}:{port}"
         self.timeout, self.max_points = float(timeout), max_points

@@ -29,7 +29,7 @@ from ...adapter import Adapter, Capabilities, Connection, ReadPlan, Scan, Split,
 from ...spec import ReadSpec
 from .filesystems import S3Settings, SecretLocation, option_secrets
 from .fragments import payload_of, plan_splits, restrict, units_of
-from .timetravel import epoch_ms, parse_as_of
+from .timetravel import epoch_ms, parse_as_of, table_scan_query
 
 SNAPSHOT_KIND = "delta.version"
 _DELTA = ("deltalake.exceptions.DeltaError", "builtins.OSError")
@@ -169,14 +169,8 @@ class DeltaSource(Connection):
                     dataset=self._dataset_ref(), query=self._query(spec, snapshot.value))
 
     def _query(self, spec: ReadSpec, version: int) -> Query:
-        text = f"scan delta table {self.uri} at version {version}"
-        if spec.columns:
-            text += f" columns {', '.join(spec.columns)}"
-        if spec.filter is not None:
-            text += f" where {spec.filter.to_arrow()}"
-        return Query(language="delta", text=text,
-                     pushed_down={"columns": True, "filter": spec.filter is not None, "limit": False,
-                                  "as_of": spec.as_of is not None})
+        where = spec.filter.to_arrow() if spec.filter is not None else None
+        return table_scan_query("delta", f"delta table {self.uri} at version {version}", spec, where)
 
     def _dataset_ref(self) -> Dataset:
         uri = self.table_uri

@@ -32,7 +32,7 @@ from ...adapter import Adapter, Capabilities, Connection, ReadPlan, Scan, Split,
 from ...spec import ReadSpec
 from .filesystems import S3Settings, SecretLocation, option_secrets
 from .fragments import Unit, payload_of, plan_splits
-from .timetravel import epoch_ms, parse_as_of
+from .timetravel import epoch_ms, parse_as_of, table_scan_query
 
 SNAPSHOT_KIND = "iceberg.snapshot_id"
 #: loading a table from the catalog (where: the source's URI)
@@ -212,14 +212,8 @@ class IcebergSource(Connection):
 
 def _query(read: _Read, spec: ReadSpec) -> Query:
     """What ``read`` asks pyiceberg for, for the record."""
-    text = f"scan iceberg table {read.name} at snapshot {read.snapshot.value}"
-    if spec.columns:
-        text += f" columns {', '.join(spec.columns)}"
-    if read.row_filter is not None:
-        text += f" where {read.row_filter}"
-    return Query(language="iceberg", text=text,
-                 pushed_down={"columns": True, "filter": read.row_filter is not None, "limit": read.push_limit,
-                              "as_of": spec.as_of is not None})
+    return table_scan_query("iceberg", f"iceberg table {read.name} at snapshot {read.snapshot.value}", spec,
+                            read.row_filter, limit=read.push_limit)
 
 
 def _batches(scan, schema: pa.Schema, source: IcebergSource, tasks: list | None) -> Iterator[pa.RecordBatch]:

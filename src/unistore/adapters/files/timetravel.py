@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from ...errors import BadSpecError
+from ...provenance import Query
+from ...spec import ReadSpec
 
 
 def parse_as_of(value: object) -> int | dt.datetime | None:
@@ -38,3 +40,15 @@ def parse_as_of(value: object) -> int | dt.datetime | None:
 
 def epoch_ms(when: dt.datetime) -> int:
     return int(when.timestamp() * 1000)
+
+
+def table_scan_query(language: str, what: str, spec: ReadSpec, where: object, *, limit: bool = False) -> Query:
+    """The record's query of a table-format scan: ``"scan <what> columns ... where ..."`` and what was pushed."""
+    text = f"scan {what}"
+    if spec.columns:
+        text += f" columns {', '.join(spec.columns)}"
+    if where is not None:
+        text += f" where {where}"
+    return Query(language=language, text=text,
+                 pushed_down={"columns": True, "filter": where is not None, "limit": limit,
+                              "as_of": spec.as_of is not None})
