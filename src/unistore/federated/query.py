@@ -23,6 +23,7 @@ when the result has a name (``output=``), the ``columnLineage`` facet on it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import contextvars
 import dataclasses
@@ -52,8 +53,8 @@ from ..provenance import (QUERY_KIND, Dataset, Provenance, Query, QueryInput, no
 from ..snapshot import Snapshot
 from ..source import Source
 from ..spec import ReadSpec, encode_value
-from .columns import column_lineage
-from .plan import DIALECT, InputPlan, Plan, Table, plan
+from .columns import Traced, resolve, trace
+from .plan import DIALECT, InputPlan, Plan, Table, plan, references
 
 #: where the query runs, as the record and the span name it
 ENGINE = "duckdb"
@@ -196,15 +197,18 @@ class _Execution:
         self.uris: dict[str, str] = {}
         self.feeds: list[_Feed] = []
         self.span: ReadSpan | None = None
+        self._schemas: dict[tuple[str, Table], Any] = {}
         try:
-            for name, given in (sources or {}).items():
-                src = given if isinstance(given, Source) else self.stack.enter_context(open_source(given))
-                self.sources[name], self.uris[name] = src, src.uri
+            self._open(sources or {}, references(query))
             self.plan: Plan = plan(query, self.sources, self._schema_of, self.params)
             self.specs = {i.name: self._spec(i, (pins or {}).get(i.name)) for i in self.plan.inputs}
         except BaseException:
             self.stack.close()
             raise
+        # column lineage needs only the plan: traced while the inputs are read
+        self._traced: concurrent.futures.Future[Traced] = concurrent.futures.Future()
+        threading.Thread(target=_settle, args=(self._traced, trace, self.plan.qualified), daemon=True,
+                         name="unistore-sql-lineage").start()
         self.read_id, self.read_at = uuid7(), now_rfc3339()
         self.engine_version = _engine_version()
 
@@ -221,7 +225,46 @@ class _Execution:
         self.stack.close()
 
     # -- planning ----------------------------------------------------------------------
+    def _open(self, sources: Mapping[str, SourceLike], refs: list[tuple[str, Table]]) -> None:
+        """Open the sources and look up the schemas the planner will ask for, one thread per source
+        (connecting and listing are round trips; the planner then finds every answer ready)."""
+        def work(name: str, given: SourceLike) -> Source:
+            src = given if isinstance(given, Source) else open_source(given)
+            self.sources[name] = src
+            for source, table in refs:
+                if source == name:
+                    future: concurrent.futures.Future[pa.Schema] = concurrent.futures.Future()
+                    _settle(future, self._lookup, name, table)
+                    self._schemas[(name, table)] = future
+            return src
+
+        opened: dict[str, concurrent.futures.Future[Source]] = {}
+        for name, given in sources.items():
+            opened[name] = concurrent.futures.Future()
+            if len(sources) == 1:
+                _settle(opened[name], work, name, given)
+            else:
+                threading.Thread(target=contextvars.copy_context().run, args=(_settle, opened[name], work, name, given),
+                                 daemon=True, name=f"unistore-sql-open-{name}").start()
+        failed: BaseException | None = None
+        for name, given in sources.items():
+            try:
+                src = opened[name].result()
+            except BaseException as exc:  # the first failure in declaration order, once all are settled
+                failed = failed or exc
+                continue
+            if not isinstance(given, Source):
+                self.stack.enter_context(src)
+            self.uris[name] = src.uri
+        if failed is not None:
+            raise failed
+        self.sources = {name: self.sources[name] for name in sources}
+
     def _schema_of(self, name: str, table: Table) -> pa.Schema:
+        found = self._schemas.get((name, table))
+        return found.result() if found is not None else self._lookup(name, table)
+
+    def _lookup(self, name: str, table: Table) -> pa.Schema:
         src = self.sources[name]
         if table is None and src.connection.capabilities.listing and src.location.scheme not in _FILE_SCHEMES:
             raise BadSpecError(f"name a table of source {name!r}: {name}.<table> ({src.uri})")
@@ -349,7 +392,7 @@ class _Execution:
                                  "dialect": DIALECT}),
             parents=[i.record.read_id for i in inputs],
             kind=QUERY_KIND, engine={"name": ENGINE, "version": self.engine_version},
-            inputs=inputs, column_lineage=column_lineage(self.plan.qualified, list(schema.names), datasets),
+            inputs=inputs, column_lineage=resolve(self._traced.result(), list(schema.names), datasets),
         )
         record.result.schema_fingerprint = schema_fingerprint(schema)
         return record
@@ -362,6 +405,14 @@ def _plain(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.
     """The batches without the inputs' metadata (DuckDB needs none, the result gets its own record)."""
     for batch in batches:
         yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
+def _settle(future: "concurrent.futures.Future[Any]", fn: Any, *args: Any) -> None:
+    """Run ``fn`` and put its result or its exception in ``future`` (for the caller's thread to raise)."""
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:
+        future.set_exception(exc)
 
 
 def _engine_version() -> str:
