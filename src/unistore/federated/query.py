@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from .._version import __version__
 from ..api import source as open_source
-from ..engine import start_read
+from ..engine import stream_read
 from ..errors import BadSpecError, QueryError, SourceNotFoundError, UnistoreError
 from ..filters import short
 from ..fingerprint import Fingerprinter, schema_fingerprint
@@ -48,7 +48,7 @@ from ..lineage.events import ReadContext, ReadEvent, current_run
 from ..lineage.openlineage import output_dataset
 from ..lineage.span import ReadSpan
 from ..location import Location
-from ..provenance import (QUERY_KIND, Dataset, Provenance, Query, QueryInput, now_rfc3339, provenance_of, remember,
+from ..provenance import (QUERY_KIND, Dataset, Provenance, Query, QueryInput, now_rfc3339, remember,
                           remember_returned, tag_schema, uuid7)
 from ..snapshot import Snapshot
 from ..source import Source
@@ -153,13 +153,16 @@ class _Feed:
 
     def _work(self) -> None:
         try:
-            reader = start_read(self.src.connection, self.spec)
-            self.schema = reader.schema
+            stream = stream_read(self.src.connection, self.spec)
+            self.schema = stream.schema
             self.opened.set()
-            with reader:
-                for batch in reader:
+            try:
+                for batch in stream:
                     self.queue.put(batch)
-                self.record = provenance_of(reader)
+                self.record = stream.record
+            finally:
+                if not stream.done:
+                    stream.abort()
         except BaseException as exc:  # handed to the caller's thread
             self.error = exc
         finally:
