@@ -192,10 +192,12 @@ import connectorx as cx, adbc_driver_postgresql.dbapi as pgdb
                  f"secret_key='s', region='us-east-1')\npgc = pgdb.connect({PG!r})\n"
                  f"lite = sqlite3.connect({src['ref'][len('sqlite:///'):]!r})\ncon = duckdb.connect()\n"
                  + "\n".join(reads) + f"\nresult = con.sql({local!r}).to_arrow_table()\n")
+    # both paths import their drivers before the clock starts (ADBC's import alone pulls in polars, ~0.5 s)
     uni = Variant("unistore.sql", f"result = unistore.sql({fed!r}, {sources!r})",
                   setup="import unistore, unistore.adapters.sql.postgresql, unistore.adapters.sql.mysql, "
                         "unistore.adapters.sql.sqlite, unistore.adapters.files, unistore.federated.query, duckdb, "
-                        "s3fs, sqlglot.optimizer.qualify, sqlglot.lineage, pyarrow.dataset")
+                        "s3fs, sqlglot.optimizer.qualify, sqlglot.lineage, pyarrow.dataset, "
+                        "adbc_driver_postgresql.dbapi, pymysql")
     best = Variant("best path (ADBC/ConnectorX/pyarrow + DuckDB)", best_body, setup=best_setup, reference=True)
     pandas = Variant("pandas read_sql + read_parquet + merge", PANDAS[name].format(tag=tag, ref=src["ref"]),
                      setup=f"import pandas as pd, sqlalchemy as sa, s3fs\nfs = s3fs.S3FileSystem(endpoint_url={endpoint!r}, key='k', secret='s')")

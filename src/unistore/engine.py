@@ -73,6 +73,14 @@ def start_read(connection: Connection, spec: ReadSpec, *, owned: bool = False,
     return _ClosingReader.of(stream)
 
 
+def stream_read(connection: Connection, spec: ReadSpec) -> "_ReadStream":
+    """A read's batches for a caller inside unistore that iterates them on one thread: no reader around
+    them (``start_read``'s costs one copy per batch). Iterate it to its end, or ``abort()`` it; its
+    ``record`` is complete once it has ended. Marked ``streamed`` as ``start_read``'s are: the caller
+    consumes batch by batch."""
+    return _open_stream(connection, dataclasses.replace(spec, streamed=True), False, announce=True)
+
+
 def read_table(connection: Connection, spec: ReadSpec, *, owned: bool = False,
                checks: tuple[Check, ...] = ()) -> pa.Table:
     """Run one read into a table; the record is serialised once, when it is complete.

@@ -45,16 +45,56 @@ def column_lineage(tree: exp.Expression, outputs: list[str], datasets: Mapping[s
     projections by position); ``datasets`` maps an input's view name to its
     OpenLineage (namespace, name).
     """
-    selects = tree.named_selects
-    fields: dict[str, Any] = {}
-    for position, output in enumerate(outputs):
-        if position >= len(selects):
-            break
+    return resolve(trace(tree), outputs, datasets)
+
+
+#: what :func:`trace` finds: per projection, then for the whole result, (view, field) -> steps
+Traced = tuple[list[dict[tuple[str, str], set[Step]]], dict[tuple[str, str], set[Step]]]
+
+
+class _Views(Mapping[str, tuple[str, str]]):
+    """Every table stands for itself (its view name): tracing needs no input record yet."""
+
+    def get(self, key: str, default: Any = None) -> tuple[str, str]:  # type: ignore[override]
+        return ("", key)
+
+    def __getitem__(self, key: str) -> tuple[str, str]:
+        return ("", key)
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def trace(tree: exp.Expression) -> Traced:
+    """The expensive part (sqlglot's lineage walk), keyed by view: it can run while the inputs are read."""
+    views = _Views()
+    per_output = []
+    for select in tree.named_selects:
         found: dict[tuple[str, str, str], set[Step]] = {}
-        root = lineage(exp.to_identifier(selects[position]), tree, None, dialect=DIALECT)
-        _walk(root, None, found, datasets)
-        fields[output] = {"inputFields": _input_fields(found)}
-    return {"fields": fields, "dataset": _input_fields(_dataset_level(tree, datasets))}
+        _walk(lineage(exp.to_identifier(select), tree, None, dialect=DIALECT), None, found, views)
+        per_output.append({(view, f): steps for (_, view, f), steps in found.items()})
+    return per_output, {(view, f): steps for (_, view, f), steps in _dataset_level(tree, views).items()}
+
+
+def resolve(traced: Traced, outputs: list[str], datasets: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    """The facet body from :func:`trace`'s result, each view named by its input's dataset (unknown: left out)."""
+    per_output, whole = traced
+    fields = {output: {"inputFields": _input_fields(_named(per_output[position], datasets))}
+              for position, output in enumerate(outputs) if position < len(per_output)}
+    return {"fields": fields, "dataset": _input_fields(_named(whole, datasets))}
+
+
+def _named(found: dict[tuple[str, str], set[Step]],
+           datasets: Mapping[str, tuple[str, str]]) -> dict[tuple[str, str, str], set[Step]]:
+    out: dict[tuple[str, str, str], set[Step]] = {}
+    for (view, field), steps in found.items():
+        dataset = datasets.get(view)
+        if dataset is not None:
+            out.setdefault((*dataset, field), set()).update(steps)
+    return out
 
 
 def _walk(node: Node, step: Step | None, found: dict[tuple[str, str, str], set[Step]],

@@ -75,6 +75,29 @@ class Plan:
         return next((i for i in self.inputs if i.view == view), None)
 
 
+def references(query: str) -> list[tuple[str, Table]]:
+    """The (source, table) pairs the query names, in order, once the classifier accepted it: what the
+    planner will ask ``schema_of`` about, so the caller can look them up concurrently beforehand."""
+    if not isinstance(query, str) or not query.strip():
+        return []
+    classify(query, DIALECT)
+    try:
+        tree = sqlglot.parse_one(query, read=DIALECT)
+    except SqlglotError:
+        return []
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    out: list[tuple[str, Table]] = []
+    for node in tree.find_all(exp.Table):
+        parts = [p.name for p in node.parts] if isinstance(node.this, exp.Identifier) else []
+        if not parts or (len(parts) == 1 and parts[0].lower() in ctes):
+            continue
+        rest = parts[1:]
+        ref = (parts[0], None if not rest else rest[0] if len(rest) == 1 else tuple(rest))
+        if ref not in out:
+            out.append(ref)
+    return out
+
+
 def plan(query: str, sources: Mapping[str, Any], schema_of: Callable[[str, Table], pa.Schema],
          params: Mapping[str, Any] | None = None) -> Plan:
     """Plan ``query`` over the named ``sources``; ``schema_of(source, table)`` gives an input's schema."""

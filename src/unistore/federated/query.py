@@ -23,6 +23,7 @@ when the result has a name (``output=``), the ``columnLineage`` facet on it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import contextvars
 import dataclasses
@@ -39,7 +40,7 @@ import pyarrow as pa
 
 from .._version import __version__
 from ..api import source as open_source
-from ..engine import start_read
+from ..engine import stream_read
 from ..errors import BadSpecError, QueryError, SourceNotFoundError, UnistoreError
 from ..filters import short
 from ..fingerprint import Fingerprinter, schema_fingerprint
@@ -48,13 +49,13 @@ from ..lineage.events import ReadContext, ReadEvent, current_run
 from ..lineage.openlineage import output_dataset
 from ..lineage.span import ReadSpan
 from ..location import Location
-from ..provenance import (QUERY_KIND, Dataset, Provenance, Query, QueryInput, catalog_entry, lookup, now_rfc3339,
-                          provenance_of, remember, remember_returned, tag_schema, uuid7)
+from ..provenance import (QUERY_KIND, Dataset, Provenance, Query, QueryInput, catalog_entry, now_rfc3339, remember,
+                          remember_returned, tag_schema, uuid7)
 from ..snapshot import Snapshot
 from ..source import Source
 from ..spec import ReadSpec, encode_value
-from .columns import column_lineage
-from .plan import DIALECT, InputPlan, Plan, Table, plan
+from .columns import Traced, resolve, trace
+from .plan import DIALECT, InputPlan, Plan, Table, plan, references
 
 #: where the query runs, as the record and the span name it
 ENGINE = "duckdb"
@@ -158,17 +159,18 @@ class _Feed:
         try:
             if self.named is not None and self.named.part is not None:
                 catalog_entry.set(self.named.part)  # this thread's context: the input's record names its entry
-            reader = start_read(self.src.connection, self.spec)
-            self.schema = reader.schema
+            stream = stream_read(self.src.connection, self.spec)
+            self.schema = stream.schema
             self.opened.set()
-            with reader:
-                for batch in reader:
+            try:
+                for batch in stream:
                     self.queue.put(batch)
-                record = provenance_of(reader)
+            finally:
+                if not stream.done:
+                    stream.abort()
             if self.finish is not None:  # e.g. the lock check of a catalog dataset read as defined
-                record = lookup(record.read_id) or record
-                self.finish(record, reader.schema)
-            self.record = record
+                self.finish(stream.record, stream.schema)
+            self.record = stream.record
         except BaseException as exc:  # handed to the caller's thread
             self.error = scrub_error(exc, self.named.secrets) if self.named is not None and isinstance(
                 exc, UnistoreError) else exc
@@ -209,19 +211,12 @@ class _Execution:
         self.feeds: list[_Feed] = []
         self.span: ReadSpan | None = None
         self.pins = dict(pins or {})
+        self._schemas: dict[tuple[str, Table], Any] = {}
         try:
             for given in (sources or {}).values():  # handed over: closed with the query, whatever happens
                 if isinstance(given, NamedInput):
                     self.stack.callback(given.source.close)
-            for name, given in (sources or {}).items():
-                named = given if isinstance(given, NamedInput) else named_input(given, self.read_options.get(name, {}))
-                if named is not None:  # a catalog dataset: resolved (and its lock consulted) before anything is read
-                    if not isinstance(given, NamedInput):
-                        self.stack.callback(named.source.close)
-                    self.named[name], self.sources[name], self.uris[name] = named, named.source, named.name
-                    continue
-                src = given if isinstance(given, Source) else self.stack.enter_context(open_source(given))
-                self.sources[name], self.uris[name] = src, src.uri
+            self._open(sources or {}, references(query))
             self.plan: Plan = plan(query, self.sources, self._schema_of, self.params)
             self.specs = {i.name: self._spec(i, self.pins.get(i.name)) for i in self.plan.inputs}
         except UnistoreError as exc:
@@ -230,6 +225,10 @@ class _Execution:
         except BaseException:
             self.stack.close()
             raise
+        # column lineage needs only the plan: traced while the inputs are read
+        self._traced: concurrent.futures.Future[Traced] = concurrent.futures.Future()
+        threading.Thread(target=_settle, args=(self._traced, trace, self.plan.qualified), daemon=True,
+                         name="unistore-sql-lineage").start()
         self.read_id, self.read_at = uuid7(), now_rfc3339()
         self.engine_version = _engine_version()
 
@@ -246,7 +245,56 @@ class _Execution:
         self.stack.close()
 
     # -- planning ----------------------------------------------------------------------
+    def _open(self, sources: Mapping[str, SourceLike], refs: list[tuple[str, Table]]) -> None:
+        """Open the sources and look up the schemas the planner will ask for, one thread per source
+        (connecting and listing are round trips; the planner then finds every answer ready)."""
+        def work(name: str, given: SourceLike) -> Source:
+            named = given if isinstance(given, NamedInput) else named_input(given, self.read_options.get(name, {}))
+            if named is not None:  # a catalog dataset: resolved (and its lock consulted) before anything is read
+                self.named[name] = named
+            src = named.source if named is not None else given if isinstance(given, Source) else open_source(given)
+            self.sources[name] = src
+            for source, table in refs:
+                if source == name:
+                    future: concurrent.futures.Future[pa.Schema] = concurrent.futures.Future()
+                    _settle(future, self._lookup, name, table)
+                    self._schemas[(name, table)] = future
+            return src
+
+        opened: dict[str, concurrent.futures.Future[Source]] = {}
+        for name, given in sources.items():
+            opened[name] = concurrent.futures.Future()
+            if len(sources) == 1:
+                _settle(opened[name], work, name, given)
+            else:
+                threading.Thread(target=contextvars.copy_context().run, args=(_settle, opened[name], work, name, given),
+                                 daemon=True, name=f"unistore-sql-open-{name}").start()
+        failed: BaseException | None = None
+        for name, given in sources.items():
+            try:
+                src = opened[name].result()
+            except BaseException as exc:  # the first failure in declaration order, once all are settled
+                failed = failed or exc
+                continue
+            named = self.named.get(name)
+            if named is not None:
+                if not isinstance(given, NamedInput):  # resolved here: closed with the query
+                    self.stack.callback(named.source.close)
+                self.uris[name] = named.name
+                continue
+            if not isinstance(given, Source):
+                self.stack.enter_context(src)
+            self.uris[name] = src.uri
+        if failed is not None:
+            raise failed
+        self.sources = {name: self.sources[name] for name in sources}
+        self.named = {name: self.named[name] for name in sources if name in self.named}
+
     def _schema_of(self, name: str, table: Table) -> pa.Schema:
+        found = self._schemas.get((name, table))
+        return found.result() if found is not None else self._lookup(name, table)
+
+    def _lookup(self, name: str, table: Table) -> pa.Schema:
         named = self.named.get(name)
         if named is not None:
             if table is not None:
@@ -393,7 +441,7 @@ class _Execution:
                                  "dialect": DIALECT}),
             parents=[i.record.read_id for i in inputs],
             kind=QUERY_KIND, engine={"name": ENGINE, "version": self.engine_version},
-            inputs=inputs, column_lineage=column_lineage(self.plan.qualified, list(schema.names), datasets),
+            inputs=inputs, column_lineage=resolve(self._traced.result(), list(schema.names), datasets),
         )
         record.result.schema_fingerprint = schema_fingerprint(schema)
         return record
@@ -406,6 +454,14 @@ def _plain(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.
     """The batches without the inputs' metadata (DuckDB needs none, the result gets its own record)."""
     for batch in batches:
         yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
+def _settle(future: "concurrent.futures.Future[Any]", fn: Any, *args: Any) -> None:
+    """Run ``fn`` and put its result or its exception in ``future`` (for the caller's thread to raise)."""
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:
+        future.set_exception(exc)
 
 
 def _engine_version() -> str:
