@@ -38,12 +38,16 @@ import pyarrow as pa
 from .. import api
 from ..api import source as open_source
 from ..engine import read_table, start_read
-from ..errors import BadSpecError, DriftError, SourceNotFoundError, UnistoreError
+from ..checkrun import prepare
+from ..checks import Check, Relationships, as_checks
+from ..errors import BadSpecError, DataTestError, DriftError, SourceNotFoundError, UnistoreError
 from ..filters import as_filter
 from ..location import remember_secrets, scrub
 from ..provenance import Provenance, catalog_entry, lookup, provenance_of, remember_returned, tag_schema
 from ..snapshot import Snapshot
 from ..source import Source
+from ..spec import ReadSpec
+from ..testrunner import DataTestCase, DataTestReport, run_data_tests
 from .document import LOCK_MODES, CatalogDocument, DatasetDef, SourceDef, find_catalog
 from .lockfile import (FAILED, STALE, Check, LockEntry, LockFile, check_entry, definition_digest,
                        describe_differences)
@@ -153,6 +157,7 @@ class Catalog:
         ds = self.dataset(name)
         src_def = self.document.sources[ds.source]
         mode = self._mode(lock, ds)
+        extra, tests = _pop_tests(overrides)
         kwargs, reshaped = _merge(ds, overrides)
         definition = definition_digest(ds.definition(src_def))
         lockfile = self.lockfile() if mode != "off" else None
@@ -182,13 +187,14 @@ class Catalog:
             spec = src.spec(kwargs.pop("table"), **kwargs)
             if pin is not None:
                 spec = dataclasses.replace(spec, pin=pin)
+            checks = self._checks_for(ds, spec, extra, tests, reshaped, lock, info)
             if how == "scan":
-                reader = start_read(src.connection, spec, owned=True)
+                reader = start_read(src.connection, spec, owned=True, checks=checks)
                 if pin is None or reshaped:
                     return reader
                 return _checked_stream(reader, lambda record, schema: self._verify(
                     name, src_def, mode, entry, definition, record, schema, secrets))
-            table = read_table(src.connection, spec, owned=True)
+            table, failed = _read_tested(src.connection, spec, checks)
         except UnistoreError as exc:
             src.close()
             raise _scrubbed(exc, secrets) from None
@@ -199,14 +205,14 @@ class Catalog:
             catalog_entry.reset(token)
         record = lookup(provenance_of(table).read_id) or provenance_of(table)
         if pin is None:
-            return table
+            return _judged(table, failed)
         if reshaped:
             record.catalog["lock"]["status"] = "unchecked"  # type: ignore[index]
         else:
             self._verify(name, src_def, mode, entry, definition, record, table.schema, secrets)
         again = table.replace_schema_metadata(tag_schema(table.schema, record).metadata)
         remember_returned(record, again)
-        return again
+        return _judged(again, failed)
 
     def _verify(self, name: str, src_def: SourceDef, mode: str, entry: LockEntry | None, definition: str,
                 record: Provenance, schema: pa.Schema, secrets: tuple[str, ...]) -> None:
@@ -251,12 +257,49 @@ class Catalog:
         except UnistoreError as exc:
             raise _scrubbed(exc, secrets) from None
 
+    # -- data tests --------------------------------------------------------------------------------
+    def _checks_for(self, ds: DatasetDef, spec: ReadSpec, extra: Any, tests: bool | None, reshaped: bool,
+                    lock: str | None, info: dict[str, Any]) -> tuple[Check, ...]:
+        """The checks of one catalog read: the dataset's tests (on a read of the dataset as defined, or
+        when ``tests=True``) and the caller's ``checks=``; ``relationships`` to a dataset read through
+        the catalog. Noted in the record's ``catalog`` part."""
+        run = bool(ds.checks) and (tests is True or (tests is None and not reshaped))
+        if ds.checks:
+            info["tests"] = {"declared": len(ds.checks), "run": run}
+            if not run:
+                info["tests"]["skipped"] = "tests=False" if tests is False else "a narrowed read (tests=True runs them)"
+        wanted = (*(ds.checks if run else ()), *as_checks(extra))
+        resolved = tuple(self._resolve(c, lock) if isinstance(c, Relationships) else c for c in wanted)
+        return prepare(resolved, spec)
+
+    def _resolve(self, check: Relationships, lock: str | None) -> Relationships:
+        """A ``relationships`` check whose ``to`` names a dataset of this catalog, with that side read."""
+        if not isinstance(check.to, str) or "://" in check.to or check.to not in self.document.datasets:
+            return check
+        return check.resolve(lambda to, table, field: self.read(to, lock=lock, columns=[field], tests=False))
+
+    def test_cases(self, names: list[str] | None = None, *, lock: str | None = None) -> list[DataTestCase]:
+        """The datasets (``names``, default all that declare tests) as cases for :func:`run_data_tests`."""
+        wanted = [self.dataset(n).name for n in names] if names else [n for n in self.datasets()
+                                                                          if self.dataset(n).checks]
+        return [DataTestCase(n, self.document.sources[self.dataset(n).source].redacted, None,
+                             reader=lambda n=n: self.scan(n, lock=lock, tests=True)) for n in wanted]
+
+    def test(self, names: list[str] | None = None, *, lock: str | None = None,
+             progress: Callable[[str], None] | None = None) -> DataTestReport:
+        """Run the data tests of ``names`` (default: every dataset that declares tests) like a test suite.
+
+        ``lock``: ``"off"`` tests the data as it is now; ``"strict"`` tests the locked versions
+        (a dataset not locked, or drifted, is an error). Default: the catalog's lock mode.
+        """
+        return run_data_tests(self.test_cases(names, lock=lock), progress=progress)
+
     # -- locking -------------------------------------------------------------------------------------
     def _fresh(self, name: str) -> tuple[LockEntry, pa.Table]:
         """Read ``name`` as defined, not pinned, and make its would-be lock entry."""
         ds = self.dataset(name)
         src_def = self.document.sources[ds.source]
-        table = self._read(name, "read", "off", {})
+        table = self._read(name, "read", "off", {"tests": False})  # pinning is not testing
         entry = LockEntry.of_read(provenance_of(table), table.schema, src_def.redacted,
                                   definition_digest(ds.definition(src_def)))
         return entry, table
@@ -364,14 +407,46 @@ def _checked_stream(reader: pa.RecordBatchReader,
     """``reader``'s batches, then the lock check once the stream has ended."""
 
     def batches() -> Iterator[pa.RecordBatch]:
+        failed = None
         try:
             yield from reader
+        except DataTestError as exc:  # the lock is checked all the same, then the tests' verdict stands
+            failed = exc
         finally:
             reader.close()
         record = provenance_of(reader)
         verify(lookup(record.read_id) or record, reader.schema)
+        if failed is not None:
+            raise failed
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def _pop_tests(overrides: dict[str, Any]) -> tuple[Any, bool | None]:
+    """Take ``checks=`` (more data tests for this read) and ``tests=`` (run the dataset's: None = when the
+    read is the dataset as defined) out of a read's overrides."""
+    tests = overrides.pop("tests", None)
+    if tests is not None and not isinstance(tests, bool):
+        raise BadSpecError(f"tests= takes True or False, got {type(tests).__name__}")
+    return overrides.pop("checks", None), tests
+
+
+def _read_tested(connection: Any, spec: ReadSpec, checks: tuple[Check, ...]) -> tuple[pa.Table, DataTestError | None]:
+    """Read a table; a failed data test is held back (the lock is checked first), not lost."""
+    try:
+        return read_table(connection, spec, owned=True, checks=checks), None
+    except DataTestError as exc:
+        if exc.table is None:
+            raise
+        return exc.table, exc
+
+
+def _judged(table: pa.Table, failed: DataTestError | None) -> pa.Table:
+    """``table``, or the held-back :class:`DataTestError` carrying it."""
+    if failed is None:
+        return table
+    failed.table = table
+    raise failed
 
 
 def _read_named(name: str, how: str, table: Any, kwargs: dict[str, Any]) -> Any:
