@@ -77,6 +77,8 @@ LAYERS = {
     "unistore.catalogs.": 5,
     "unistore.testrunner": 5,
     "unistore.cli": 6,
+    "unistore.datacommands": 6,
+    "unistore.pytest_plugin": 6,
     "unistore.__main__": 6,
     "unistore": 6,
 }

@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from . import datacommands
 from ._version import __version__
 from .api import read
 from .catalogs import Catalog, catalog, format_checks
@@ -310,6 +311,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "replay": (_replay_args, _replay),
     "catalog": (_catalog_args, _catalog),
     "lock": (_lock_args, _lock),
+    "test": (datacommands.test_args, datacommands.test),
+    "sample": (datacommands.sample_args, datacommands.sample),
 }
 
 EPILOG = """exit status:
