@@ -6,6 +6,7 @@ import random
 import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -224,3 +225,47 @@ def test_key_hashes_do_not_depend_on_the_arrow_type():
     assert (key_hashes(a, ["k", "s"], 7) == key_hashes(b, ["k", "s"], 7)).all()
     assert (key_hashes(a, ["k", "s"], 7) == key_hashes(c, ["k", "s"], 7)).all()
     assert not (key_hashes(a, ["k", "s"], 7) == key_hashes(a, ["k", "s"], 8)).any()
+
+
+# -- the pytest plugin -----------------------------------------------------------------------------
+
+def _pytest(folder: Path, *args: str) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    src = str(Path(unistore.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("UNISTORE_CATALOG", None)
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "unistore.pytest_plugin", "-p", "no:cacheprovider",
+                           "-q", "-rA", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_pytest_plugin_collects_the_data_tests_beside_code_tests(shop):
+    (shop / "test_code.py").write_text("def test_code():\n    assert 1 + 1 == 2\n")
+    plain = _pytest(shop)  # opt-in: without a catalog, only the code tests
+    assert plain.returncode == 0 and "1 passed" in plain.stdout, plain.stdout + plain.stderr
+
+    ok = _pytest(shop, "--unistore-catalog", "unistore.yaml")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "9 passed" in ok.stdout
+    assert "PASSED unistore.yaml::orders::relationships(customer_id)" in ok.stdout
+
+    make_shop(shop, kinds=4, orphans=True)
+    (shop / "pytest.ini").write_text("[pytest]\nunistore_catalog = unistore.yaml\n")  # the ini value works too
+    bad = _pytest(shop, "-k", "orders")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "1 failed, 5 passed, 3 deselected" in bad.stdout
+    assert "FAILED unistore.yaml::orders::relationships(customer_id)" in bad.stdout
+    assert "28 failing row(s), e.g. [5, 6]" in bad.stdout
+    assert "DataTestWarning: orders: WARN  accepted_values(kind)" in bad.stdout
+
+    locked = _pytest(shop, "--unistore-lock", "-k", "customers")  # nothing locked: the dataset cannot be read
+    assert locked.returncode == 1 and "2 failed" in locked.stdout and "DriftError" in locked.stdout
+
+
+def test_the_plugin_is_registered_as_a_pytest11_entry_point():
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert data["project"]["entry-points"]["pytest11"] == {"unistore": "unistore.pytest_plugin"}
