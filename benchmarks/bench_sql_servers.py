@@ -2,8 +2,11 @@
 
 - PostgreSQL, a table of N rows x 6 mixed columns (bigint, integer, double, text,
   timestamptz, numeric(12,2)): unistore.read vs raw ADBC ``fetch_arrow_table()``
-  vs ConnectorX vs ``pandas.read_sql`` + ``pa.Table.from_pandas``; and unistore
-  with ``partitions=2`` vs one connection.
+  vs ConnectorX vs ``pandas.read_sql`` + ``pa.Table.from_pandas``.
+- PostgreSQL partitioned reads, the same table: unistore ``partitions=1/2/4`` (a plan
+  of heap block ranges under one exported snapshot) vs ConnectorX ``partition_num=1/2``
+  (key ranges on ``id``, each on a connection of its own, no shared snapshot), with the
+  speed-ups over one piece printed as ratios.
 - MariaDB, the same table: unistore.read vs ConnectorX vs pandas.read_sql.
 
     flock /tmp/unistore-bench.lock python benchmarks/bench_sql_servers.py [--rows N] [--repeat R]
@@ -83,11 +86,35 @@ def make_mariadb(rows: int) -> str:
     return name
 
 
+def bench_partitions(t: str, rows: int, repeat: int) -> None:
+    """Partitioned vs one-piece PostgreSQL reads, unistore and ConnectorX side by side, then the speed-ups."""
+    sql = f'SELECT * FROM "{t}"'
+    unistore_parts, cx_parts = (1, 2, 4), (1, 2)
+    variants = [Variant(f"unistore.read partitions={n}", setup=PG_SETUP,
+                        body=f"table = unistore.read({PG!r}, {t!r}, partitions={n})") for n in unistore_parts]
+    variants += [Variant(f"ConnectorX partition_num={n}", reference=True, setup="import connectorx as cx",
+                         body=f"table = cx.read_sql({PG!r}, {sql!r}, return_type='arrow'"
+                              + (f", partition_on='id', partition_num={n})" if n > 1 else ")"))
+                 for n in cx_parts]
+    results = {r["variant"]: r["seconds"] for r in compare(
+        f"PostgreSQL partitioned reads, {rows:,} rows x 6 columns, {os.cpu_count()} cores", variants, repeat=repeat,
+        memory_against="unistore.read partitions=1")}
+    one, cx_one = results["unistore.read partitions=1"], results["ConnectorX partition_num=1"]
+    print("speed-up over one piece (time of one piece / time partitioned; > 1 is faster):")
+    for n in unistore_parts[1:]:
+        print(f"  unistore   partitions={n}:    {one / results[f'unistore.read partitions={n}']:.2f}x")
+    for n in cx_parts[1:]:
+        print(f"  ConnectorX partition_num={n}: {cx_one / results[f'ConnectorX partition_num={n}']:.2f}x")
+    for n in cx_parts[1:]:
+        ratio = results[f"unistore.read partitions={n}"] / results[f"ConnectorX partition_num={n}"]
+        print(f"  unistore partitions={n} / ConnectorX partition_num={n} (time): {ratio:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--only", choices=["postgresql", "mariadb"], default=None)
+    ap.add_argument("--only", choices=["postgresql", "partitions", "mariadb"], default=None)
     args = ap.parse_args()
 
     if args.only in (None, "postgresql"):
@@ -102,8 +129,6 @@ cur.close(); con.close()"""),
             Variant("ConnectorX read_sql(arrow)", reference=True, setup="import connectorx as cx",
                     body=f"table = cx.read_sql({PG!r}, {sql!r}, return_type='arrow')"),
             Variant("unistore.read", setup=PG_SETUP, body=f"table = unistore.read({PG!r}, {t!r})"),
-            Variant("unistore.read partitions=2", setup=PG_SETUP,
-                    body=f"table = unistore.read({PG!r}, {t!r}, partitions=2)"),
             Variant("pandas.read_sql + from_pandas",
                     setup="import pandas as pd, pyarrow as pa, sqlalchemy as sa",
                     body=f"""
@@ -112,6 +137,9 @@ with engine.connect() as c:
     table = pa.Table.from_pandas(pd.read_sql(sa.text({sql!r}), c))
 engine.dispose()"""),
         ], repeat=args.repeat, memory_against="raw ADBC")
+
+    if args.only in (None, "partitions"):
+        bench_partitions(make_postgresql(args.rows), args.rows, args.repeat)
 
     if args.only in (None, "mariadb"):
         t = make_mariadb(args.rows)

@@ -97,6 +97,12 @@ def test_demo_runs_on_embedded_stores(tmp_path):
     # data as code: the catalog names the silos' datasets, the lock pins them, the check names what moved
     section = out.split("== data as code", 1)[1]
     assert "lock status verified" in section
-    lines = {line.split()[0]: line.split()[1] for line in section.split("DATASET", 1)[1].splitlines()[1:]}
+    table = section.split("DATASET", 1)[1].split("\n==", 1)[0]
+    lines = {line.split()[0]: line.split()[1] for line in table.splitlines()[1:] if line.strip()}
     assert lines == {"events": "ok", "customers": "ok", "paid_orders": "drifted", "products": "ok"}
     assert (tmp_path / "demo" / "unistore.yaml").is_file() and (tmp_path / "demo" / "unistore.lock").is_file()
+    # data tests: one passes, one fails, each with what was observed
+    tests = out.split("== data tests", 1)[1]
+    assert "  PASS  unique(order_id)  observed" in tests
+    assert "  FAIL  accepted_values(country)  observed" in tests and '"JP"' in tests
+    assert "3 passed, 1 failed" in tests and "exit code 1" in tests

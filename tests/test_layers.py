@@ -82,6 +82,7 @@ LAYERS = {
     "unistore.cli": 6,
     "unistore.commands": 6,
     "unistore.commands.": 6,
+    "unistore.pytest_plugin": 6,
     "unistore.__main__": 6,
     "unistore": 6,
 }

@@ -360,3 +360,91 @@ def test_a_pooled_connection_killed_while_idle_is_replaced(plain_table):
         sql(f"KILL {int(cid)}")
         assert src.read(plain_table).num_rows > 0
         assert src.read(query="SELECT CONNECTION_ID() AS c").column("c")[0].as_py() != cid
+
+
+# -- read plans (partitions=) ------------------------------------------------------------------
+
+def _read_split(uri: str, spec: unistore.ReadSpec, split) -> list[int]:
+    """What a distributed engine's worker does: open the source anew and run one pickled split."""
+    with unistore.source(uri) as src:
+        scan = src.connection.scan_split(spec, split)
+        try:
+            return [i for batch in scan.batches for i in batch.column("id").to_pylist()]
+        finally:
+            scan.close()
+
+
+def test_a_partitioned_read_cuts_the_primary_key_and_each_split_has_its_own_snapshot(plain_table):
+    whole = unistore.read(MY_URI, plain_table)
+    split = unistore.read(MY_URI, plain_table, partitions=3)
+    assert without_metadata(split).sort_by("id").equals(without_metadata(whole))
+    record = unistore.provenance_of(split)
+    plan = record.query.pushed_down["plan"]
+    assert plan["method"] == "key ranges" and plan["consistent"] is False
+    assert "CONSISTENT SNAPSHOT" in plan["consistency"]
+    assert [s["covers"] for s in plan["splits"]] == [{"id": [None, 18]}, {"id": [18, 34]}, {"id": [34, None]}]
+    assert [s["rows"] for s in plan["splits"]] == [17, 16, 17]
+    # the record's snapshot is the first split's, and says it is not the state of the whole read
+    assert record.snapshot.kind == "mariadb.binlog_position" and record.snapshot.consistent is False
+    assert record.query.text.replace("\n", "") == f"SELECT * FROM `{plain_table}`"
+
+
+def test_splits_keep_connectorx_and_run_in_another_process(plain_table):
+    import concurrent.futures
+    import multiprocessing
+    import pickle
+
+    spec = unistore.ReadSpec.build(plain_table, partitions=2)
+    with unistore.source(MY_URI) as src, src.connection.plan(spec, 2) as plan:
+        assert plan.snapshot is None  # nothing to pin: each split takes its own when it starts
+        scan = src.connection.scan_split(spec, plan.splits[0])
+        try:
+            assert sum(b.num_rows for b in scan.batches) == 25
+        finally:
+            scan.close()
+        # the range bounds are integers written into the SQL, so the split needs no parameter for ConnectorX
+        assert scan.query.pushed_down["transport"].startswith("connectorx")
+        assert "`id` < 26" in scan.query.text
+        shipped = pickle.loads(pickle.dumps(plan.splits[1]))
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            assert sorted(pool.submit(_read_split, MY_URI, spec, shipped).result()) == list(range(26, 51))
+
+
+def test_a_split_reads_the_state_it_finds_when_it_starts(plain_table):
+    spec = unistore.ReadSpec.build(plain_table, columns=["id", "label"], partitions=2)
+    with unistore.source(MY_URI) as src, src.connection.plan(spec, 2) as plan:
+        sql(f"UPDATE `{plain_table}` SET label = 'moved on' WHERE id = 1")
+        try:
+            scan = src.connection.scan_split(spec, plan.splits[0])
+            rows = pa.Table.from_batches(list(scan.batches), schema=scan.schema)
+            scan.close()
+        finally:
+            sql(f"UPDATE `{plain_table}` SET label = 'row 1' WHERE id = 1")
+    assert rows.filter(pa.compute.equal(rows["id"], 1))["label"].to_pylist() == ["moved on"]
+
+
+def test_partition_on_cuts_a_nullable_integer_column_and_keeps_its_nulls():
+    name = unique("grouped")
+    sql(f"CREATE TABLE `{name}` (id INT PRIMARY KEY, grp INT NULL, label VARCHAR(10))",
+        f"INSERT INTO `{name}` SELECT seq, IF(seq % 5 = 0, NULL, seq % 7), 'x' FROM seq_1_to_40")
+    table = unistore.read(MY_URI, name, partitions=3, partition_on="grp")
+    assert sorted(table.column("id").to_pylist()) == list(range(1, 41))
+    plan = unistore.provenance_of(table).query.pushed_down["plan"]
+    assert [s["covers"] for s in plan["splits"]] == [{"grp": [None, 2]}, {"grp": [2, 5]}, {"grp": [5, None]}]
+    # the first split holds grp 0 and 1, and the NULLs
+    assert plan["splits"][0]["rows"] == sum(1 for i in range(1, 41) if i % 5 == 0 or i % 7 < 2)
+    for option, match in [("label", "must be an integer column"), ("nope", "not in table")]:
+        with pytest.raises(unistore.BadSpecError, match=match):
+            unistore.read(MY_URI, name, partitions=2, partition_on=option)
+    with pytest.raises(unistore.BadSpecError, match="needs partitions"):
+        unistore.read(MY_URI, name, partition_on="grp")
+
+
+def test_views_queries_and_limits_are_read_in_one_piece(plain_table):
+    view = unique("v")
+    sql(f"CREATE VIEW `{view}` AS SELECT * FROM `{plain_table}`")
+    with unistore.source(MY_URI) as src:
+        for spec in [unistore.ReadSpec.build(view), unistore.ReadSpec.build(query=f"SELECT * FROM `{plain_table}`"),
+                     unistore.ReadSpec.build(plain_table, limit=5)]:
+            with src.connection.plan(spec, 4) as plan:
+                assert len(plan.splits) == 1 and plan.consistent

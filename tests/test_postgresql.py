@@ -1,5 +1,5 @@
 """PostgreSQL beyond the conformance suite: types, schemas and views, the read-only
-guard on the server side, partitions under one exported snapshot, streaming memory,
+guard on the server side, read plans under one exported snapshot, streaming memory,
 connection errors. Runs against the server on 127.0.0.1:5432 (scripts/stores.d/10-postgresql.sh).
 """
 
@@ -10,6 +10,7 @@ import decimal
 import gc
 import random
 import threading
+import time
 import uuid
 
 import pyarrow as pa
@@ -210,7 +211,7 @@ def test_a_source_reuses_its_connection():
     assert len(pids) == 1
 
 
-# -- partitions ------------------------------------------------------------------------------
+# -- read plans: partitions= under one exported snapshot ----------------------------------
 
 ACCOUNTS = 4000
 BALANCE = 100
@@ -224,43 +225,158 @@ def accounts():
     return name
 
 
+def _plan_of(table: pa.Table) -> dict:
+    return unistore.provenance_of(table).query.pushed_down["plan"]
+
+
 def test_partitioned_read_equals_a_single_read(accounts):
+    sql(f'ANALYZE "{accounts}"')  # catalog statistics: the splits get row estimates
     single = unistore.read(PG_URI, accounts)
     split = unistore.read(PG_URI, accounts, partitions=3, batch_size=500)
     assert without_metadata(split).sort_by("id").equals(without_metadata(single).sort_by("id"))
     record = unistore.provenance_of(split)
-    assert record.query.pushed_down["partitions"]["count"] == 3
-    assert record.query.pushed_down["partitions"]["on"] == "ctid"  # heap block ranges, no key needed
+    plan = record.query.pushed_down["plan"]
+    assert plan["method"] == "ctid ranges" and len(plan["splits"]) == 3  # heap block ranges, no key needed
+    assert [list(s["covers"]) for s in plan["splits"]] == [["ctid"]] * 3
+    assert plan["consistent"] and "exported snapshot" in plan["consistency"]
+    assert sum(s["rows"] for s in plan["splits"]) == ACCOUNTS
+    assert sum(s["rows_estimate"] for s in plan["splits"]) == pytest.approx(ACCOUNTS, rel=0.05)
+    assert all(s["bytes_estimate"] > 0 for s in plan["splits"])
     assert record.result.rows == ACCOUNTS and record.result.complete
-    assert "UNION ALL" in record.query.text
-    # block ranges in block order: the very rows, in the very order, of one sequential scan
+    assert "UNION ALL" in record.query.text and record.query.text.count("ctid") == 4  # 3 ranges: 4 bounds
+    # the digest is a multiset's: batches merged in arrival order give the fingerprint of one read
     assert record.result.fingerprint == unistore.provenance_of(single).result.fingerprint
+    assert record.snapshot.kind == "postgresql.xid_snapshot" and record.snapshot.pins["wal_lsn"]
     by_key = unistore.read(PG_URI, accounts, partitions=3, partition_on="id")
-    assert unistore.provenance_of(by_key).query.pushed_down["partitions"]["on"] == "id"
+    assert _plan_of(by_key)["method"] == "key ranges"
+    assert [s["covers"] for s in _plan_of(by_key)["splits"]] == [{"id": [None, 1334]}, {"id": [1334, 2668]},
+                                                                {"id": [2668, None]}]
     assert without_metadata(by_key).sort_by("id").equals(without_metadata(single).sort_by("id"))
-    # the same request reads the same partitions in the same order: replay verifies it
+    # the same request reads the same splits: replay verifies it
     assert unistore.replay(split).num_rows == ACCOUNTS
+
+
+def test_a_small_table_is_cut_on_its_integer_key_and_a_view_needs_one(accounts):
+    """A table of fewer blocks than splits is cut on its key; a view has no blocks and no key of its own."""
+    small, view = unique("small"), unique("v")
+    sql(f'CREATE TABLE "{small}" (id int PRIMARY KEY, note text)',
+        f"INSERT INTO \"{small}\" SELECT i, 'n' || i FROM generate_series(1, 10) i",
+        f'CREATE VIEW "{view}" AS SELECT id, note FROM "{accounts}" WHERE id <= 100')
+    table = unistore.read(PG_URI, small, partitions=3)
+    assert _plan_of(table)["method"] == "key ranges" and len(_plan_of(table)["splits"]) == 3
+    assert sorted(table.column("id").to_pylist()) == list(range(1, 11))
+    with pytest.raises(unistore.BadSpecError, match="partition_on"):
+        unistore.read(PG_URI, view, partitions=2)
+    by_key = unistore.read(PG_URI, view, partitions=2, partition_on="id")
+    assert [s["rows"] for s in _plan_of(by_key)["splits"]] == [50, 50]
+
+
+def test_a_query_with_partitions_is_read_in_one_piece(accounts):
+    table = unistore.read(PG_URI, query=f'SELECT id FROM "{accounts}"', partitions=2)
+    assert table.num_rows == ACCOUNTS
+    plan = _plan_of(table)
+    assert plan["method"] == "whole read" and len(plan["splits"]) == 1
 
 
 @pytest.mark.parametrize("options", [{}, {"partition_on": "id"}], ids=["blocks", "key"])
 def test_partitions_share_one_snapshot_while_another_connection_writes(accounts, options):
-    """Writes committed after the read started are invisible to every partition.
-
-    The partition workers connect only when the first batch is asked for, i.e. after
-    the writes below: without the exported snapshot they would see them.
-    """
+    """Writes committed while a partitioned stream is open are invisible to every partition."""
     before = unistore.read(PG_URI, accounts)
     reader = unistore.scan(PG_URI, accounts, partitions=4, batch_size=256, **options)
-    with pg_connect() as con:  # touches every partition: moves money, deletes, inserts
-        con.execute(f'UPDATE "{accounts}" SET balance = balance - 50 WHERE id = 1')
-        con.execute(f'UPDATE "{accounts}" SET balance = balance + 50 WHERE id = {ACCOUNTS}')
-        con.execute(f'DELETE FROM "{accounts}" WHERE id = {ACCOUNTS // 2}')
-        con.execute(f"INSERT INTO \"{accounts}\" VALUES ({ACCOUNTS * 3 // 4 + 10**6}, 1, 'new')")
+    _write_everywhere(accounts)
     with reader:
         seen = pa.Table.from_batches(list(reader))
     assert without_metadata(seen).sort_by("id").equals(without_metadata(before).sort_by("id"))
     now = unistore.read(PG_URI, accounts)
     assert now.num_rows == ACCOUNTS  # one deleted, one inserted: the writes did happen
+
+
+def _write_everywhere(accounts: str) -> None:
+    """Touch every range: move money (the updated rows move to other blocks), delete, insert."""
+    with pg_connect() as con:
+        con.execute(f'UPDATE "{accounts}" SET balance = balance - 50 WHERE id = 1')
+        con.execute(f'UPDATE "{accounts}" SET balance = balance + 50 WHERE id = {ACCOUNTS}')
+        con.execute(f'DELETE FROM "{accounts}" WHERE id = {ACCOUNTS // 2}')
+        con.execute(f"INSERT INTO \"{accounts}\" VALUES ({ACCOUNTS * 3 // 4 + 10**6}, 1, 'new')")
+
+
+SCAN_SPLITS_ELSEWHERE = """
+import pickle, sys
+import pyarrow as pa, pyarrow.feather as feather
+import unistore
+
+uri, spec, splits, snapshot = pickle.load(open(sys.argv[1], "rb"))
+tables = []
+with unistore.source(uri) as src:  # a connection of this process, not the planner's
+    for split in splits:
+        scan = src.connection.scan_split(spec, split)
+        try:
+            assert scan.snapshot == snapshot, (scan.snapshot, snapshot)
+            tables.append(pa.Table.from_batches(list(scan.batches), schema=scan.schema))
+        finally:
+            scan.close()
+feather.write_feather(pa.concat_tables(tables), sys.argv[2])
+"""
+
+
+@pytest.mark.parametrize("options", [{}, {"partition_on": "id"}], ids=["blocks", "key"])
+def test_splits_scanned_in_another_process_read_the_planned_state(accounts, options, tmp_path):
+    """Plan, let a writer commit, then scan the pickled splits in another process: exactly the planned state."""
+    import pickle
+    import subprocess
+    import sys
+
+    import pyarrow.feather as feather
+
+    before = unistore.read(PG_URI, accounts)
+    with unistore.source(PG_URI) as src:
+        spec = unistore.ReadSpec.build(accounts, partitions=3, **options)
+        with src.connection.plan(spec, 3) as plan:
+            assert len(plan.splits) == 3
+            _write_everywhere(accounts)  # after the plan, before any split runs
+            shipped = tmp_path / "splits.pickle"
+            shipped.write_bytes(pickle.dumps((PG_URI, spec, plan.splits, plan.snapshot)))
+            done = subprocess.run([sys.executable, "-c", SCAN_SPLITS_ELSEWHERE, str(shipped), str(tmp_path / "t")],
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr[-3000:]
+    seen = feather.read_table(tmp_path / "t")
+    assert without_metadata(seen).sort_by("id").equals(without_metadata(before).sort_by("id"))
+    assert unistore.read(PG_URI, accounts).num_rows == ACCOUNTS  # the writes did happen
+
+
+def test_a_split_of_a_released_plan_says_its_snapshot_is_gone(accounts):
+    with unistore.source(PG_URI) as src:
+        spec = unistore.ReadSpec.build(accounts, partitions=2)
+        plan = src.connection.plan(spec, 2)
+        plan.close()  # the planner's transaction ends, and the exported snapshot with it
+        with pytest.raises(unistore.SnapshotUnavailableError, match="released") as info:
+            src.connection.scan_split(spec, plan.splits[1])
+        assert "plan the read again" in str(info.value)
+        assert src.read(accounts, partitions=2).num_rows == ACCOUNTS  # the source still reads
+
+
+def test_a_plan_keeps_truncate_waiting_and_a_split_queued_behind_it_gives_up(accounts, monkeypatch):
+    """TRUNCATE is not MVCC-safe: the planner's lock keeps it from emptying the table under the splits. A split
+    queued behind the waiting TRUNCATE would wait for it, and it for the plan: the split gives up instead."""
+    from unistore.adapters.sql import postgresql
+
+    monkeypatch.setattr(postgresql, "SPLIT_LOCK_TIMEOUT", "1s")
+    with unistore.source(PG_URI) as src:
+        spec = unistore.ReadSpec.build(accounts, partitions=2)
+        plan = src.connection.plan(spec, 2)
+        truncate = threading.Thread(target=sql, args=(f'TRUNCATE "{accounts}"',))
+        try:
+            truncate.start()
+            with pg_connect() as con:
+                while not con.execute("SELECT count(*) FROM pg_locks WHERE relation = %s::regclass AND NOT granted",
+                                      [f'"{accounts}"']).fetchone()[0]:
+                    time.sleep(0.05)
+            with pytest.raises(unistore.SourceUnavailableError, match="lock"):
+                src.connection.scan_split(spec, plan.splits[0])
+        finally:
+            plan.close()
+            truncate.join()
+    assert unistore.read(PG_URI, accounts).num_rows == 0  # the TRUNCATE went ahead once the plan was released
 
 
 @pytest.mark.parametrize("options", [{}, {"partition_on": "id"}], ids=["blocks", "key"])
@@ -299,8 +415,10 @@ def test_partition_options_are_checked(accounts):
         unistore.read(PG_URI, accounts, partitions=0)
     with pytest.raises(unistore.BadSpecError, match="integer"):
         unistore.read(PG_URI, accounts, partitions=2, partition_on="note")
+    with pytest.raises(unistore.BadSpecError, match="not in table"):
+        unistore.read(PG_URI, accounts, partitions=2, partition_on="nope")
     with pytest.raises(unistore.BadSpecError, match="table reads"):
-        unistore.read(PG_URI, query=f'SELECT * FROM "{accounts}"', partitions=2)
+        unistore.read(PG_URI, query=f'SELECT * FROM "{accounts}"', partitions=2, partition_on="id")
     with pytest.raises(unistore.BadSpecError, match="partitions=N"):
         unistore.read(PG_URI, accounts, partition_on="id")
 
@@ -520,7 +638,7 @@ def test_partition_options_are_checked_before_any_catalog_query():
             with pytest.raises(unistore.BadSpecError):
                 src.read("no_such_table_anywhere", **options)
         with pytest.raises(unistore.BadSpecError, match="table reads"):
-            src.spec(query="SELECT 1 AS a", partitions=2)
+            src.spec(query="SELECT 1 AS a", partitions=2, partition_on="a")
 
 
 def test_string_parameters_are_cast_and_others_keep_their_arrow_type():

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from ._version import __version__
+from .commands import data
 from .commands.browse import ls_args, ls_cmd, schema_args, schema_cmd
 from .commands.catalog import catalog_args, catalog_cmd, lock_args, lock_cmd
 from .commands.graph import graph_args, graph_cmd
@@ -80,6 +81,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "graph": (graph_args, graph_cmd),
     "catalog": (catalog_args, catalog_cmd),
     "lock": (lock_args, lock_cmd),
+    "test": (data.test_args, data.test),
+    "sample": (data.sample_args, data.sample),
 }
 
 EPILOG = """exit status:

@@ -105,12 +105,18 @@ datasets:
     description: Customers and their country
     owner: {name: "team:crm", type: MAINTAINER}
     tags: {pii: true}
+    tests:   # unistore test: this one fails (there are customers in JP)
+      - accepted_values: {column: country, values: [DE, FR, NL, US]}
   paid_orders:
     source: shop
     table: orders
     filter: [[paid, "==", true]]
     description: Orders that were paid
     owner: team:shop
+    tests:   # these pass
+      - unique: {columns: [order_id]}
+      - not_null: {columns: [customer_id]}
+      - between: {column: amount, min: 0, max: 1000}
   products:
     source: warehouse
     table: products
@@ -174,7 +180,8 @@ def run(folder: str = "unistore-demo", *, out: Any = print) -> dict[str, pa.Tabl
     except DriftError as exc:
         out(f"  after an UPDATE in shop.db, replay raises DriftError:\n    {exc}")
 
-    data_as_code(folder, places, out)
+    cat = data_as_code(folder, places, out)
+    data_tests(cat, out)
     return results
 
 
@@ -198,3 +205,11 @@ def data_as_code(folder: str, places: dict[str, str], out: Any = print) -> Catal
     out("  after another UPDATE in shop.db, `unistore lock --check` reports:")
     out("    " + format_checks(cat.check()).replace("\n", "\n    "))
     return cat
+
+
+def data_tests(cat: Catalog, out: Any = print) -> Any:
+    """Run the catalog's data tests as ``unistore test`` does: one passes, one fails, with what was observed."""
+    out("\n== data tests: unistore test runs each dataset's tests while it streams")
+    report = cat.test(lock="off", progress=lambda line: out("  " + line))
+    out(f"  {report.summary()}; exit code {report.exit_code}")
+    return report

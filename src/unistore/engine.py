@@ -31,7 +31,7 @@ from .fingerprint import Fingerprinter, schema_fingerprint
 from .lineage.events import ReadContext
 from .lineage.span import ReadSpan
 from .location import cap, scrub
-from .provenance import Provenance, now_rfc3339, remember, remember_returned, tag_fields, tag_schema, uuid7
+from .provenance import Provenance, embedded_parents, now_rfc3339, remember, remember_returned, tag_fields, tag_schema, uuid7
 from .spec import ReadSpec, check_read_options
 
 
@@ -146,6 +146,7 @@ def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: 
             schema = pa.schema([schema.field(c) for c in spec.columns], metadata=schema.metadata)
         record.result.schema_fingerprint = schema_fingerprint(schema)
         run = CheckRun(checks, schema) if checks else None  # a check that cannot apply fails here
+        embedded_parents(record, scan.schema)  # a sample file written by unistore: lineage to its dataset
         remember(record)
         schema = tag_schema(schema, record) if announce else tag_fields(schema, record)
         return _ReadStream(connection, spec, scan, record, schema, span, started, owned, run, announce)

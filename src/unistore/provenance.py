@@ -29,6 +29,8 @@ from .fingerprint import PREFIX, ContentDigest, digest as content_digest, schema
 from .snapshot import Snapshot
 
 SCHEMA_KEY = b"unistore.provenance"
+#: schema metadata of a file written as a sample: its own record and its parent's (unistore.catalogs.samples)
+SAMPLE_KEY = b"unistore.sample"
 FIELD_KEY = b"unistore.read"
 RECORD_VERSION = 2  # 2: order-independent content digests, per-column digests, derived records
 
@@ -464,3 +466,26 @@ def derive(parent: Provenance, data: pa.Table | pa.RecordBatch) -> Provenance:
                       snapshot=parent.snapshot, query=parent.query, result=result, parents=[parent.read_id],
                       derived=True, parent=lookup(parent.read_id) or parent, catalog=parent.catalog,
                       kind=parent.kind, engine=parent.engine, inputs=parent.inputs)
+
+
+def embedded_parents(record: Provenance, schema: pa.Schema) -> None:
+    """A read of a file that unistore wrote as a sample: its records become known and the read's parent.
+
+    So ``provenance_of(unistore.read("tests/data/orders.parquet"))`` leads back, by ``parents``
+    and :func:`lookup`, to the sample and to the production read it was taken from.
+    """
+    raw = (schema.metadata or {}).get(SAMPLE_KEY)
+    if raw is None:
+        return
+    try:
+        data = json.loads(raw)
+        sample, parent = Provenance.from_dict(data["sample"]), Provenance.from_dict(data["parent"])
+    except (ValueError, KeyError, TypeError):
+        return  # not ours, or damaged: the read stands on its own
+    sample.parent = parent
+    remember(parent, finished=True)
+    remember(sample, finished=True)
+    if sample.read_id not in record.parents:
+        record.parents.append(sample.read_id)
+    if record.catalog is None and sample.catalog is not None:
+        record.catalog = {"sample_of": sample.catalog.get("dataset"), "sample": sample.catalog.get("sample")}

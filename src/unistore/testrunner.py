@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from .api import scan
 from .checks import Check, as_checks
 from .errors import DataTestError, DataTestWarning, UnistoreError
@@ -37,6 +39,9 @@ class DataTestCase:
     table: str | tuple[str, ...] | None = None
     checks: tuple[Check | Mapping[str, Any], ...] = ()
     read_options: Mapping[str, Any] = field(default_factory=dict)
+    #: opens the read with its checks instead (a catalog dataset: ``lambda: cat.scan(name)``); ``uri`` then
+    #: only names the source in the report, redacted
+    reader: Callable[[], pa.RecordBatchReader] | None = None
 
 
 @dataclass
@@ -150,7 +155,8 @@ def _run_one(case: DataTestCase) -> DataSetOutcome:
         checks = as_checks(case.checks)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DataTestWarning)  # the report says WARN
-            reader = scan(case.uri, case.table, checks=list(checks), **dict(case.read_options))
+            reader = case.reader() if case.reader is not None else \
+                scan(case.uri, case.table, checks=list(checks), **dict(case.read_options))
             try:
                 for _ in reader:
                     pass

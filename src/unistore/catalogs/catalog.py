@@ -38,14 +38,21 @@ import pyarrow as pa
 from .. import api
 from ..api import source as open_source
 from ..engine import read_table, start_read
-from ..errors import BadSpecError, DriftError, SourceNotFoundError, UnistoreError
+from ..checkrun import prepare
+from ..checkeval import verdict
+from ..checks import Check as DataTest
+from ..checks import Relationships, RowCount, Unique, as_checks, evaluate
+from ..errors import BadSpecError, DataTestError, DriftError, SourceNotFoundError, UnistoreError
 from ..filters import as_filter
 from ..inputs import NAMED_INPUTS, NamedInput
 from ..inputs import scrub_error as _scrubbed
 from ..location import remember_secrets, scrub
-from ..provenance import Provenance, catalog_entry, lookup, provenance_of, remember_returned, tag_schema
+from ..provenance import Provenance, catalog_entry, lookup, provenance_of, remember, remember_returned, tag_schema
 from ..snapshot import Snapshot
 from ..source import Source
+from ..spec import ReadSpec
+from ..testrunner import DataTestCase, DataTestReport, run_data_tests
+from . import samples
 from .document import LOCK_MODES, CatalogDocument, DatasetDef, SourceDef, find_catalog
 from .lockfile import (FAILED, STALE, Check, LockEntry, LockFile, check_entry, definition_digest,
                        describe_differences)
@@ -164,11 +171,12 @@ class Catalog:
         ds = self.dataset(name)
         src_def = self.document.sources[ds.source]
         mode = self._mode(lock, ds)
+        extra, tests = _pop_tests(overrides)
         kwargs, reshaped = _merge(ds, overrides)
         definition = definition_digest(ds.definition(src_def))
         lockfile = self.lockfile() if mode != "off" else None
-        if lockfile is not None and not lockfile.exists and mode == "warn":
-            mode = "off"  # no lock file yet: nothing to warn about (strict still insists on one)
+        if lockfile is not None and not (lockfile.exists and lockfile.entries) and mode == "warn":
+            mode = "off"  # nothing locked yet (or only samples): nothing to warn about (strict still insists)
         entry = lockfile.entries.get(name) if lockfile is not None and mode != "off" else None
         info = _record_part(self, ds, mode)
         pin: Snapshot | None = None
@@ -197,17 +205,21 @@ class Catalog:
                           finish=finish, whole=finish is not None, secrets=secrets)
 
     def _read(self, name: str, how: str, lock: str | None, overrides: dict[str, Any]) -> Any:
+        extra, tests = _pop_tests(overrides)
         prepared = self.input(name, lock=lock, **overrides)
+        ds = self.dataset(name)
+        _, reshaped = _merge(ds, overrides)
         src, secrets, finish = prepared.source, prepared.secrets, prepared.finish
         token = catalog_entry.set(prepared.part)
         try:
             spec = prepared.spec()
+            checks = self._checks_for(ds, spec, extra, tests, reshaped, lock, prepared.part)
             if how == "scan":
-                reader = start_read(src.connection, spec, owned=True)
+                reader = start_read(src.connection, spec, owned=True, checks=checks)
                 if finish is None:
                     return reader
                 return _checked_stream(reader, finish)
-            table = read_table(src.connection, spec, owned=True)
+            table, failed = _read_tested(src.connection, spec, checks)
         except UnistoreError as exc:
             src.close()
             raise _scrubbed(exc, secrets) from None
@@ -218,14 +230,14 @@ class Catalog:
             catalog_entry.reset(token)
         record = lookup(provenance_of(table).read_id) or provenance_of(table)
         if prepared.pin is None:
-            return table
+            return _judged(table, failed)
         if finish is None:
             record.catalog["lock"]["status"] = "unchecked"  # type: ignore[index]
         else:
             finish(record, table.schema)
         again = table.replace_schema_metadata(tag_schema(table.schema, record).metadata)
         remember_returned(record, again)
-        return again
+        return _judged(again, failed)
 
     def _verify(self, name: str, src_def: SourceDef, mode: str, entry: LockEntry | None, definition: str,
                 record: Provenance, schema: pa.Schema, secrets: tuple[str, ...]) -> None:
@@ -270,12 +282,106 @@ class Catalog:
         except UnistoreError as exc:
             raise _scrubbed(exc, secrets) from None
 
+    # -- data tests --------------------------------------------------------------------------------
+    def _checks_for(self, ds: DatasetDef, spec: ReadSpec, extra: Any, tests: bool | None, reshaped: bool,
+                    lock: str | None, info: dict[str, Any]) -> tuple[DataTest, ...]:
+        """The checks of one catalog read: the dataset's tests (on a read of the dataset as defined, or
+        when ``tests=True``) and the caller's ``checks=``; ``relationships`` to a dataset read through
+        the catalog. Noted in the record's ``catalog`` part."""
+        run = bool(ds.checks) and (tests is True or (tests is None and not reshaped))
+        if ds.checks:
+            info["tests"] = {"declared": len(ds.checks), "run": run}
+            if not run:
+                info["tests"]["skipped"] = "tests=False" if tests is False else "a narrowed read (tests=True runs them)"
+        wanted = (*(ds.checks if run else ()), *as_checks(extra))
+        resolved = tuple(self._resolve(c, lock) if isinstance(c, Relationships) else c for c in wanted)
+        return prepare(resolved, spec)
+
+    def _resolve(self, check: Relationships, lock: str | None) -> Relationships:
+        """A ``relationships`` check whose ``to`` names a dataset of this catalog, with that side read."""
+        if not isinstance(check.to, str) or "://" in check.to or check.to not in self.document.datasets:
+            return check
+        return check.resolve(lambda to, table, field: self.read(to, lock=lock, columns=[field], tests=False))
+
+    def test_cases(self, names: list[str] | None = None, *, lock: str | None = None) -> list[DataTestCase]:
+        """The datasets (``names``, default all that declare tests) as cases for :func:`run_data_tests`."""
+        wanted = [self.dataset(n).name for n in names] if names else [n for n in self.datasets()
+                                                                          if self.dataset(n).checks]
+        return [DataTestCase(n, self.document.sources[self.dataset(n).source].redacted, None,
+                             reader=lambda n=n: self.scan(n, lock=lock, tests=True)) for n in wanted]
+
+    def test(self, names: list[str] | None = None, *, lock: str | None = None,
+             progress: Callable[[str], None] | None = None) -> DataTestReport:
+        """Run the data tests of ``names`` (default: every dataset that declares tests) like a test suite.
+
+        ``lock``: ``"off"`` tests the data as it is now; ``"strict"`` tests the locked versions
+        (a dataset not locked, or drifted, is an error). Default: the catalog's lock mode.
+        """
+        return run_data_tests(self.test_cases(names, lock=lock), progress=progress)
+
+    # -- unit data sets --------------------------------------------------------------------------
+    def sample(self, name: str, rows: int = 1000, *, seed: int = 0, key: list[str] | str | None = None,
+               out: str | os.PathLike[str] | None = None, lock: str | None = None, tests: bool = True) -> pa.Table:
+        """A deterministic subset of dataset ``name`` for unit tests (see :mod:`unistore.catalogs.samples`).
+
+        ``key``: the columns whose keyed hash picks the rows (default: the columns of the dataset's
+        ``unique`` test, else every column). The dataset's tests run on the sample (``row_count``
+        excepted: a sample is small by design); a failed ``error`` test raises
+        :class:`~unistore.errors.DataTestError` and nothing is written. ``out`` writes it as Parquet,
+        with its derived record and its parent read's, and lists it in the lock file.
+        """
+        ds = self.dataset(name)
+        if out is not None and not str(out).lower().endswith((".parquet", ".pq")):
+            raise BadSpecError(f"a sample is written as Parquet: out must end in .parquet, got {str(out)[:200]}")
+        if out is not None and not Path(out).resolve().parent.is_dir():
+            raise BadSpecError(f"the folder of {str(out)[:200]} does not exist")
+        keys = [key] if isinstance(key, str) else list(key) if key is not None else _sample_key(ds)
+        reader = self.scan(name, lock=lock or "off", tests=False)  # default: the data as it is now
+        try:
+            taken = samples.select(reader, reader.schema, keys or list(reader.schema.names), rows, seed)
+        finally:
+            reader.close()
+        parent = lookup(provenance_of(reader).read_id) or provenance_of(reader)
+        record = samples.sample_record(parent, taken, name)
+        wanted = [c for c in ds.checks if not isinstance(c, RowCount)] if tests else []
+        if wanted:
+            record.checks = evaluate(taken.table, [self._resolve(c, lock or "off") if isinstance(c, Relationships)
+                                                   else c for c in wanted])
+        table = samples.tagged(taken, record, parent)
+        remember(record, finished=True)
+        remember_returned(record, table)
+        if record.checks:
+            verdict(record, table)
+        if out is not None:
+            samples.write(table, str(out))
+            self._list_sample(Path(out), record)
+        return table
+
+    def _list_sample(self, path: Path, record: Provenance) -> None:
+        """Note a written sample in the lock file (what it was taken from, how, its content)."""
+        lockfile = self.lockfile()
+        try:
+            where = os.path.relpath(path.resolve(), self.lock_path.resolve().parent)
+        except ValueError:  # another drive
+            where = str(path.resolve())
+        info = dict((record.catalog or {}).get("sample") or {})
+        parent = record.parent
+        lockfile.samples[where.replace(os.sep, "/")] = {
+            **{k: info[k] for k in ("dataset", "key", "seed", "rows_asked", "rows", "method") if k in info},
+            "fingerprint": record.result.fingerprint, "schema_fingerprint": record.result.schema_fingerprint,
+            "parent": {"rows": parent.result.rows if parent else None,
+                       "fingerprint": parent.result.fingerprint if parent else None},
+            "tests": None if record.checks is None else {
+                "passed": sum(r.success for r in record.checks), "failed": sum(not r.success for r in record.checks)},
+        }
+        lockfile.write()
+
     # -- locking -------------------------------------------------------------------------------------
     def _fresh(self, name: str) -> tuple[LockEntry, pa.Table]:
         """Read ``name`` as defined, not pinned, and make its would-be lock entry."""
         ds = self.dataset(name)
         src_def = self.document.sources[ds.source]
-        table = self._read(name, "read", "off", {})
+        table = self._read(name, "read", "off", {"tests": False})  # pinning is not testing
         entry = LockEntry.of_read(provenance_of(table), table.schema, src_def.redacted,
                                   definition_digest(ds.definition(src_def)))
         return entry, table
@@ -302,7 +408,7 @@ class Catalog:
                 outcome[name] = "new" if old is None else "updated"
             if progress is not None:
                 progress(name, outcome[name], entries[name])
-        LockFile(self.lock_path, entries).write()
+        LockFile(self.lock_path, entries, samples=current.samples).write()
         return outcome
 
     def check(self, names: list[str] | None = None, *,
@@ -372,14 +478,51 @@ def _checked_stream(reader: pa.RecordBatchReader,
     """``reader``'s batches, then the lock check once the stream has ended."""
 
     def batches() -> Iterator[pa.RecordBatch]:
+        failed = None
         try:
             yield from reader
+        except DataTestError as exc:  # the lock is checked all the same, then the tests' verdict stands
+            failed = exc
         finally:
             reader.close()
         record = provenance_of(reader)
         verify(lookup(record.read_id) or record, reader.schema)
+        if failed is not None:
+            raise failed
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def _sample_key(ds: DatasetDef) -> list[str]:
+    """The columns that identify a row of ``ds``: those of its (first) ``unique`` test, else none (every column)."""
+    return next((list(c.column_names) for c in ds.checks if isinstance(c, Unique)), [])
+
+
+def _pop_tests(overrides: dict[str, Any]) -> tuple[Any, bool | None]:
+    """Take ``checks=`` (more data tests for this read) and ``tests=`` (run the dataset's: None = when the
+    read is the dataset as defined) out of a read's overrides."""
+    tests = overrides.pop("tests", None)
+    if tests is not None and not isinstance(tests, bool):
+        raise BadSpecError(f"tests= takes True or False, got {type(tests).__name__}")
+    return overrides.pop("checks", None), tests
+
+
+def _read_tested(connection: Any, spec: ReadSpec, checks: tuple[DataTest, ...]) -> tuple[pa.Table, DataTestError | None]:
+    """Read a table; a failed data test is held back (the lock is checked first), not lost."""
+    try:
+        return read_table(connection, spec, owned=True, checks=checks), None
+    except DataTestError as exc:
+        if exc.table is None:
+            raise
+        return exc.table, exc
+
+
+def _judged(table: pa.Table, failed: DataTestError | None) -> pa.Table:
+    """``table``, or the held-back :class:`DataTestError` carrying it."""
+    if failed is None:
+        return table
+    failed.table = table
+    raise failed
 
 
 def _read_named(name: str, how: str, table: Any, kwargs: dict[str, Any]) -> Any:

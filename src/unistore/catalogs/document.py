@@ -17,6 +17,7 @@ from every message.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import functools
@@ -28,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..checks import Relationships, as_checks, from_dict
 from ..errors import BadSpecError, CatalogError, MissingExtraError
 from ..filters import Filter, as_filter
 from ..location import Location
@@ -205,9 +207,20 @@ def validate(data: Any, file: str) -> None:
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         raise CatalogError(file, line_of(data, path), dotted(path), f"missing key {missing!r}")
+    choices = re.fullmatch(r"\^\(([\w|]+)\)\$", str(error.validator_value)) if error.validator == "pattern" else None
+    if choices and isinstance(error.instance, str):  # a pattern listing choices: say it as choices
+        names = choices.group(1).split("|")
+        close = difflib.get_close_matches(error.instance, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise CatalogError(file, line_of(data, path), dotted(path),
+                           f"unknown value {short_text(error.instance)!r}{hint}; one of {', '.join(names)}")
     if error.validator == "oneOf" and error.context:
         error = jsonschema.exceptions.best_match(error.context)
     raise CatalogError(file, line_of(data, path), dotted(path), _short_message(error))
+
+
+def short_text(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _at(data: Any, path: list[Any]) -> Any:
@@ -329,6 +342,8 @@ class DatasetDef:
     lock: str | None
     file: str
     line: int
+    #: the tests as checks (dataset-level, then those declared under columns), validated when the file loads
+    checks: tuple[Any, ...] = ()
 
     def read_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``Source.read`` this dataset stands for."""
@@ -419,6 +434,7 @@ class CatalogDocument:
         datasets = {}
         for name, raw in data["datasets"].items():
             datasets[name] = _dataset(name, raw, sources, file, data["datasets"].lines[name])
+        datasets = _with_checks(datasets, data["datasets"], file)
         lock_file = data.get("lock_file", LOCK_NAME)
         return cls(path=path, sources=sources, datasets=datasets, lock_mode=data.get("lock", DEFAULT_LOCK_MODE),
                    lock_path=folder / lock_file, raw=data)
@@ -452,7 +468,70 @@ def _dataset(name: str, raw: Mapped, sources: dict[str, SourceDef], file: str, l
             raise CatalogError(file, line_of(raw, ["filter"]), f"{key}.filter", str(exc)) from None
     return DatasetDef(
         name=name, source=raw["source"], table=table, query=raw.get("query"), params=raw.get("params"),
-        columns=tuple(raw["columns"]) if "columns" in raw else None, filter=raw.get("filter"),
+        columns=column_names(raw["columns"]) if "columns" in raw else None, filter=raw.get("filter"),
         time=dict(raw.get("time") or {}), options=dict(raw.get("options") or {}),
         description=raw.get("description"), owners=_owners(raw.get("owner")), tags=_tags(raw.get("tags")),
         tests=tuple(raw.get("tests") or ()), lock=raw.get("lock"), file=file, line=line)
+
+
+# -- data tests ----------------------------------------------------------------------------------
+
+def column_names(columns: Any) -> tuple[str, ...]:
+    """The names a ``columns:`` entry reads: a list of names or ``{name: {tests}}``, or a mapping."""
+    if isinstance(columns, dict):
+        return tuple(columns)
+    return tuple(next(iter(c)) if isinstance(c, dict) else c for c in columns)
+
+
+def _column_specs(columns: Any) -> list[tuple[str, Any, list[Any]]]:
+    """``(column, its spec, path to the spec)`` for each column declared with a spec."""
+    if isinstance(columns, dict):
+        return [(name, spec, ["columns", name]) for name, spec in columns.items() if spec]
+    return [(next(iter(c)), next(iter(c.values())), ["columns", i, next(iter(c))])
+            for i, c in enumerate(columns) if isinstance(c, dict) and next(iter(c.values()))]
+
+
+def _declared(raw: Mapped) -> list[tuple[Any, list[Any]]]:
+    """Each test as written (a thunk making its check) with its path in the dataset, in order."""
+    found: list[tuple[Any, list[Any]]] = []
+    for i, test in enumerate(raw.get("tests") or ()):
+        found.append((lambda t=test: from_dict(t), ["tests", i]))
+    for column, spec, path in _column_specs(raw.get("columns") or ()):
+        for i, test in enumerate(spec.get("tests") or ()):
+            found.append((lambda t=test, c=column: from_dict(t, column=c), [*path, "tests", i]))
+    return found
+
+
+def dataset_checks(raw: Mapped, file: str, key: str) -> tuple[Any, ...]:
+    """The dataset's ``tests:`` and its columns' tests as :mod:`unistore.checks` values; a malformed
+    test is a :class:`CatalogError` at its line."""
+    found = _declared(raw)
+    checks = []
+    for make, path in found:
+        try:
+            checks.append(make())
+        except BadSpecError as exc:
+            raise CatalogError(file, line_of(raw, path), f"{key}.{dotted(path)}", f"bad data test: {exc}") from None
+    try:
+        return as_checks(checks)
+    except BadSpecError as exc:
+        raise CatalogError(file, line_of(raw, ["tests"]) or line_of(raw, ["columns"]), f"{key}.tests",
+                           str(exc)) from None
+
+
+def _with_checks(datasets: dict[str, DatasetDef], raws: Mapped, file: str) -> dict[str, DatasetDef]:
+    """Each dataset with its checks; a ``relationships`` test names another dataset of the catalog (or a URI)."""
+    out = {}
+    for name, ds in datasets.items():
+        raw = raws[name]
+        checks = dataset_checks(raw, file, f"datasets.{name}")
+        for check, (_, path) in zip(checks, _declared(raw)):
+            if isinstance(check, Relationships) and isinstance(check.to, str) and "://" not in check.to \
+                    and check.to not in datasets:
+                close = difflib.get_close_matches(check.to, sorted(datasets), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise CatalogError(file, line_of(raw, path), f"datasets.{name}.{dotted(path)}",
+                                   f"relationships to {check.to!r}: no such dataset{hint}; "
+                                   "name a dataset of this catalog or a location URI")
+        out[name] = dataclasses.replace(ds, checks=checks)
+    return out

@@ -128,6 +128,8 @@ class LockFile:
     entries: dict[str, LockEntry] = field(default_factory=dict)
     #: whether the file was there when loaded (a missing file is an empty lock)
     exists: bool = True
+    #: unit data sets taken from the datasets (``unistore sample``), by file path relative to the lock file
+    samples: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "LockFile":
@@ -155,12 +157,18 @@ class LockFile:
                 raise CatalogError(file, _line_of_key(text, name), f"datasets.{name}",
                                    f"malformed entry ({type(exc).__name__}: {str(exc)[:80]}); "
                                    f"re-pin it with `unistore lock --update {name}`") from None
-        return cls(path, entries)
+        samples = data.get("samples") or {}
+        if not isinstance(samples, dict) or not all(isinstance(v, dict) for v in samples.values()):
+            raise CatalogError(file, _line_of_key(text, "samples"), "samples", "malformed samples section; "
+                               "take the samples again with `unistore sample`")
+        return cls(path, entries, samples=samples)
 
     def dumps(self) -> str:
         """The file's text: the same entries always give the same bytes (keys sorted, the version first)."""
         data = {"unistore_lock": LOCK_VERSION,
                 "datasets": _sorted({name: self.entries[name].to_dict() for name in self.entries})}
+        if self.samples:  # only once there are samples: older lock files keep their bytes
+            data["samples"] = _sorted(plain_json(self.samples))
         return json.dumps(data, indent=2, ensure_ascii=False, default=jsonable) + "\n"
 
     def write(self) -> None:

@@ -11,7 +11,9 @@ What it can guarantee depends on the dialect. A read-only transaction is
 opened where the dialect has a statement for it (see :data:`READ_ONLY`);
 elsewhere only unistore's keyword check stands between a query and a write,
 and the snapshot says ``consistent: false``. There is no store-specific
-snapshot position: replay verifies by fingerprint.
+snapshot position: replay verifies by fingerprint. A planned read is cut into
+ranges of the single-column integer primary key (or ``partition_on=``), each
+split in a transaction of its own: the splits are not pinned to one state.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ...errors import (AuthenticationError, BadSpecError, QueryError, ReadOnlyEr
 from ...location import Location
 from ...provenance import Dataset
 from ...snapshot import Snapshot
+from ...spec import MAX_PARTITIONS
 from ...sqlguard import ALIASES as GUARD_ALIASES
 from ...sqlguard import DIALECTS as GUARD_DIALECTS
 from .base import Session, SQLSource
@@ -97,8 +100,9 @@ class DBAPISource(SQLSource):
         if connect_timeout is not None:  # the DB-API drivers that take a timeout mostly call it this
             connect_args.setdefault("connect_timeout", connect_timeout)
         try:
+            # one connection kept idle; a partitioned read opens one per split
             engine = sa.create_engine(url, poolclass=sa.pool.StaticPool if url.get_backend_name() == "sqlite" else
-                                      sa.pool.QueuePool, pool_size=1, max_overflow=4,
+                                      sa.pool.QueuePool, pool_size=1, max_overflow=MAX_PARTITIONS,
                                       connect_args=connect_args)
         except sa.exc.NoSuchModuleError:
             from . import DIALECTS
@@ -155,6 +159,13 @@ class DBAPISession(Session):
         if not columns:
             raise SourceNotFoundError(f"table {'.'.join(parts)} does not exist in {self.source.uri}")
         return pa.schema([pa.field(c["name"], sqlalchemy_to_arrow(c["type"])) for c in columns])
+
+    def split_key(self, parts: tuple[str, ...], schema: pa.Schema) -> str | None:
+        """The single-column primary key, as the dialect reflects it."""
+        with mapped_errors(SCHEMA_ERRORS, self.source.uri, table=".".join(parts)):
+            key = sa.inspect(self.conn).get_pk_constraint(parts[-1], schema=parts[-2] if len(parts) >= 2 else None)
+        columns = key.get("constrained_columns") or []
+        return columns[0] if len(columns) == 1 else None
 
     def execute(self, sql: str, params: Any, batch_size: int,
                 schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:

@@ -8,12 +8,23 @@ The connection is the second guard behind :mod:`unistore.sqlguard`: the
 database file the user named is opened (read-only) first, then external
 access is switched off and the configuration locked, so no statement can
 read or write any other file (``read_text``, ``COPY ... TO``, ``EXPORT
-DATABASE``, ``ATTACH``, ``INSTALL``) or switch that back on.
+DATABASE``, ``ATTACH``, ``INSTALL``) or switch that back on. Those settings
+belong to the database instance DuckDB shares between the connections of one
+process to one file, so the first connection sets them and the others check them.
+
+A planned read (``partitions=N``) is cut into ``rowid`` ranges (``partition_on=``
+names an integer column instead; views have no rowid and stay in one piece).
+While the planner's read-only connection is open no process can write the
+file (DuckDB locks it; a writer in this process is refused a connection with
+another configuration), so every split reads the state the plan recorded, and
+checks it: a split run after the file changed raises
+:class:`~unistore.errors.SnapshotUnavailableError`.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,10 +69,18 @@ class _DuckDBDialect(postgresql.dialect):  # type: ignore[misc,valid-type]
         super().__init__(paramstyle="qmark", **kw)
 
 
+#: connections of one process to one file share one database instance: one of them configures it at a time
+_CONFIGURING = threading.Lock()
+
+
 class DuckDBSource(SQLSource):
     system = "duckdb"
     default_schema = "main"
     sql_dialect = "duckdb"
+    pins_splits = True
+    split_consistency = ("one state of the file: the planner's read-only connection stays open until the read "
+                         "ends, so no process can write the file meanwhile, and every split checks that it finds "
+                         "the planner's snapshot")
 
     def __init__(self, location: Location, *, threads: int | None = None):
         super().__init__(location, _DuckDBDialect())
@@ -91,12 +110,46 @@ class DuckDBSession(Session):
         config: dict[str, Any] = {}
         if threads:
             config["threads"] = threads
-        with mapped_errors(OPEN_ERRORS, path):
-            self.con = duckdb.connect(path, read_only=True, config=config)
-        self.con.execute("SET TimeZone = 'UTC'")  # before the lock; ICU is built into the wheel
-        self.con.execute("SET enable_external_access = false")  # the named file is already open
-        self.con.execute("SET lock_configuration = true")
+        with _CONFIGURING:
+            with mapped_errors(OPEN_ERRORS, path):
+                self.con = duckdb.connect(path, read_only=True, config=config)
+            try:
+                self._configure()
+            except BaseException:
+                self.con.close()
+                raise
         self.con.execute("BEGIN TRANSACTION")
+
+    def _configure(self) -> None:
+        """Lock the instance down, or check that the connection that opened it did."""
+        (locked, external, zone), = self.con.execute(
+            "SELECT current_setting('lock_configuration'), current_setting('enable_external_access'), "
+            "current_setting('TimeZone')").fetchall()
+        if not locked:
+            # GLOBAL: the instance's later connections start in UTC too (ICU is built into the wheel)
+            self.con.execute("SET GLOBAL TimeZone = 'UTC'")
+            self.con.execute("SET enable_external_access = false")  # the named file is already open
+            self.con.execute("SET lock_configuration = true")
+        elif external or zone != "UTC":
+            raise SourceUnavailableError(f"DuckDB database {self.path} is open elsewhere in this process with "
+                                         "its configuration locked (external access on, or another time zone); "
+                                         "unistore cannot read it safely")
+
+    def split_key(self, parts: tuple[str, ...], schema: pa.Schema) -> str | None:
+        """``rowid`` for a base table (unless a column has that name); views have none."""
+        return "rowid" if self._table_info(parts, "count(*)") and "rowid" not in schema.names else None
+
+    def row_estimate(self, parts: tuple[str, ...]) -> int | None:
+        return self._table_info(parts, "max(estimated_size)")
+
+    def _table_info(self, parts: tuple[str, ...], what: str) -> Any:
+        """``what`` over the base table ``parts`` in ``duckdb_tables()`` (one-part names: schema main)."""
+        database, schema = (parts[:-2] or (None,))[0], (parts[-2] if len(parts) >= 2 else "main")
+        with mapped_errors(QUERY_ERRORS, self.path):
+            (value,), = self.con.execute(
+                f"SELECT {what} FROM duckdb_tables() WHERE database_name = coalesce(?, current_database()) "
+                "AND schema_name = ? AND table_name = ?", [database, schema, parts[-1]]).fetchall()
+        return value
 
     def table_schema(self, parts: tuple[str, ...]) -> pa.Schema:
         quoted = ".".join('"' + p.replace('"', '""') + '"' for p in parts)

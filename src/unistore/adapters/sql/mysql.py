@@ -22,6 +22,14 @@ Two transports deliver the rows, and the choice never weakens the snapshot:
   batches inside the recorded transaction; values arrive as protocol text
   and Arrow's C++ casts parse whole columns (no per-value Python converters).
 
+A planned read (``partitions=N``) is cut into ranges of the single-column
+integer primary key (or ``partition_on=``); each split is its own
+``WITH CONSISTENT SNAPSHOT`` transaction on its own connection, with the
+transport chosen as above. InnoDB cannot share one read view between
+connections, and the ways to line several up (``FLUSH TABLES WITH READ LOCK``;
+Percona's ``... FROM SESSION``) block writers or are not in MariaDB, so the
+splits are not pinned to one state and their snapshots say so.
+
 Values are never rendered into SQL text: a read with parameters always
 takes the pymysql path. The session time zone is UTC, so ``TIMESTAMP``
 columns come back as ``timestamp[us, tz=UTC]``; ``DATETIME`` stays naive.
@@ -110,6 +118,9 @@ class MySQLSource(SQLSource):
 
     system = "mysql"
     sql_dialect = "mysql"
+    split_consistency = ("each split reads in its own START TRANSACTION WITH CONSISTENT SNAPSHOT on its own "
+                         "connection, begun when the split starts (InnoDB cannot share one snapshot between "
+                         "connections): a write committed meanwhile may be seen by some splits only")
 
     def __init__(self, location: Location, *, connect_timeout: float | int | None = None,
                  connect_args: dict[str, Any] | None = None, driver: str | None = None,
@@ -275,6 +286,18 @@ class MySQLSession(Session):
         cur.fetchall()
         return schema
 
+    def split_key(self, parts: tuple[str, ...], schema: pa.Schema) -> str | None:
+        """The single-column primary key (MySQL shows a table's first unique NOT NULL key as one without)."""
+        rows = self.rows("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                         "COALESCE(%s, DATABASE()) AND TABLE_NAME = %s AND COLUMN_KEY = 'PRI'", _schema_and_name(parts))
+        return rows[0][0] if len(rows) == 1 else None
+
+    def row_estimate(self, parts: tuple[str, ...]) -> int | None:
+        """InnoDB's estimate from its index statistics (0 until they are first computed)."""
+        rows = self.rows("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                         "COALESCE(%s, DATABASE()) AND TABLE_NAME = %s", _schema_and_name(parts))
+        return int(rows[0][0]) if rows and rows[0][0] is not None and int(rows[0][0]) > 0 else None
+
     def execute(self, sql: str, params: Any, batch_size: int,
                 schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         cur = self._run(sql, params if params is not None else [])
@@ -382,6 +405,11 @@ class MySQLSession(Session):
         else:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _schema_and_name(parts: tuple[str, ...]) -> list[str | None]:
+    """``[database or None, table]`` for catalog queries (None: the connection's database)."""
+    return [parts[0] if len(parts) == 2 else None, parts[-1]]
 
 
 def _connectorx() -> Any:

@@ -6,12 +6,13 @@ statement, so it is exactly the state the data query sees, and the server
 itself refuses any write. Batches stream from ``COPY ... TO STDOUT (FORMAT
 binary)`` as the caller consumes them (ADBC's reader holds about one batch).
 
-``partitions=N`` splits a table read into key ranges read by N connections
-that all import the reading transaction's exported snapshot
-(``pg_export_snapshot()`` / ``SET TRANSACTION SNAPSHOT``), so their union is
-one consistent read however busy the table is. Batches come back partition
-by partition (a stable order, so the fingerprint is stable too); each worker
-buffers at most a few batches ahead.
+A read can also be planned (:meth:`PostgreSQLSource.plan`, ``partitions=N``):
+a planner transaction exports its snapshot (``pg_export_snapshot()``) and cuts
+the table into heap block (``ctid``) ranges or integer key ranges; each split
+imports that snapshot (``SET TRANSACTION SNAPSHOT``) on a connection of its
+own, in this process or another, so the splits together are one consistent
+read however busy the table is. The planner's transaction stays open until
+the plan is released, because an exported snapshot lives only as long as it.
 
 Credentials go to libpq in the connection URI and nowhere else: messages
 are scrubbed of the password and name the source in redacted form.
@@ -20,11 +21,10 @@ are scrubbed of the password and name the source in redacted form.
 from __future__ import annotations
 
 import contextlib
-import queue
+import dataclasses
 import re
-import threading
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
 import pyarrow as pa
@@ -32,26 +32,25 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.engine.interfaces import BindTyping
-from sqlalchemy.sql import quoted_name
 
-from ...errors import (AuthenticationError, BadSpecError, QueryError, ReadOnlyError, SourceNotFoundError,
-                       SourceUnavailableError)
+from ...adapter import Connection, ReadPlan, Scan, Split, check_max_splits
+from ...errors import (AuthenticationError, BadSpecError, QueryError, ReadOnlyError, SnapshotUnavailableError,
+                       SourceNotFoundError, SourceUnavailableError)
 from ...errormap import ErrorTable, Rule, mapped_errors
-from ...filters import short
 from ...location import Location
 from ...provenance import Dataset
 from ...registry import require
 from ...snapshot import Snapshot
 from ...spec import ReadSpec
-from .base import Session, SQLSource
+from .base import KeyRange, Session, SQLSource, key_ranges, record_query
 from .pool import IdlePool
 
 DEFAULT_PORT = 5432
 DEFAULT_CONNECT_TIMEOUT = 10
-#: batches a partition worker may read ahead of the consumer
-PREFETCH_BATCHES = 2
-#: each partition is a connection of its own
-MAX_PARTITIONS = 256
+#: how long a split waits for its lock on the table. The planner holds one until the plan is released, so a
+#: schema change (ALTER TABLE, TRUNCATE) queued behind it would make a split wait for the change and the change
+#: for the plan: the split gives up instead, and the change goes ahead once the read has failed
+SPLIT_LOCK_TIMEOUT = "10s"
 _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]+$")
 
 
@@ -109,7 +108,6 @@ class PostgreSQLSource(SQLSource):
     system = "postgresql"
     default_schema = "public"
     sql_dialect = "postgres"
-    read_options: ClassVar[frozenset[str]] = frozenset({"partitions", "partition_on"})
 
     def __init__(self, location: Location, *, connect_timeout: float | int | None = None,
                  connect_args: dict[str, Any] | None = None, driver: str | None = None,
@@ -192,76 +190,106 @@ class PostgreSQLSource(SQLSource):
 
     # -- the read ---------------------------------------------------------------------
     def check(self, spec: ReadSpec) -> None:
-        """Validate the PostgreSQL read options without any catalog query."""
-        _check_partitioning(spec)
-
-    def scan(self, spec: ReadSpec):  # type: ignore[override]
-        _check_partitioning(spec)
-        return super().scan(spec)
-
-    def _execute(self, session: Session, stmt: Any, spec: ReadSpec, parts: tuple[str, ...] | None,
-                 wanted: pa.Schema | None) -> tuple[str, Any, pa.Schema, Iterator[pa.RecordBatch], dict[str, Any]]:
-        partitions = spec.options.get("partitions") or 1
-        if partitions <= 1 or parts is None:
-            return super()._execute(session, stmt, spec, parts, wanted)
-        assert isinstance(session, PostgreSQLSession) and wanted is not None
-        column = spec.options.get("partition_on")
-        blocks = session.heap_blocks(parts) if column is None else None
-        if blocks is not None:
-            # heap block ranges (TID range scans): no key needed, each worker reads only its own blocks,
-            # and the partitions in block order return the rows in the order of a single sequential scan
-            on = "ctid"
-            ranges = _split((0, max(blocks - 1, 0)), partitions)
-            conds = [_block_condition(lo, hi) for lo, hi in ranges]
-        else:
-            column = column or session.primary_key(parts)
-            if column is None:
-                raise BadSpecError(f"{'.'.join(parts)} has no single-column integer primary key (and is not a "
-                                   "plain table on PostgreSQL 14+); name the column to split on with partition_on=")
-            table_schema = session.table_schema(parts)
-            if column not in table_schema.names:
-                raise BadSpecError(f"partition_on column {column!r} is not in table {'.'.join(parts)}")
-            if not pa.types.is_integer(table_schema.field(column).type):
-                raise BadSpecError(f"partition_on column {column!r} must be an integer column")
-            on = column
-            key = sa.column(quoted_name(column, quote=True))
-            ranges = _split(session.key_range(self.quote(parts), column, stmt, self), partitions)
-            conds = _range_conditions(key, ranges)
-        selects = [stmt.where(cond) for cond in conds]
-        union_sql, union_params = self.compile(sa.union_all(*selects))
-        compiled = [self.compile(s) for s in selects]
-        snapshot_id = session.export_snapshot()
-        partitioning = {"on": on, "count": len(selects), "ranges": [[lo, hi] for lo, hi in ranges],
-                        "snapshot": "exported"}
-        batches = _partitioned(self, snapshot_id, compiled, spec.batch_size, wanted)
-        return union_sql, union_params, wanted, batches, {"partitions": partitioning}
-
-
-def _check_partitioning(spec: ReadSpec) -> None:
-    """The shape of ``partitions=`` / ``partition_on=`` (their column is checked against the catalog later)."""
-    partitions = spec.options.get("partitions")
-    partition_on = spec.options.get("partition_on")
-    if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, int)
-                                   or not 1 <= partitions <= MAX_PARTITIONS):
-        raise BadSpecError(f"partitions must be an integer from 1 to {MAX_PARTITIONS} (one connection each), "
-                           f"got {short(partitions)}")
-    if partition_on is not None:
-        if not isinstance(partition_on, str) or not partition_on:
-            raise BadSpecError("partition_on must be a column name")
-        if partitions is None:
+        """Validate the read options without any catalog query."""
+        super().check(spec)
+        if spec.options.get("partition_on") is not None and spec.options.get("partitions") is None:
             raise BadSpecError("partition_on= needs partitions=N")
-    if partitions is not None and partitions > 1 and spec.table is None:
-        raise BadSpecError("partitions= applies to table reads; a query= is read by one connection")
 
+    def plan(self, spec: ReadSpec, max_splits: int) -> ReadPlan:
+        """Cut a table read into at most ``max_splits`` ranges that all read one exported snapshot.
 
-def _block_condition(lo: int | None, hi: int | None) -> Any:
-    """``ctid`` bounds for heap blocks [lo, hi); the numbers are ours (ints), so they are written inline."""
-    parts = []
-    if lo is not None:
-        parts.append(sa.text(f"ctid >= '({int(lo)},0)'::tid"))
-    if hi is not None:
-        parts.append(sa.text(f"ctid < '({int(hi)},0)'::tid"))
-    return sa.and_(*parts) if parts else sa.true()
+        Heap block (``ctid``) ranges where the server scans TID ranges (14+:
+        tables and materialized views) and the table has a block per split;
+        else ranges of ``partition_on=`` or of the single-column integer
+        primary key. A query, a read with a limit, one split, or a table too
+        small to cut is one split, read like a plain read. The planner's
+        transaction stays open until the plan is released: the exported
+        snapshot lives only as long as it, and its lock on the table keeps
+        ``TRUNCATE`` (not MVCC-safe) from emptying the table under the splits.
+        """
+        check_max_splits(max_splits)
+        self.check(spec)
+        if spec.table is None or spec.limit is not None or max_splits == 1:
+            return Connection.plan(self, spec, max_splits)  # one split (not SQLSource's key ranges)
+        parts = self.table_parts(spec.table)
+        session = self.session()
+        try:
+            snapshot = session.snapshot()  # the first statement: the transaction's snapshot is taken here
+            # its lock on the table, held until release, keeps TRUNCATE & co. from emptying it under the splits
+            spec.check_columns(session.table_schema(parts), f"table {'.'.join(parts)}")
+            relation = session.relation(parts)
+            on, bounds = self._cut_on(session, parts, spec, relation, max_splits)
+            ranges = key_ranges(*bounds, max_splits)
+            if len(ranges) > 1:
+                return self._planned(spec, parts, snapshot, session, on, bounds, ranges, relation)
+        except BaseException:
+            session.close()
+            raise
+        session.close()
+        return Connection.plan(self, spec, max_splits)
+
+    def _cut_on(self, session: "PostgreSQLSession", parts: tuple[str, ...], spec: ReadSpec, relation: "_Relation",
+                max_splits: int) -> tuple[str, tuple[Any, Any]]:
+        """What to cut on (``"ctid"``: heap blocks, or a key column) and the first and last value to cut."""
+        named = spec.options.get("partition_on")
+        if named is None and relation.blocks is not None and relation.blocks >= max_splits:
+            return "ctid", (0, relation.blocks - 1)
+        key = self._split_key(session, parts, named)  # a small table or a view: its key cuts finer
+        if key is not None:
+            return key, self._key_bounds(session, parts, key)
+        if relation.blocks is not None:
+            return "ctid", (0, max(relation.blocks - 1, 0))
+        raise BadSpecError(f"{'.'.join(parts)} has no single-column integer primary key (and is not a plain table "
+                           "on PostgreSQL 14+); name the column to split on with partition_on=")
+
+    def _planned(self, spec: ReadSpec, parts: tuple[str, ...], snapshot: Snapshot, session: "PostgreSQLSession",
+                 on: str, bounds: tuple[Any, Any], ranges: list[tuple[int | None, int | None]],
+                 relation: "_Relation") -> ReadPlan:
+        """The plan of ``ranges``: the planner's snapshot exported, ``session`` kept open until release."""
+        snapshot_id = session.export_snapshot()
+        first, last = int(bounds[0]), int(bounds[1]) + 1
+        splits = []
+        for i, (start, stop) in enumerate(ranges):
+            share = ((last if stop is None else stop) - (first if start is None else start)) / (last - first)
+            piece = _Exported(snapshot_id, KeyRange(on, start, stop, nulls=i == 0 and on != "ctid", pinned=snapshot))
+            splits.append(Split(index=i, payload=piece, covers={on: [start, stop]},
+                                rows=None if relation.rows is None else round(relation.rows * share),
+                                bytes=None if relation.bytes is None else round(relation.bytes * share)))
+        stmt = self._table_select(parts, spec)
+        sql, params = self.compile(sa.union_all(*(stmt.where(s.payload.condition()) for s in splits)))
+        return ReadPlan(
+            splits=tuple(splits), snapshot=snapshot, consistent=True,
+            method="ctid ranges" if on == "ctid" else "key ranges",
+            consistency="one exported snapshot: every split imports the planner's transaction snapshot "
+                        "(pg_export_snapshot), so together they read exactly the state the plan recorded",
+            query=record_query(sql, params, spec), release=session.close)
+
+    def scan_split(self, spec: ReadSpec, split: Split) -> Scan:
+        """Read one range of :meth:`plan` under the plan's exported snapshot, on a connection of its own.
+
+        Runs in any thread or process with a source for the same database, as
+        long as the plan is not released; after that the snapshot is gone and
+        this raises :class:`~unistore.errors.SnapshotUnavailableError`.
+        """
+        piece = split.payload
+        if piece is None:  # the one split of a read planned in one piece
+            return self.scan(spec)
+        if not isinstance(piece, _Exported) or spec.table is None:
+            raise BadSpecError(f"split {split.index} is not a range of a PostgreSQL table read: plan this read "
+                               "with the same spec")
+        parts = self.table_parts(spec.table)
+        session = self.session(piece.snapshot_id)
+        try:
+            table_schema = session.table_schema(parts)
+            spec.check_columns(table_schema, f"table {'.'.join(parts)}")
+            wanted = pa.schema([table_schema.field(c) for c in spec.columns]) if spec.columns else table_schema
+            sql, params = self.compile(self._table_select(parts, spec).where(piece.condition()))
+            schema, batches = session.execute(sql, params, spec.batch_size, wanted)
+        except BaseException:
+            session.close()
+            raise
+        return Scan(schema=schema, batches=batches, snapshot=piece.range.pinned, dataset=self.dataset(parts),
+                    query=record_query(sql, params, spec), close=session.close)
 
 
 def _libpq_uri(location: Location, host: str, port: int, database: str, params: dict[str, str]) -> str:
@@ -300,6 +328,13 @@ QUERY_ERRORS = ErrorTable(
     Rule(SourceUnavailableError, "lost the connection to {where}: {first_line}", classes=_DRIVER, codes=("08", "57P")),
     Rule(SourceUnavailableError, "lost the connection to {where}: {first_line}", classes=_DRIVER,
          when=lambda text: "server closed the connection" in text or "terminating connection" in text),
+    # a split importing the snapshot of a plan whose transaction has ended (SQLSTATE 22023 is broader)
+    Rule(SnapshotUnavailableError, "{where}: the read plan's exported snapshot no longer exists (the plan was "
+         "released or its transaction ended); plan the read again: {first_line}", classes=_DRIVER,
+         when=lambda text: "invalid snapshot identifier" in text),
+    Rule(SourceUnavailableError, "{where}: PostgreSQL gave up waiting for a lock on the table ({first_line}): a "
+         "schema change (ALTER TABLE, TRUNCATE, VACUUM FULL) holds it or waits for it; read again once it is done",
+         classes=_DRIVER, codes=("55P03",)),
     Rule(QueryError, "PostgreSQL rejected the query: {first_line}", classes=_DRIVER),
     code=lambda exc: getattr(exc, "sqlstate", None),
     brief=_first_line,
@@ -324,6 +359,7 @@ class PostgreSQLSession(Session):
             self._run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if snapshot_id is not None:
                 self._run(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
+                self._run(f"SET LOCAL lock_timeout = '{SPLIT_LOCK_TIMEOUT}'")
             # a synchronized scan may start mid-table: without it, rows come back in heap order every time
             self._run("SET LOCAL synchronize_seqscans = off")
 
@@ -379,32 +415,31 @@ class PostgreSQLSession(Session):
         reader = self._run(f"SELECT * FROM {quoted} LIMIT 0").fetch_record_batch()
         return arrow_schema(reader.schema)
 
-    def heap_blocks(self, parts: tuple[str, ...]) -> int | None:
-        """Blocks of a plain table or materialized view, if the server can scan TID ranges (14+)."""
+    def relation(self, parts: tuple[str, ...]) -> "_Relation":
+        """Heap blocks (where TID ranges can cut the relation) and size estimates, for a plan."""
         _, _, oid = self.resolve(parts)
-        relkind, blocks, version = self.rows(
+        relkind, blocks, block_size, reltuples, relpages, version = self.rows(
             "SELECT c.relkind::text, pg_relation_size(c.oid) / current_setting('block_size')::int8, "
+            "current_setting('block_size')::int8, c.reltuples::float8, c.relpages::int8, "
             "current_setting('server_version_num')::int FROM pg_catalog.pg_class c WHERE c.oid = $1::int8::oid",
             [oid])[0]
-        return int(blocks) if relkind in ("r", "m") and version >= 140000 else None
+        heap = relkind in ("r", "m")
+        # rows per page as of the last VACUUM / ANALYZE, times the pages now (the planner's own estimate)
+        rows = reltuples / relpages * blocks if heap and reltuples >= 0 and relpages > 0 else None
+        return _Relation(blocks=int(blocks) if heap and version >= 140000 else None,
+                         rows=rows, bytes=int(blocks * block_size) if heap else None)
 
-    def primary_key(self, parts: tuple[str, ...]) -> str | None:
+    def split_key(self, parts: tuple[str, ...], schema: pa.Schema) -> str | None:
+        """The table's single-column primary key (the planner checks that it is an integer)."""
         _, _, oid = self.resolve(parts)
         rows = self.rows(
-            "SELECT a.attname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
+            "SELECT a.attname::text FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
             "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
             "WHERE i.indrelid = $1::int8::oid AND i.indisprimary", [oid])
         return rows[0][0] if len(rows) == 1 else None
 
-    def key_range(self, table_sql: str, column: str, stmt: sa.Select, source: PostgreSQLSource) -> tuple[Any, Any]:
-        """min and max of the key among the rows the read selects (in this snapshot)."""
-        key = sa.column(quoted_name(column, quote=True))
-        bounded = sa.select(sa.func.min(key), sa.func.max(key)).select_from(
-            stmt.with_only_columns(key).limit(None).subquery("unistore_keys"))
-        sql, params = source.compile(bounded)
-        return tuple(self.rows(sql, params)[0])  # type: ignore[return-value]
-
     def export_snapshot(self) -> str:
+        """This transaction's snapshot, for others to import while it stays open."""
         return self.rows("SELECT pg_export_snapshot()")[0][0]
 
     # -- the read -------------------------------------------------------------------------
@@ -614,93 +649,28 @@ def _cast(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
         raise QueryError(f"column {name!r} holds values that are not {target} (NaN or infinity in a numeric?): {exc}") from None
 
 
-# -- partitioned reads ---------------------------------------------------------------------
+# -- read plans ------------------------------------------------------------------------------
 
-def _split(bounds: tuple[Any, Any], n: int) -> list[tuple[int | None, int | None]]:
-    """``n`` contiguous ranges [lo, hi) over [min, max]; the first and last are open-ended."""
-    lo, hi = bounds
-    if lo is None:  # no rows (or only NULL keys): one partition reads whatever there is
-        return [(None, None)]
-    lo, hi = int(lo), int(hi)
-    n = max(1, min(n, hi - lo + 1))
-    step = (hi - lo + 1) / n
-    cuts = [lo + int(round(step * i)) for i in range(1, n)]
-    edges: list[int | None] = [None, *cuts, None]
-    return [(edges[i], edges[i + 1]) for i in range(n)]
+class _Relation(NamedTuple):
+    """What a plan needs to know of the relation it cuts."""
+
+    blocks: int | None  # heap blocks, where TID range scans can cut it (tables, materialized views; 14+)
+    rows: float | None  # estimated rows (catalog statistics), None when unknown
+    bytes: int | None   # heap bytes
 
 
-def _range_conditions(key: sa.ColumnClause, ranges: list[tuple[int | None, int | None]]) -> list[Any]:
-    conds = []
-    for i, (lo, hi) in enumerate(ranges):
-        parts = []
-        if lo is not None:
-            parts.append(key >= lo)
-        if hi is not None:
-            parts.append(key < hi)
-        cond = sa.and_(*parts) if parts else sa.true()
-        if i == 0 and parts:  # rows with a NULL key belong to the first partition
-            cond = sa.or_(cond, key.is_(None))
-        conds.append(cond)
-    return conds
+@dataclasses.dataclass(frozen=True)
+class _Exported:
+    """A split's payload: a range (``key`` ``"ctid"``: heap blocks) read under the exported snapshot
+    ``snapshot_id``, the state ``range.pinned`` records. Plain values, so a split runs in another process."""
 
+    snapshot_id: str
+    range: KeyRange
 
-_DONE = object()
-
-
-def _partitioned(source: PostgreSQLSource, snapshot_id: str, statements: list[tuple[str, Any]],
-                 batch_size: int, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    """Batches of every partition, in partition order, read in parallel under one snapshot.
-
-    Workers start when the first batch is asked for and each holds at most
-    :data:`PREFETCH_BATCHES` batches ahead, so memory stays bounded.
-    """
-    stop = threading.Event()
-    queues: list[queue.Queue] = [queue.Queue(maxsize=PREFETCH_BATCHES) for _ in statements]
-
-    def put(q: queue.Queue, item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work(i: int) -> None:
-        sql, params = statements[i]
-        session = None
-        try:
-            session = source.session(snapshot_id)
-            _, batches = session.execute(sql, params, batch_size, schema)
-            for batch in batches:
-                if not put(queues[i], batch.cast(schema) if batch.schema != schema else batch):
-                    return
-            put(queues[i], _DONE)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(queues[i], exc)
-        finally:
-            if session is not None:
-                session.close()
-
-    threads = [threading.Thread(target=work, args=(i,), daemon=True, name=f"unistore-pg-partition-{i}")
-               for i in range(len(statements))]
-    try:
-        for t in threads:
-            t.start()
-        for q in queues:
-            while True:
-                item = q.get()
-                if item is _DONE:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-    finally:
-        stop.set()
-        for q in queues:  # unblock workers waiting to put
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    q.get_nowait()
-        for t in threads:
-            if t.is_alive():
-                t.join(timeout=30)
+    def condition(self) -> Any:
+        """The range as a WHERE condition; block numbers are integers of the plan, written inline."""
+        if self.range.key != "ctid":
+            return self.range.condition()
+        bounds = [sa.text(f"ctid {op} '({int(block)},0)'::tid")
+                  for op, block in ((">=", self.range.start), ("<", self.range.stop)) if block is not None]
+        return sa.and_(*bounds) if bounds else sa.true()

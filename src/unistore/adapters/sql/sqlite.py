@@ -7,8 +7,17 @@ built column by column. Either way the connection is opened with
 transaction pins the state. The ADBC driver runs only the first statement of
 a text and silently drops the rest, so :mod:`unistore.sqlguard` refuses any
 text that is not exactly one read-only statement before it is sent. The
-snapshot is the file's identity: size, mtime, inode and the header's change
-counter.
+snapshot is the file's identity: size, mtime, inode, the header's change
+counter and, in WAL mode (where that counter stays put), the WAL index
+header, which changes with every commit.
+
+A planned read (``partitions=N``) is cut into rowid ranges (``partition_on=``
+names another integer column). Each split is a connection of its own, so the
+plan pins the state instead: the planner keeps its read transaction open
+until the read ends (in rollback-journal mode no writer can commit meanwhile)
+and each split checks, inside its own read transaction, that the file's
+state equals the planner's; a split that finds a change raises
+:class:`~unistore.errors.SnapshotUnavailableError` rather than read another state.
 """
 
 from __future__ import annotations
@@ -44,6 +53,10 @@ class SQLiteSource(SQLSource):
     system = "sqlite"
     default_schema = "main"
     sql_dialect = "sqlite"
+    pins_splits = True
+    split_consistency = ("one state of the file: the planner's read transaction stays open until the read ends "
+                         "(in rollback-journal mode no writer can commit meanwhile) and every split checks that "
+                         "it finds the planner's snapshot (change counter, WAL index, file identity), else fails")
 
     def __init__(self, location: Location, *, driver: str | None = None):
         super().__init__(location, sqlite_dialect.dialect())
@@ -123,16 +136,31 @@ class SQLiteSession(Session):
                         "AND name NOT LIKE 'sqlite_%' ORDER BY name")
         return [r[0] for r in cur.fetchall()]
 
-    def declared(self, parts: tuple[str, ...]) -> list[tuple[str, str]]:
+    def _pragma(self, name: str, parts: tuple[str, ...]) -> list[tuple]:
+        """``PRAGMA schema.name(table)`` for a ``[schema.]table`` name."""
         if len(parts) > 2:
             raise BadSpecError("SQLite table names are [schema.]table")
         schema = parts[0] if len(parts) == 2 else "main"
         q = lambda s: '"' + s.replace('"', '""') + '"'  # noqa: E731
-        cur = self._run(f"PRAGMA {q(schema)}.table_info({q(parts[-1])})")
-        rows = cur.fetchall()
+        with mapped_errors(QUERY_ERRORS, self.path):
+            return self._run(f"PRAGMA {q(schema)}.{name}({q(parts[-1])})").fetchall()
+
+    def declared(self, parts: tuple[str, ...]) -> list[tuple[str, str]]:
+        rows = self._pragma("table_info", parts)
         if not rows:
             raise SourceNotFoundError(f"table {'.'.join(parts)} does not exist in {self.path}")
         return [(r[1], r[2]) for r in rows]
+
+    def split_key(self, parts: tuple[str, ...], schema: pa.Schema) -> str | None:
+        """The rowid of an ordinary table (under a name no column shadows); a ``WITHOUT ROWID`` table's
+        single-column primary key; nothing for a view."""
+        kind = self._pragma("table_list", parts)  # (schema, name, type, ncol, without_rowid, strict)
+        if not kind or kind[0][2] != "table":
+            return None
+        if not kind[0][4]:
+            return next((n for n in ("rowid", "_rowid_", "oid") if n not in schema.names), None)
+        keys = [r[1] for r in self._pragma("table_info", parts) if r[5]]
+        return keys[0] if len(keys) == 1 else None
 
     def table_schema(self, parts: tuple[str, ...]) -> pa.Schema:
         declared = self.declared(parts)
@@ -170,7 +198,9 @@ class SQLiteSession(Session):
         with open(self.path, "rb") as f:
             header = f.read(100)
         counter = int.from_bytes(header[24:28], "big") if len(header) >= 28 else None
-        return file_snapshot("sqlite.file", self.path, self.path + "-wal", change_counter=counter)
+        wal = header[18:20] == b"\x02\x02"  # the file format versions say WAL mode
+        pins = {"wal_index": _wal_index(self.path + "-shm")} if wal else {}
+        return file_snapshot("sqlite.file", self.path, self.path + "-wal", change_counter=counter, **pins)
 
     def close(self) -> None:
         conn = getattr(self, "conn", None)
@@ -195,6 +225,24 @@ class SQLiteSession(Session):
             conn.close()
         except Exception:
             pass
+
+
+def _wal_index(shm: str) -> str | None:
+    """The WAL index header (iChange, mxFrame, frame checksum, salts: sqlite.org/walformat.html) as hex.
+
+    Every commit in WAL mode changes it, unlike the database header. SQLite
+    writes it twice; a commit in progress shows two different copies, so the
+    read is repeated until they agree. None when there is no index file.
+    """
+    try:
+        for _ in range(100):
+            with open(shm, "rb") as f:
+                head = f.read(96)
+            if head[:48] == head[48:96]:
+                break
+    except FileNotFoundError:
+        return None
+    return head[8:48].hex() if len(head) >= 48 else None
 
 
 def _columnar(cur: Any, batch_size: int, schema: pa.Schema | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
