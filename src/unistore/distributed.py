@@ -125,7 +125,7 @@ class DistributedRead:
         self.open_options = {k: v for k, v in options.items() if k in adapter.open_options}
         read_kwargs = {k: options.pop(k) for k in ("query", "columns", "filter", "limit", "params")
                        if k in options}
-        self.source, self.spec = _open_for_read(uri, table, read_kwargs, options)
+        self.source, self.spec, _ = _open_for_read(uri, table, read_kwargs, options)  # no data tests here
         self.uri = self.source.uri  # redacted, for messages
         self.read_id = uuid7()
         self.pid = os.getpid()  # the planner's process: only it reports the read and releases the plan
