@@ -193,3 +193,13 @@ def test_the_training_page_examples_run(tmp_path, monkeypatch, ray_local):
 
     monkeypatch.chdir(tmp_path)
     run_examples("training.md", at_least=6)
+
+
+@pytest.mark.stores("postgresql")
+def test_a_frame_derived_from_a_dask_read_keeps_its_snapshot(case):
+    """The plan (and PostgreSQL's exported snapshot) lives as long as any frame built on the read."""
+    import gc
+
+    total = unistore.dask.read(case.uri, case.table, splits=2)["id"].sum()  # the read's own frame is gone
+    gc.collect()
+    assert int(total.compute(scheduler="sync")) == sum(range(1, N_ROWS + 1))

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from typing import Any
 
 import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
 
-from .distributed import DistributedRead, SplitTask, track
+from .distributed import DistributedRead, SplitTask, released_with, track
 
 __all__ = ["read"]
 
@@ -37,6 +38,9 @@ class _Parts:
     def __init__(self, read_id: str, queued: bool):
         self.read_id, self.queued = read_id, queued
         self._received: list[dict[str, Any]] = []
+        #: the planned read, in the process that made it: every frame derived from the read holds this object
+        #: (it is an argument of each partition's task), so the plan and its snapshot live as long as any does
+        self.planned: DistributedRead | None = None
 
     @classmethod
     def open(cls, read_id: str) -> "_Parts":
@@ -48,7 +52,9 @@ class _Parts:
         except (ImportError, ValueError):  # no distributed client: partitions run in this process
             with cls._lock:
                 cls._local[read_id] = []
-            return cls(read_id, queued=False)
+            parts = cls(read_id, queued=False)
+            weakref.finalize(parts, cls._local.pop, read_id, None)  # forgotten with the last frame using it
+            return parts
 
     def __reduce__(self) -> Any:
         return (type(self), (self.read_id, self.queued))
@@ -107,5 +113,7 @@ def read(uri: str | os.PathLike[str], table: str | tuple[str, ...] | None = None
         planned.fail(exc)
         raise
     planned.collect = parts.collect
+    parts.planned = planned
+    released_with(parts, planned)
     track(frame, planned)
     return frame

@@ -276,14 +276,12 @@ def _report_and_close(planned: DistributedRead) -> None:
 
 
 def track(result: Any, planned: DistributedRead) -> None:
-    """Tie ``planned`` to the object an engine returned (a Ray Dataset, a Dask DataFrame): its record is
-    ``provenance_of(result)``; when the object is garbage-collected the read is reported (if it ran) and
-    its plan released."""
+    """Tie ``planned`` to the object an engine returned (a Dask DataFrame, a PyTorch dataset): its record
+    is ``provenance_of(result)``. (What keeps the plan alive is the caller's choice: :func:`released_with`.)"""
     key = id(result)
     with _tracked_lock:
         _tracked[key] = (weakref.ref(result), planned)
     weakref.finalize(result, _untrack, key)
-    released_with(result, planned)
 
 
 def find(obj: Any) -> Provenance | None:

@@ -36,7 +36,7 @@ import torch.multiprocessing as mp
 from torch.utils.data import IterableDataset as _TorchIterable
 from torch.utils.data import get_worker_info
 
-from .distributed import DistributedRead, track
+from .distributed import DistributedRead, released_with, track
 from .errors import BadSpecError
 from .provenance import Provenance
 
@@ -79,6 +79,7 @@ class IterableDataset(_TorchIterable):
         self._planned.share = lambda: (self.rank_splits(), {"rank": self.rank, "world_size": self.world_size,
                                                             "epoch": self.epoch})
         track(self, self._planned)
+        released_with(self, self._planned)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch: the split order and the shuffle are drawn from ``seed`` and it."""
