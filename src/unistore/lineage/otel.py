@@ -25,8 +25,9 @@ from __future__ import annotations
 import os
 import re
 import threading
-from urllib.parse import urlsplit
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -64,36 +65,35 @@ def sanitize_query(text: str) -> str:
     return _LITERALS.sub("?", text)
 
 
-def _get_tracer() -> Any:
-    global _tracer
-    tracer = _tracer
-    if tracer is None:
+def _cached(name: str, make: Callable[[], Any]) -> Any:
+    """The module global ``name``, made once (under the lock) when it is None: the tracer, the instruments."""
+    value = globals()[name]
+    if value is None:
         with _lock:
-            if _tracer is None:
-                _tracer = trace.get_tracer("unistore", __version__, tracer_provider=_tracer_provider)
-            tracer = _tracer
-    return tracer
+            if globals()[name] is None:
+                globals()[name] = make()
+            value = globals()[name]
+    return value
+
+
+def _get_tracer() -> Any:
+    return _cached("_tracer", lambda: trace.get_tracer("unistore", __version__, tracer_provider=_tracer_provider))
+
+
+def _make_histograms() -> tuple[Any, Any]:
+    meter = metrics.get_meter("unistore", __version__, meter_provider=_meter_provider)
+    return (
+        meter.create_histogram("db.client.operation.duration", unit="s", description="Duration of unistore reads",
+                               explicit_bucket_boundaries_advisory=[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10]),
+        meter.create_histogram("db.client.response.returned_rows", unit="{row}",
+                               description="Rows returned by unistore reads",
+                               explicit_bucket_boundaries_advisory=[
+                                   1, 2, 5, 10, 100, 1000, 10_000, 100_000, 1_000_000]),
+    )
 
 
 def _histograms() -> Any:
-    global _instruments
-    instruments = _instruments
-    if instruments is None:
-        with _lock:
-            if _instruments is None:
-                meter = metrics.get_meter("unistore", __version__, meter_provider=_meter_provider)
-                _instruments = (
-                    meter.create_histogram("db.client.operation.duration", unit="s",
-                                           description="Duration of unistore reads",
-                                           explicit_bucket_boundaries_advisory=[
-                                               0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10]),
-                    meter.create_histogram("db.client.response.returned_rows", unit="{row}",
-                                           description="Rows returned by unistore reads",
-                                           explicit_bucket_boundaries_advisory=[
-                                               1, 2, 5, 10, 100, 1000, 10_000, 100_000, 1_000_000]),
-                )
-            instruments = _instruments
-    return instruments
+    return _cached("_instruments", _make_histograms)
 
 
 def operation_name(query: str | None) -> str:

@@ -194,13 +194,8 @@ class SQLSource(Connection):
 
     def scan_split(self, spec: ReadSpec, split: Split) -> Scan:
         """Read the key range ``split`` covers, in a transaction of its own (any thread or process)."""
-        part = split.payload
-        if part is None:  # the one split of a read planned in one piece
-            return self.scan(spec)
-        if not isinstance(part, KeyRange) or spec.table is None:
-            raise BadSpecError(f"split {split.index} is not a key range of a table read of {self.uri}: plan the "
-                               "read with the same spec")
-        return self._scan(spec, part)
+        part = planned_piece(split, KeyRange, spec, f"a key range of a table read of {self.uri}")
+        return self.scan(spec) if part is None else self._scan(spec, part)
 
     def _scan(self, spec: ReadSpec, part: KeyRange | None) -> Scan:
         """The read of ``spec``, or of its rows in the key range ``part``."""
@@ -378,6 +373,15 @@ class SQLSource(Connection):
             return session.table_schema(self.table_parts(table))
         finally:
             session.close()
+
+
+def planned_piece(split: Split, kind: type, spec: ReadSpec, what: str) -> Any:
+    """The payload of a split this dialect's :meth:`SQLSource.plan` made for ``spec`` (None: the read in one
+    piece); anything else is refused before a connection is opened."""
+    piece = split.payload
+    if piece is not None and (not isinstance(piece, kind) or spec.table is None):
+        raise BadSpecError(f"split {split.index} is not {what}: plan the read with the same spec")
+    return piece
 
 
 def escape_literal_colons(sql: str) -> str:

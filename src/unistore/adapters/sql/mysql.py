@@ -391,20 +391,15 @@ class MySQLSession(Session):
             with contextlib.suppress(Exception):
                 conn.close()
             return
-        try:
-            self._drain()
-            with conn.cursor() as cur:
-                cur.execute("ROLLBACK")
-                # no named lock outlives a read on a pooled connection (the classifier refuses GET_LOCK;
-                # a function the user calls might still take one)
-                cur.execute("DO RELEASE_ALL_LOCKS()")
-        except Exception:
-            reuse = False
-        if reuse:
-            self.source._pool.release(conn)
-        else:
-            with contextlib.suppress(Exception):
-                conn.close()
+        self.source._pool.give_back(conn, self._reset, reuse)
+
+    def _reset(self, conn: Any) -> None:
+        self._drain()
+        with conn.cursor() as cur:
+            cur.execute("ROLLBACK")
+            # no named lock outlives a read on a pooled connection (the classifier refuses GET_LOCK;
+            # a function the user calls might still take one)
+            cur.execute("DO RELEASE_ALL_LOCKS()")
 
 
 def _schema_and_name(parts: tuple[str, ...]) -> list[str | None]:

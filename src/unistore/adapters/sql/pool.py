@@ -72,6 +72,19 @@ class IdlePool:
                 return
         self.discard(conn)
 
+    def give_back(self, conn: Any, reset: Callable[[Any], None], reuse: bool = True) -> None:
+        """End a read on ``conn``: ``reset`` ends its transaction (and what a session may hold), then the
+        connection waits for the next read; one that cannot be reset (or ``reuse`` False) is closed."""
+        if reuse:
+            try:
+                reset(conn)
+            except Exception:
+                reuse = False
+        if reuse:
+            self.release(conn)
+        else:
+            self.discard(conn)
+
     @staticmethod
     def discard(conn: Any) -> None:
         with contextlib.suppress(Exception):

@@ -42,7 +42,7 @@ from ...provenance import Dataset
 from ...registry import require
 from ...snapshot import Snapshot
 from ...spec import ReadSpec
-from .base import KeyRange, Session, SQLSource, key_ranges, record_query
+from .base import KeyRange, Session, SQLSource, key_ranges, planned_piece, record_query
 from .pool import IdlePool
 
 DEFAULT_PORT = 5432
@@ -271,12 +271,9 @@ class PostgreSQLSource(SQLSource):
         long as the plan is not released; after that the snapshot is gone and
         this raises :class:`~unistore.errors.SnapshotUnavailableError`.
         """
-        piece = split.payload
+        piece = planned_piece(split, _Exported, spec, "a range of a PostgreSQL table read")
         if piece is None:  # the one split of a read planned in one piece
             return self.scan(spec)
-        if not isinstance(piece, _Exported) or spec.table is None:
-            raise BadSpecError(f"split {split.index} is not a range of a PostgreSQL table read: plan this read "
-                               "with the same spec")
         parts = self.table_parts(spec.table)
         session = self.session(piece.snapshot_id)
         try:
@@ -510,21 +507,18 @@ class PostgreSQLSession(Session):
                     stream.close()
             self._streams.clear()
         self._close_cursors()
-        try:
-            cur = conn.cursor()
-            cur.execute("ROLLBACK")
-            # no session lock outlives a read on a pooled connection (the classifier refuses them; a
-            # function the user calls might still take one)
-            cur.execute("SELECT pg_advisory_unlock_all()")
-            cur.fetchall()
-            cur.close()
-        except Exception:
-            reuse = False
-        if reuse:
-            self.source._pool.release(conn)
-        else:
-            with contextlib.suppress(Exception):
-                conn.close()
+        self.source._pool.give_back(conn, _reset, reuse)
+
+
+def _reset(conn: Any) -> None:
+    """End a read's transaction on a pooled connection."""
+    cur = conn.cursor()
+    cur.execute("ROLLBACK")
+    # no session lock outlives a read on a pooled connection (the classifier refuses them; a
+    # function the user calls might still take one)
+    cur.execute("SELECT pg_advisory_unlock_all()")
+    cur.fetchall()
+    cur.close()
 
 
 def _batch_bytes(batch_size: int, schema: pa.Schema | None) -> int:
