@@ -29,21 +29,51 @@ from .errors import (
     UnistoreError,
     UnknownSchemeError,
 )
-from .federated import sql, sql_scan
 from .filters import Filter, col
 from .fingerprint import fingerprint
-from .frames import to_pandas, to_polars
 from .location import redact
 from .provenance import Provenance, provenance_of
 from .registry import known_schemes, register
 from .replay import replay
-from . import checks, lineage
+from . import api as _api, inputs as _inputs, lineage
 from .lineage import configure as configure_lineage
 from .runs import Run, replay_manifest, run
-from .catalogs import Catalog, catalog
 from .snapshot import Snapshot
 from .source import Source
 from .spec import ReadSpec
+
+#: public names whose modules are imported on first use (cross-silo SQL pulls in sqlglot's lineage,
+#: the catalog a YAML parser): ``import unistore`` stays close to ``import pyarrow``
+_LAZY = {
+    "sql": ".federated", "sql_scan": ".federated",
+    "catalog": ".catalogs", "Catalog": ".catalogs",
+    "to_pandas": ".frames", "to_polars": ".frames",
+    "checks": ".checks",
+}
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'unistore' has no attribute {name!r}")
+    module = importlib.import_module(target, __name__)
+    value = module if name == target[1:] else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def _catalog(entry: str) -> object:
+    """``catalog:NAME`` in ``read``/``scan``/``sql`` before the catalog package is imported: import it (it
+    registers its own readers, replacing these) and hand over."""
+    import importlib
+
+    return getattr(importlib.import_module(".catalogs.catalog", __name__), entry)
+
+
+_api.NAMED_READERS.setdefault("catalog", lambda *args: _catalog("_read_named")(*args))  # type: ignore[operator]
+_inputs.NAMED_INPUTS.setdefault("catalog", lambda *args: _catalog("_input_named")(*args))  # type: ignore[operator]
 
 __all__ = [
     "AdapterError",

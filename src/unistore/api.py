@@ -12,7 +12,7 @@ import difflib
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -20,12 +20,13 @@ from . import lineage, registry
 from .errors import BadSpecError
 from .filters import FilterLike, short
 from .location import Location
-from .checkrun import prepare
-from .checks import Check
 from .engine import read_table, start_read
-from .source import Source
+from .source import Source, prepared_checks
 from .spec import COMMON_OPTIONS, ReadSpec
 from .timeseries import GENERIC_OPTIONS
+
+if TYPE_CHECKING:
+    from .checks import Check
 
 #: readers of names that are not store locations, by prefix: ``"catalog"`` reads ``catalog:orders``
 #: from the default catalog. Filled by the layer that owns the names (:mod:`unistore.catalog`), so this
@@ -69,7 +70,7 @@ def source(uri: str | os.PathLike[str], **options: Any) -> Source:
 
 
 def _open_for_read(uri: str | os.PathLike[str], table: Any, read_kwargs: dict[str, Any],
-                   options: dict[str, Any], checks: Any = None) -> tuple[Source, ReadSpec, tuple[Check, ...]]:
+                   options: dict[str, Any], checks: Any = None) -> tuple[Source, ReadSpec, "tuple[Check, ...]"]:
     """Resolve the adapter, check the request's shape, open the source, validate the spec.
 
     A request that is malformed fails before the store is touched; a source that
@@ -80,7 +81,7 @@ def _open_for_read(uri: str | os.PathLike[str], table: Any, read_kwargs: dict[st
     open_options = {k: options.pop(k) for k in list(options) if k in adapter.open_options}
     # built once: a second build would find a generator (filter values, columns) already drained
     shape = ReadSpec.build(table, **read_kwargs, **options)
-    prepared = prepare(checks, shape)  # data tests: validated (and relationships' other sides read) first
+    prepared = prepared_checks(checks, shape)  # data tests: validated (and relationships' other sides read) first
     started = time.perf_counter()
     try:
         src = Source(adapter.open(location, **open_options))

@@ -17,14 +17,12 @@ import contextlib
 import dataclasses
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from ._version import __version__
 from .adapter import Connection, Scan, Split
-from .checkeval import CheckRun, verdict
-from .checks import Check
 from .errors import AdapterError, BadSpecError, SnapshotUnavailableError, UnistoreError
 from .executor import plan_and_scan
 from .fingerprint import Fingerprinter, schema_fingerprint
@@ -33,6 +31,10 @@ from .lineage.span import ReadSpan
 from .location import cap, scrub
 from .provenance import Provenance, embedded_parents, now_rfc3339, remember, remember_returned, tag_fields, tag_schema, uuid7
 from .spec import ReadSpec, check_read_options
+
+if TYPE_CHECKING:
+    from .checkeval import CheckRun
+    from .checks import Check
 
 
 def refuse_unsupported(connection: Connection, spec: ReadSpec) -> None:
@@ -62,7 +64,7 @@ def refuse_unsupported(connection: Connection, spec: ReadSpec) -> None:
 
 
 def start_read(connection: Connection, spec: ReadSpec, *, owned: bool = False,
-               checks: tuple[Check, ...] = ()) -> pa.RecordBatchReader:
+               checks: "tuple[Check, ...]" = ()) -> pa.RecordBatchReader:
     """Run one read as a stream whose schema announces the record (source, snapshot, query).
 
     ``owned`` closes the connection when the stream ends (``unistore.scan(uri)``); ``checks``
@@ -82,7 +84,7 @@ def stream_read(connection: Connection, spec: ReadSpec) -> "_ReadStream":
 
 
 def read_table(connection: Connection, spec: ReadSpec, *, owned: bool = False,
-               checks: tuple[Check, ...] = ()) -> pa.Table:
+               checks: "tuple[Check, ...]" = ()) -> pa.Table:
     """Run one read into a table; the record is serialised once, when it is complete.
 
     A failed data test raises once the table is built, so the error carries it.
@@ -92,6 +94,8 @@ def read_table(connection: Connection, spec: ReadSpec, *, owned: bool = False,
     table = pa.Table.from_batches(batches, schema=tag_schema(stream.schema, stream.record))
     remember_returned(stream.record, table)  # so provenance_of(table) knows it without hashing
     if stream.record.checks:
+        from .checkeval import verdict  # data tests are imported when a read has some
+
         verdict(stream.record, table)
     return table
 
@@ -113,12 +117,12 @@ def read_split(connection: Connection, spec: ReadSpec, split: Split) -> tuple[pa
 
 
 def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: bool,
-                 split: Split | None = None, checks: tuple[Check, ...] = ()) -> "_ReadStream":
+                 split: Split | None = None, checks: "tuple[Check, ...]" = ()) -> "_ReadStream":
     """The adapter plans and starts the read (or one ``split`` of it); the core wraps its batches."""
     started = time.perf_counter()
     span: ReadSpan | _Unreported = ReadSpan(ReadContext.of(connection, spec)) if split is None else _Unreported()
     scan: Scan | None = None
-    run: CheckRun | None = None
+    run: "CheckRun | None" = None
     try:
         refuse_unsupported(connection, spec)
         partitions = spec.options.get("partitions") or 1
@@ -145,7 +149,10 @@ def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: 
         if spec.columns and list(schema.names) != list(spec.columns):
             schema = pa.schema([schema.field(c) for c in spec.columns], metadata=schema.metadata)
         record.result.schema_fingerprint = schema_fingerprint(schema)
-        run = CheckRun(checks, schema) if checks else None  # a check that cannot apply fails here
+        if checks:  # a check that cannot apply fails here
+            from .checkeval import CheckRun
+
+            run = CheckRun(checks, schema)
         embedded_parents(record, scan.schema)  # a sample file written by unistore: lineage to its dataset
         remember(record)
         schema = tag_schema(schema, record) if announce else tag_fields(schema, record)
@@ -192,7 +199,7 @@ class _ReadStream:
     """
 
     def __init__(self, connection: Connection, spec: ReadSpec, scan: Scan, record: Provenance, schema: pa.Schema,
-                 span: "ReadSpan | _Unreported", started: float, owned: bool, checks: CheckRun | None = None,
+                 span: "ReadSpan | _Unreported", started: float, owned: bool, checks: "CheckRun | None" = None,
                  judge: bool = True):
         self.connection, self.spec, self.scan, self.record, self.schema = connection, spec, scan, record, schema
         self.span, self.started, self.owned = span, started, owned
@@ -240,6 +247,8 @@ class _ReadStream:
             raise error from None
         self._finish(complete=True)
         if self.judge and self.record.checks:
+            from .checkeval import verdict
+
             verdict(self.record)
         raise StopIteration
 

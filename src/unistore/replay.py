@@ -22,7 +22,6 @@ import pyarrow as pa
 from .api import source
 from .engine import read_table
 from .errors import BadSpecError, DriftError, SnapshotUnavailableError
-from .federated.rerun import rerun
 from .provenance import QUERY_KIND, Provenance, lookup, provenance_of, remember_returned, tag_schema
 from .spec import ReadSpec
 
@@ -131,6 +130,8 @@ def _replay_query(rec: Provenance, sources: Any, options: dict[str, Any]) -> pa.
         raise BadSpecError(f"replaying a query takes sources= (name -> URI), not {', '.join(sorted(options))}")
     if sources is not None and not isinstance(sources, Mapping):
         raise BadSpecError("replaying a query takes sources= as a mapping of source name to URI")
+    from .federated.rerun import rerun  # cross-silo SQL is imported when a query record is replayed
+
     table, now = rerun(rec, sources)
     recorded = {i.name: i.record for i in rec.inputs}
     drift: dict[str, Any] = {}

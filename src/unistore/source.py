@@ -14,12 +14,21 @@ from typing import Any
 import pyarrow as pa
 
 from .adapter import Connection
-from .checkrun import prepare
 from .engine import read_table, start_read
 from .errors import BadSpecError
 from .location import Location
 from .spec import ReadSpec, check_read_options
 from .timecolumn import bind_time_column
+
+
+def prepared_checks(checks: Any, spec: ReadSpec) -> tuple:
+    """A read's data tests validated and ready (:func:`unistore.checkrun.prepare`); the data-test modules
+    are imported only by a read that has some."""
+    if checks is None:
+        return ()
+    from .checkrun import prepare
+
+    return prepare(checks, spec)
 
 
 class Source:
@@ -47,7 +56,7 @@ class Source:
         """Read into a ``pyarrow.Table`` whose schema carries the complete provenance (``checks``: data tests)."""
         self._check_open()
         spec = self.spec(table, **kwargs)
-        return read_table(self.connection, spec, checks=prepare(checks, spec))
+        return read_table(self.connection, spec, checks=prepared_checks(checks, spec))
 
     def scan(self, table: str | tuple[str, ...] | None = None, *, checks: Any = None,
              **kwargs: Any) -> pa.RecordBatchReader:
@@ -59,7 +68,7 @@ class Source:
         """
         self._check_open()
         spec = self.spec(table, **kwargs)
-        return start_read(self.connection, spec, checks=prepare(checks, spec))
+        return start_read(self.connection, spec, checks=prepared_checks(checks, spec))
 
     def spec(self, table: str | tuple[str, ...] | ReadSpec | None = None, **kwargs: Any) -> ReadSpec:
         """Validate a read request for this source without sending anything.
