@@ -237,7 +237,7 @@ def _pytest(folder: Path, *args: str) -> Any:
     src = str(Path(unistore.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("UNISTORE_CATALOG", None)
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "unistore.pytest_plugin", "-p", "no:cacheprovider",
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                            "-q", "-rA", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
 
 
