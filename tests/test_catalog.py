@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import unistore
+from catalog_folder import catalog_folder
 from unistore.catalogs import DriftWarning, LockEntry, LockFile, format_checks
 from unistore.catalogs.document import catalog_schema
 from unistore.cli import main
@@ -57,11 +58,7 @@ def bump(folder: Path, order_id: int = 50) -> None:
 @pytest.fixture
 def shop(tmp_path, monkeypatch):
     """A folder with shop.db and unistore.yaml, as the current directory."""
-    make_shop(tmp_path)
-    (tmp_path / "unistore.yaml").write_text(CATALOG)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("UNISTORE_CATALOG", raising=False)
-    return tmp_path
+    return catalog_folder(tmp_path, monkeypatch, CATALOG, make_shop)
 
 
 # -- finding and reading a catalog ---------------------------------------------------------------

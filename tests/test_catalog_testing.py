@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import unistore
+from catalog_folder import catalog_folder
 from stores.servers_sql import PG_PORT, pg_available, pg_connect, unique
 from unistore.catalogs.samples import key_hashes
 from unistore.cli import main
@@ -59,11 +60,8 @@ def make_shop(folder: Path, *, kinds: int = 3, orphans: bool = False) -> None:
 
 @pytest.fixture
 def shop(tmp_path, monkeypatch):
-    make_shop(tmp_path)
-    (tmp_path / "unistore.yaml").write_text(CATALOG)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("UNISTORE_CATALOG", raising=False)
-    return tmp_path
+    """A folder with shop.db and unistore.yaml, as the current directory."""
+    return catalog_folder(tmp_path, monkeypatch, CATALOG, make_shop)
 
 
 # -- unistore test ---------------------------------------------------------------------------------

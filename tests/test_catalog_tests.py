@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import unistore
+from catalog_folder import catalog_folder
 from unistore.cli import main
 from unistore.errors import CatalogError, DataTestWarning
 
@@ -56,11 +57,8 @@ def make_shop(folder: Path, *, orphans: bool = False, kinds: int = 3) -> None:
 
 @pytest.fixture
 def shop(tmp_path, monkeypatch):
-    make_shop(tmp_path)
-    (tmp_path / "unistore.yaml").write_text(CATALOG)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("UNISTORE_CATALOG", raising=False)
-    return tmp_path
+    """A folder with shop.db and unistore.yaml, as the current directory."""
+    return catalog_folder(tmp_path, monkeypatch, CATALOG, make_shop)
 
 
 def test_tests_become_checks_per_dataset_and_per_column(shop):

@@ -234,3 +234,16 @@ def collector():
     c = Collector()
     yield c
     c.stop()
+
+
+@pytest.fixture
+def events_file(tmp_path):
+    """configure_lineage with a client writing to a file; returns a function reading the delivered events."""
+    path = tmp_path / "ol.jsonl"
+    unistore.configure_lineage(openlineage=file_client(path), spool_dir=tmp_path / "spool")
+
+    def delivered() -> list[dict]:
+        assert lineage.flush(30), "events were not delivered"
+        return read_jsonl(path)
+
+    return delivered

@@ -12,25 +12,11 @@ import pytest
 
 import unistore
 from unistore import checks as C
-from unistore import lineage
 
-from .conftest import file_client, read_jsonl
 
 CHECKS = [C.not_null("id"), C.not_null("kind", key="id", severity="warn"), C.unique("id"),
           C.between("amount", 0, 100), C.row_count(min=1), C.expression("amount > 2", key="id", severity="warn"),
           C.schema({"id": "int64"}), C.relationships("id", pa.table({"id": [1, 2]}), severity="warn")]
-
-
-@pytest.fixture
-def events_file(tmp_path):
-    path = tmp_path / "ol.jsonl"
-    unistore.configure_lineage(openlineage=file_client(path), spool_dir=tmp_path / "spool")
-
-    def delivered() -> list[dict]:
-        assert lineage.flush(30), "events were not delivered"
-        return read_jsonl(path)
-
-    return delivered
 
 
 @pytest.fixture(params=["sqlite", "parquet", "postgresql"])

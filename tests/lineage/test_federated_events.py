@@ -10,9 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 
 import unistore
-from unistore import lineage
-
-from .conftest import file_client, read_jsonl
 
 QUERY = ("SELECT e.kind, SUM(e.amount * p.rate) AS value FROM shop.events e JOIN rates p ON e.kind = p.kind "
          "WHERE e.amount > 1 GROUP BY e.kind")
@@ -25,22 +22,10 @@ def two_sources(tmp_path, sqlite_uri):
     return {"shop": sqlite_uri, "rates": str(rates)}
 
 
-@pytest.fixture
-def events(tmp_path):
-    path = tmp_path / "ol.jsonl"
-    unistore.configure_lineage(openlineage=file_client(path), spool_dir=tmp_path / "spool")
-
-    def delivered() -> list[dict]:
-        assert lineage.flush(30), "events were not delivered"
-        return read_jsonl(path)
-
-    return delivered
-
-
-def test_one_openlineage_run_with_every_input_and_the_column_lineage_facet(events, two_sources, ol_spec, tmp_path):
+def test_one_openlineage_run_with_every_input_and_the_column_lineage_facet(events_file, two_sources, ol_spec, tmp_path):
     table = unistore.sql(QUERY, two_sources, output=str(tmp_path / "value.parquet"))
     record = unistore.provenance_of(table)
-    sent = events()
+    sent = events_file()
     assert [e["eventType"] for e in sent] == ["START", "COMPLETE"]  # the input reads are not runs of their own
     for event in sent:
         assert ol_spec.validate(event) >= 2
@@ -64,11 +49,11 @@ def test_one_openlineage_run_with_every_input_and_the_column_lineage_facet(event
         {"columnLineage": column_lineage})
 
 
-def test_in_a_run_the_query_counts_with_its_inputs_and_the_runs_output_gets_the_facet(events, two_sources, ol_spec,
-                                                                                      tmp_path):
+def test_in_a_run_the_query_counts_with_its_inputs_and_the_runs_output_gets_the_facet(events_file, two_sources,
+                                                                                      ol_spec, tmp_path):
     with unistore.run("report", outputs=["s3://reports/value.parquet"], manifest=tmp_path / "m.json"):
         table = unistore.sql(QUERY, two_sources)
-    sent = events()
+    sent = events_file()
     assert [e["eventType"] for e in sent] == ["START", "COMPLETE"]
     for event in sent:
         ol_spec.validate(event)

@@ -13,20 +13,7 @@ import pytest
 import unistore
 from unistore import lineage
 
-from .conftest import file_client, read_jsonl
-
-
-@pytest.fixture
-def events_file(tmp_path):
-    """configure_lineage with a client writing to a file; returns a function reading the delivered events."""
-    path = tmp_path / "ol.jsonl"
-    unistore.configure_lineage(openlineage=file_client(path), spool_dir=tmp_path / "spool")
-
-    def delivered() -> list[dict]:
-        assert lineage.flush(30), "events were not delivered"
-        return read_jsonl(path)
-
-    return delivered
+from .conftest import read_jsonl
 
 
 def test_read_emits_start_and_complete_with_all_input_facets(events_file, sqlite_uri, ol_spec):
