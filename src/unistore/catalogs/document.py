@@ -122,9 +122,9 @@ class _Problem(Exception):
 
 def parse_yaml(text: str, file: str) -> Any:
     """The document in ``text`` (safe YAML), or a :class:`CatalogError` with the line of the mistake."""
+    loader = _loader()  # first: without PyYAML it raises MissingExtraError naming the extra
     import yaml
 
-    loader = _loader()
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
     except _Problem as exc:
