@@ -142,7 +142,7 @@ def test_read_a_time_range_from_prometheus(loader_victoria_metrics):
 
 
 def test_as_of_reads_a_pinned_delta_version(tmp_path):
-    deltalake = pytest.importorskip("deltalake")
+    import deltalake  # the delta extra: installed by scripts/install.sh, so its absence fails
     path = tmp_path / "dl"
     deltalake.write_deltalake(str(path), pa.table({"id": [1, 2]}))
     deltalake.write_deltalake(str(path), pa.table({"id": [3]}), mode="append")
