@@ -22,19 +22,44 @@ if ! grep -qs "unistore-tests" "$cnf"; then
   printf '\n[mysqld]\n# unistore-tests: GTID / binlog position for read snapshots\nlog_bin = mariadb-bin\nbinlog_format = ROW\nserver_id = 1\n' >> "$cnf"
 fi
 
+running_servers() {
+  # pids of this machine's mariadbd processes, whoever started them (one booting has no pid file or port yet);
+  # a process whose root is not ours belongs to another container
+  local pid
+  for pid in $(pgrep -x mariadbd || true); do
+    [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = / ] && echo "$pid"
+  done
+  return 0
+}
+wait_server_up() {
+  # wait_server_up SECONDS: the server answers on the socket and on 127.0.0.1:$PORT
+  local i
+  for i in $(seq 1 $(($1 * 5))); do
+    port_open "$PORT" && mariadb-admin --protocol=socket -S "$SOCK" -uroot ping >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  return 1
+}
 start_server() {
   mkdir -p "$RUN" "$(dirname "$errlog")" && chown mysql:mysql "$RUN" "$(dirname "$errlog")"
+  local pids; pids=$(running_servers)
+  if [ -n "$pids" ]; then
+    # a server is still starting (the machine's own, at boot): wait for it, never start a second on one datadir
+    echo "   mariadbd $pids is starting; waiting for it"
+    wait_server_up 60 && return 0
+    echo "   mariadbd $pids did not answer on 127.0.0.1:$PORT within 60 s" >&2
+    return 1
+  fi
+  rm -f "$PIDFILE"  # stale: its process is gone
   if [ ! -d "$datadir/mysql" ]; then
     echo "   mariadb-install-db --user=mysql --datadir=$datadir"
     mariadb-install-db --user=mysql --datadir="$datadir" --skip-test-db >/dev/null
   fi
-  start-stop-daemon --start --background --pidfile "$PIDFILE" --startas /usr/sbin/mariadbd -- \
+  # --exec with --pidfile: start-stop-daemon refuses to match on a pid file owned by mysql alone
+  start-stop-daemon --start --oknodo --background --pidfile "$PIDFILE" --exec /usr/sbin/mariadbd -- \
     --user=mysql --datadir="$datadir" --socket="$SOCK" --pid-file="$PIDFILE" \
     --bind-address=127.0.0.1 --port="$PORT" --log-error="$errlog"
-  for _ in $(seq 1 300); do
-    port_open "$PORT" && mariadb-admin --protocol=socket -S "$SOCK" -uroot ping >/dev/null 2>&1 && return 0
-    sleep 0.2
-  done
+  wait_server_up 60 && return 0
   echo "   MariaDB did not come up on 127.0.0.1:$PORT; the end of $errlog:" >&2
   tail -n 20 "$errlog" >&2 || true
   return 1
@@ -42,7 +67,7 @@ start_server() {
 
 if ! port_open "$PORT"; then
   start_server
-elif ! mariadb-admin --protocol=socket -S "$SOCK" -uroot ping >/dev/null 2>&1; then
+elif ! wait_server_up 30; then  # a server that just opened its port answers within seconds
   echo "   127.0.0.1:$PORT is taken by a server that is not this machine's MariaDB (no answer on $SOCK)" >&2
   exit 1
 fi
@@ -50,6 +75,7 @@ if [ "$(as_admin -Nse 'SELECT @@log_bin')" != "1" ]; then
   echo "   restarting MariaDB with the binary log on"
   mariadb-admin --protocol=socket -S "$SOCK" -uroot shutdown
   wait_port_closed "$PORT" 60
+  for _ in $(seq 1 300); do [ -z "$(running_servers)" ] && break; sleep 0.2; done  # its process has exited
   start_server
 fi
 
