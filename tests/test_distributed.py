@@ -279,3 +279,22 @@ def test_a_torch_worker_yields_a_split_as_its_batches_arrive(lazy_splits, shuffl
     items.close()  # the consumer stops mid-split: the store is released now, and no part is recorded
     assert closed == [produced[0][0]] and len(produced) <= 5
 
+
+def test_a_ray_read_task_yields_a_split_as_its_batches_arrive(lazy_splits, ray_local):
+    """Ray gets the split's batches as they are read (it gathers them into blocks), then its part of the record."""
+    from unistore.distributed import DistributedRead
+
+    produced, _ = lazy_splits
+    planned = DistributedRead("counter-split://1000", "numbers", splits=2)
+    try:
+        parts = unistore.ray._Parts.remote()
+        blocks = unistore.ray._read_split(planned.tasks[1], parts)
+        first = next(blocks)
+        assert first.column("n").to_pylist() == list(range(500, 510))
+        assert len(produced) == 1, "the first block comes out before the split's other batches are read"
+        assert ray.get(parts.get.remote()) == []
+        assert sum(b.num_rows for b in blocks) == 490
+        (part,) = ray.get(parts.get.remote())
+        assert part["index"] == 1 and part["record"]["result"]["rows"] == 500
+    finally:
+        planned.close()
