@@ -224,3 +224,77 @@ def test_a_frame_derived_from_a_dask_read_keeps_its_snapshot(case):
     total = unistore.dask.read(case.uri, case.table, splits=2)["id"].sum()  # the read's own frame is gone
     gc.collect()
     assert int(total.compute(scheduler="sync")) == sum(range(1, N_ROWS + 1))
+
+
+@pytest.fixture
+def lazy_splits(monkeypatch):
+    """``counter-split://`` splits whose batches (10 rows each) are made only when taken; the list says which."""
+    from unistore_example_adapter import SplitCounterSource
+
+    produced: list[tuple[int, int]] = []  # (split, first value of the batch), in the order they were made
+    closed: list[int] = []  # splits whose batches were abandoned before their end
+    scan_split = SplitCounterSource.scan_split
+
+    def lazily(self, spec, split):
+        scan = scan_split(self, spec, split)
+        whole = pa.Table.from_batches(list(scan.batches), schema=scan.schema)
+
+        def batches():
+            try:
+                for batch in whole.to_batches(max_chunksize=10):
+                    produced.append((split.index, batch.column(0)[0].as_py()))
+                    yield batch
+            except GeneratorExit:
+                closed.append(split.index)
+                raise
+
+        scan.batches = batches()
+        return scan
+
+    monkeypatch.setattr(SplitCounterSource, "scan_split", lazily)
+    return produced, closed
+
+
+@pytest.mark.parametrize("shuffle_buffer", [0, 30])
+def test_a_torch_worker_yields_a_split_as_its_batches_arrive(lazy_splits, shuffle_buffer):
+    """A worker holds about one batch (plus the shuffle buffer), never a whole split; the record is the same."""
+    torch_and_dataset()
+    produced, closed = lazy_splits
+    data = unistore.torch.IterableDataset("counter-split://1000", "numbers", batch_size=10, splits=2,
+                                          shuffle_buffer=shuffle_buffer, seed=3, format="arrow")
+    items = iter(data)
+    next(items)
+    assert 0 < len(produced) <= 5, "the first rows come out before the split's other 45+ batches are read"
+    rows = [v for batch in items for v in batch.column("n").to_pylist()]
+    assert len(produced) == 100 and len(rows) == 990
+    record = unistore.provenance_of(data)
+    assert record.result.rows == 1000 and [s["rows"] for s in record.query.pushed_down["plan"]["splits"]] == [500] * 2
+    assert record.result.fingerprint == unistore.provenance_of(
+        unistore.read("counter-split://1000", "numbers")).result.fingerprint
+    assert closed == []
+
+    produced.clear()
+    items = iter(data)
+    next(items)
+    items.close()  # the consumer stops mid-split: the store is released now, and no part is recorded
+    assert closed == [produced[0][0]] and len(produced) <= 5
+
+
+def test_a_ray_read_task_yields_a_split_as_its_batches_arrive(lazy_splits, ray_local):
+    """Ray gets the split's batches as they are read (it gathers them into blocks), then its part of the record."""
+    from unistore.distributed import DistributedRead
+
+    produced, _ = lazy_splits
+    planned = DistributedRead("counter-split://1000", "numbers", splits=2)
+    try:
+        parts = unistore.ray._Parts.remote()
+        blocks = unistore.ray._read_split(planned.tasks[1], parts)
+        first = next(blocks)
+        assert first.column("n").to_pylist() == list(range(500, 510))
+        assert len(produced) == 1, "the first block comes out before the split's other batches are read"
+        assert ray.get(parts.get.remote()) == []
+        assert sum(b.num_rows for b in blocks) == 490
+        (part,) = ray.get(parts.get.remote())
+        assert part["index"] == 1 and part["record"]["result"]["rows"] == 500
+    finally:
+        planned.close()

@@ -6,7 +6,7 @@ for a :class:`~unistore.adapter.ReadPlan`, which it keeps until the read is
 finished or garbage-collected (PostgreSQL holds the transaction whose
 exported snapshot every split imports). Each worker gets a picklable
 :class:`SplitTask`, opens its own connection (one per location per process,
-reused), and reads its split through the engine (:func:`unistore.engine.read_split`:
+reused), and reads its split through the engine (:func:`unistore.engine.stream_split`, batch by batch:
 the same residual filter, projection and batch size as a whole read, and the
 split's own content digest). The planner :meth:`~DistributedRead.combine` s
 the splits' records into one: the digests of disjoint parts add up, so the
@@ -23,7 +23,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -32,7 +32,7 @@ from . import registry
 from ._version import __version__
 from .adapter import ReadPlan, Split
 from .api import _open_for_read
-from .engine import read_split
+from .engine import read_split, stream_split
 from .errors import BadSpecError, DriftError
 from .fingerprint import combine
 from .lineage.events import ReadContext, current_run
@@ -57,13 +57,56 @@ class SplitTask:
         return f"SplitTask({Location.parse(self.uri).redacted()!r}, split={self.split.index}, read={self.read_id})"
 
     def run(self) -> tuple[pa.Table, dict[str, Any]]:
-        """Read the split here: its rows, and its part of the record (as JSON-able data, with timings)."""
+        """Read the split here into a table (a Dask partition): its rows, and its part of the record."""
         started_ns = time.time_ns()
         connection = _worker_source(self.uri, self.open_options).connection
         table, record = read_split(connection, self.spec, self.split)
-        part = {"index": self.split.index, "record": record.to_dict(), "started_ns": started_ns,
+        return table, self._part(record, started_ns)
+
+    def stream(self) -> "SplitStream":
+        """Read the split here batch by batch (a DataLoader worker, a Ray task): a worker holds one batch at a
+        time, not the whole split; the part of the record comes when the batches have run out."""
+        return SplitStream(self)
+
+    def _part(self, record: Provenance, started_ns: int) -> dict[str, Any]:
+        """The split's part of the record, as JSON-able data, with its timings and process."""
+        return {"index": self.split.index, "record": record.to_dict(), "started_ns": started_ns,
                 "ended_ns": time.time_ns(), "pid": os.getpid()}
-        return table, part
+
+
+class SplitStream:
+    """One split being read: iterate its batches as they arrive; then ``part`` is its part of the record.
+
+    The split's digest is computed batch by batch while they pass, so the part
+    is the one :meth:`SplitTask.run` gives for the same split. Left unfinished
+    (the consumer stopped), it releases the store and has no part: an
+    incomplete split is no part of the read. Its time in the record runs from
+    the start of the split to its last batch taken, the consumer's time between
+    batches included.
+    """
+
+    def __init__(self, task: SplitTask):
+        self.task = task
+        self.started_ns = time.time_ns()
+        connection = _worker_source(task.uri, task.open_options).connection
+        self._batches = stream_split(connection, task.spec, task.split)
+        self.schema = self._batches.schema
+        self._part: dict[str, Any] | None = None
+
+    @property
+    def part(self) -> dict[str, Any]:
+        """The split's part of the record; there is none before every batch has been taken."""
+        if self._part is None:
+            raise BadSpecError(f"{self.task!r} has not been read to its end: an unfinished split has no part "
+                               "of the record")
+        return self._part
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._batches
+        finally:
+            self._batches.close()  # stopped early (or failed): release the store now, not at gc
+        self._part = self.task._part(self._batches.record, self.started_ns)
 
 
 # -- connections in worker processes -------------------------------------------------
@@ -310,4 +353,4 @@ def _release(plan: ReadPlan, source: Source, pid: int) -> None:
         source.close()
 
 
-__all__ = ["DistributedRead", "SplitTask", "find", "released_with", "track"]
+__all__ = ["DistributedRead", "SplitStream", "SplitTask", "find", "released_with", "track"]

@@ -101,19 +101,65 @@ def read_table(connection: Connection, spec: ReadSpec, *, owned: bool = False,
 
 
 def read_split(connection: Connection, spec: ReadSpec, split: Split) -> tuple[pa.Table, Provenance]:
-    """Read one split of a plan made elsewhere (a Ray task, a Dask partition, a DataLoader worker).
+    """Read one split of a plan made elsewhere into a table (a Dask partition), with the split's record.
+
+    The whole split is held at once anyway, so the adapter keeps its default
+    read-ahead (throughput); :func:`stream_split` is the batch-by-batch form.
+    """
+    batches = stream_split(connection, spec, split, streamed=False)
+    return pa.Table.from_batches(list(batches), schema=batches.schema), batches.record
+
+
+def stream_split(connection: Connection, spec: ReadSpec, split: Split, *, streamed: bool = True) -> "SplitBatches":
+    """Read one split of a plan made elsewhere (a Ray task, a Dask partition, a DataLoader worker), batch by batch.
 
     The batches are shaped like those of a whole read (residual filter,
     projection, batch size) and the split's record carries its own content
     digest, which the planner combines with the others' into one record
     (:mod:`unistore.distributed`). Nothing is reported to lineage: the
-    distributed read is reported once, by the planner.
+    distributed read is reported once, by the planner. ``streamed`` bounds the
+    adapter's read-ahead, as for ``unistore.scan`` (a consumer that holds one
+    batch at a time should not have the store read far ahead of it); it is not
+    part of the record.
     """
-    stream = _open_stream(connection, spec, owned=False, announce=False, split=split)
-    batches = list(stream)
-    plain = pa.schema([f.remove_metadata() for f in stream.schema])  # the planner's record goes on the whole
-    return pa.Table.from_batches([pa.RecordBatch.from_arrays(b.columns, schema=plain) for b in batches],
-                                 schema=plain), stream.record
+    if streamed:
+        spec = dataclasses.replace(spec, streamed=True)
+    return SplitBatches(_open_stream(connection, spec, owned=False, announce=False, split=split))
+
+
+class SplitBatches:
+    """The batches of one split as the store returns them, then (once they ran out) the split's record.
+
+    The record is fingerprinted batch by batch as they pass, so it is the same
+    as that of the split read into a table. Batches carry no provenance
+    metadata: the planner's record goes on the whole read.
+    """
+
+    def __init__(self, stream: "_ReadStream"):
+        self._stream = stream
+        self.schema = pa.schema([f.remove_metadata() for f in stream.schema])
+
+    def __iter__(self) -> "SplitBatches":
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        batch = next(self._stream)
+        return pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
+
+    @property
+    def done(self) -> bool:
+        """Whether the split has ended (read to its end, failed, or closed)."""
+        return self._stream.done
+
+    @property
+    def record(self) -> Provenance:
+        """The split's record: complete (rows, bytes, digest) once every batch has been taken."""
+        return self._stream.record
+
+    def close(self) -> None:
+        """Stop early: release the store now (the split's record stays incomplete)."""
+        if not self._stream.done:
+            self._stream.abort()
 
 
 def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: bool,

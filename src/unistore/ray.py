@@ -44,10 +44,12 @@ class _Parts:
 
 
 def _read_split(task: SplitTask, parts: Any) -> Any:
-    """The body of one Ray read task: read the split, hand over its part of the record, yield its rows."""
-    table, part = task.run()
-    ray.get(parts.add.remote(part))
-    yield table
+    """The body of one Ray read task: yield the split's batches as they arrive (Ray gathers them into
+    blocks of its target size, so the worker never holds the whole split), then hand over its part."""
+    split = task.stream()
+    for batch in split:
+        yield pa.Table.from_batches([batch])
+    ray.get(parts.add.remote(split.part))
 
 
 class _Holder:

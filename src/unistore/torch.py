@@ -103,17 +103,18 @@ class IterableDataset(_TorchIterable):
         buffer: list[pa.Table] = []
         buffered = 0
         for index in self.splits_for(worker, num_workers):
-            table, part = self.tasks[index].run()
-            self._put(part, in_worker=info is not None)
-            if not self.shuffle_buffer:
-                for batch in table.to_batches(max_chunksize=self.batch_size):
-                    yield self._convert(batch)
-                continue
-            buffer.append(table)
-            buffered += table.num_rows
-            while buffered >= self.shuffle_buffer + self.batch_size:
-                rows, buffer, buffered = _draw(buffer, self.batch_size, rng)
-                yield self._convert(rows)
+            split = self.tasks[index].stream()  # batch by batch: a worker never holds a whole split
+            for batch in split:
+                if not self.shuffle_buffer:
+                    for offset in range(0, batch.num_rows, self.batch_size):
+                        yield self._convert(batch.slice(offset, self.batch_size))
+                    continue
+                buffer.append(pa.Table.from_batches([batch]))
+                buffered += batch.num_rows
+                while buffered >= self.shuffle_buffer + self.batch_size:
+                    rows, buffer, buffered = _draw(buffer, self.batch_size, rng)
+                    yield self._convert(rows)
+            self._put(split.part, in_worker=info is not None)
         while buffered:
             rows, buffer, buffered = _draw(buffer, min(self.batch_size, buffered), rng)
             yield self._convert(rows)
