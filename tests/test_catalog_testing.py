@@ -265,6 +265,22 @@ def test_pytest_plugin_collects_the_data_tests_beside_code_tests(shop):
     assert locked.returncode == 1 and "2 failed" in locked.stdout and "DriftError" in locked.stdout
 
 
+def test_unistore_modules_imported_during_a_test_run_are_not_assertion_rewritten(tmp_path):
+    # a module pytest rewrites is parsed with ast.parse on import, which on Python 3.11 can fail when two
+    # reader threads import at once (a federated query opens its inputs in parallel)
+    (tmp_path / "test_loader.py").write_text(
+        "import sys\n"
+        "def test_loader():\n"
+        "    before = set(sys.modules)\n"
+        "    import unistore.federated.query\n"
+        "    new = {m: type(sys.modules[m].__loader__).__name__ for m in set(sys.modules) - before\n"
+        "           if m.startswith('unistore.')}\n"
+        "    assert 'unistore.federated.query' in new\n"
+        "    assert 'AssertionRewritingHook' not in new.values(), new\n")
+    run = _pytest(tmp_path)
+    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr
+
+
 def test_the_plugin_is_registered_as_a_pytest11_entry_point():
     import tomllib
 

@@ -4,10 +4,11 @@
 # The servers themselves are started by the pytest session fixtures on loopback ports.
 set -euo pipefail
 . "$(dirname "$0")/_lib.sh"
+AZURITE=3.35.0  # the version the tests were verified with; newer releases declare Node 22, Debian 12 has 18
 if ! command -v azurite-blob >/dev/null 2>&1; then
-  installing || { echo "   azurite-blob missing: npm install -g azurite@3" >&2; exit 1; }
+  installing || { echo "   azurite-blob missing: npm install -g azurite@$AZURITE" >&2; exit 1; }
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
-  echo "   npm install -g azurite@3"
-  npm install -g --no-fund --no-audit azurite@3 >/dev/null
+  echo "   npm install -g azurite@$AZURITE"
+  npm install -g --no-fund --no-audit "azurite@$AZURITE" >/dev/null
 fi
 azurite-blob --version >/dev/null

@@ -116,3 +116,30 @@ class DataTestItem(pytest.Item):
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "unistore: a data test of a unistore catalog")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    _leave_unistore_unrewritten(early_config)
+
+
+def _leave_unistore_unrewritten(config: pytest.Config) -> None:
+    """Keep pytest's assertion rewriting off unistore's own modules.
+
+    pytest rewrites every module of a distribution that registers a plugin,
+    so each unistore module imported during a test run is parsed by
+    ``ast.parse`` on import. unistore imports some modules on first use, and a
+    first use can be in a reader thread (a federated query opens its inputs
+    in parallel); on Python 3.11 two threads parsing at once can fail with
+    "SystemError: AST constructor recursion depth mismatch" (CPython
+    gh-106905). A library has no test asserts to rewrite, so only the plugin
+    and what pytest imported before this hook stay rewritten. The names are
+    pytest's private ones; if they change, rewriting simply stays on.
+    """
+    hook = getattr(config.pluginmanager, "rewrite_hook", None)
+    marked = getattr(hook, "_must_rewrite", None)
+    if isinstance(marked, set) and "unistore" in marked:
+        marked.discard("unistore")
+        cache = getattr(hook, "_marked_for_rewrite_cache", None)
+        if isinstance(cache, dict):
+            cache.clear()
