@@ -35,6 +35,7 @@ LAYER_NAMES = {
 #: module (or package prefix, ending in ".") -> layer; the longest match wins
 LAYERS = {
     "unistore._version": 0,
+    "unistore._lazy": 0,
     "unistore.errors": 0,
     "unistore.location": 0,
     "unistore.snapshot": 0,

@@ -36,32 +36,27 @@ from .provenance import Provenance, provenance_of
 from .registry import known_schemes, register
 from .replay import replay
 from . import api as _api, inputs as _inputs, lineage
-from .lineage import configure as configure_lineage
-from .runs import Run, replay_manifest, run
 from .snapshot import Snapshot
 from .source import Source
 from .spec import ReadSpec
+from ._lazy import lazy_names
 
-#: public names whose modules are imported on first use (cross-silo SQL pulls in sqlglot's lineage,
-#: the catalog a YAML parser): ``import unistore`` stays close to ``import pyarrow``
+#: public names whose modules are imported on first use (see :mod:`unistore._lazy`), and why each waits
 _LAZY = {
-    "sql": ".federated", "sql_scan": ".federated",
-    "catalog": ".catalogs", "Catalog": ".catalogs",
-    "to_pandas": ".frames", "to_polars": ".frames",
+    # lineage configuration builds the OpenLineage sink (its disk spool) and the local log
+    "configure_lineage": ".lineage.config:configure",
+    # runs write manifests and OpenLineage run events: they import that sink's module
+    "run": ".runs:run", "Run": ".runs:Run", "replay_manifest": ".runs:replay_manifest",
+    # cross-silo SQL pulls in sqlglot and its lineage module
+    "sql": ".federated:sql", "sql_scan": ".federated:sql_scan",
+    # the catalog pulls in a YAML parser
+    "catalog": ".catalogs:catalog", "Catalog": ".catalogs:Catalog",
+    # converting to pandas/polars (and following provenance through their frames) waits for a first conversion
+    "to_pandas": ".frames:to_pandas", "to_polars": ".frames:to_polars",
+    # data tests import pyarrow.compute
     "checks": ".checks",
 }
-
-
-def __getattr__(name: str) -> object:
-    import importlib
-
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'unistore' has no attribute {name!r}")
-    module = importlib.import_module(target, __name__)
-    value = module if name == target[1:] else getattr(module, name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)
 
 
 def _catalog(entry: str) -> object:

@@ -23,12 +23,32 @@ bottom-up (``events`` < ``sinks`` < ``otel`` < ``span`` < the sinks <
 
 from __future__ import annotations
 
+from .._lazy import lazy_names
 from . import otel
-from .config import LineageConfig, configure, configured, flush, reads_in_run, shutdown
 from .events import ReadContext, ReadEvent, RunLike, Sink, current_run
-from .sinks import add_sink, remove_sink, run_sinks, sinks
+from .sinks import add_sink, on_first_use, remove_sink, run_sinks, sinks
 from .span import ReadSpan, report_unopened
 from .stats import ColumnStats
+
+#: names imported on first use (see :mod:`unistore._lazy`): the configuration imports the OpenLineage
+#: sink with its disk spool and the local log, which only a process that configures lineage needs
+_LAZY = {name: f".config:{name}" for name in ("LineageConfig", "configure", "configured", "flush", "reads_in_run",
+                                               "shutdown")}
+__getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)
+
+
+def _from_environment() -> None:
+    """Set lineage up from the environment at the first read (:func:`.config.from_environment`).
+
+    Registered here, where it runs whenever any lineage module is imported, rather than in ``config``,
+    which a read imports only through this hook.
+    """
+    from .config import from_environment
+
+    from_environment()
+
+
+on_first_use(_from_environment)
 
 __all__ = [
     "ColumnStats",

@@ -30,7 +30,7 @@ from . import otel
 from .log import LineageLog
 from .log import reads_in_run as _reads_in_run
 from .openlineage import OpenLineageSink, make_client, make_spool
-from .sinks import add_sink, on_first_use, remove_sink, start_once
+from .sinks import add_sink, remove_sink, start_once
 
 _lock = threading.Lock()
 
@@ -157,9 +157,6 @@ def from_environment(env: Any = None) -> LineageConfig | None:
     what = ", ".join(x for x in (found, log and LOG_VARIABLE) if x)
     return _apply(openlineage=found is not None, log=log, spool_dir=env.get(SPOOL_VARIABLE) or None,
                   origin=f"environment: {what}")
-
-
-on_first_use(from_environment)
 
 
 def configured() -> LineageConfig:
