@@ -1,14 +1,16 @@
 """Public names that import their module on first use (PEP 562), so ``import unistore`` stays cheap.
 
-``import unistore`` should cost little more than ``import pyarrow``: a script
-that only reads a Parquet file must not pay for OpenTelemetry, the OpenLineage
-sink, cross-silo SQL or the catalog's YAML parser. A package that offers such a
-name lists it in a table, ``name -> "module"`` (the submodule itself) or
-``name -> "module:attribute"``, each entry with the reason it is deferred,
-and hands the table to :func:`lazy_names`; the returned pair becomes the
-package's ``__getattr__`` and ``__dir__``. The first access imports the
-module and caches the value in the package, so later accesses are plain
-attribute reads; ``dir()`` lists the names before and after.
+``import unistore`` imports nothing a read does not need and nothing before
+the first read needs it: not pyarrow, the read engine or the provenance record
+(the first ``unistore.read`` imports them), not OpenTelemetry, the OpenLineage
+sink, cross-silo SQL or the catalog's YAML parser (the first use of each
+does). A package that offers such names lists them in a table,
+``name -> "module"`` (the submodule itself) or ``name -> "module:attribute"``,
+and calls :func:`install`: its first access imports the module and caches the
+value in the package, so later accesses are plain attribute reads; ``dir()``
+lists the names before and after; any other submodule is still reachable as
+an attribute (``unistore.engine``), as it was when the package imported them
+all.
 
 Deferred imports inside functions are kept for what only one code path needs
 (the OpenTelemetry API in :mod:`unistore.lineage.otel`, ``pyarrow.compute``
@@ -21,26 +23,48 @@ import.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+import importlib.util
+import sys
+import types
+from collections.abc import Mapping
 from typing import Any
 
 
-def lazy_names(
-    package: str, namespace: dict[str, Any], table: Mapping[str, str]
-) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """The ``__getattr__`` and ``__dir__`` of ``package`` (whose globals are ``namespace``) for ``table``."""
+class _Package(types.ModuleType):
+    """A package whose deferred names may share a submodule's name: ``unistore.source`` is the function
+    :func:`unistore.api.source`, ``unistore/source.py`` a module. Importing a submodule makes the import
+    system ``setattr`` it on its package; for such a name that would replace the public function with the
+    module, so it is ignored here (the submodule stays in ``sys.modules``)."""
 
-    def __getattr__(name: str) -> Any:
-        target = table.get(name)
+    _lazy_table: Mapping[str, str] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if (
+            ":" in self._lazy_table.get(name, "")
+            and isinstance(value, types.ModuleType)
+            and value.__name__ == f"{self.__name__}.{name}"
+        ):
+            return
+        super().__setattr__(name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        target = self._lazy_table.get(name)
         if target is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            if name.startswith("_") or importlib.util.find_spec(f"{self.__name__}.{name}") is None:
+                raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+            target = f".{name}"
         module_name, _, attribute = target.partition(":")
-        module = importlib.import_module(module_name, package)
+        module = importlib.import_module(module_name, self.__name__)
         value = getattr(module, attribute) if attribute else module
-        namespace[name] = value
+        self.__dict__[name] = value
         return value
 
-    def __dir__() -> list[str]:
-        return sorted(set(namespace) | set(table))
+    def __dir__(self) -> list[str]:
+        return sorted(set(self.__dict__) | set(self._lazy_table))
 
-    return __getattr__, __dir__
+
+def install(package: str, table: Mapping[str, str]) -> None:
+    """Give the (already imported) ``package`` the deferred names of ``table``."""
+    module = sys.modules[package]
+    module.__class__ = _Package
+    module._lazy_table = table

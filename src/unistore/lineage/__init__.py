@@ -23,7 +23,9 @@ bottom-up (``events`` < ``sinks`` < ``otel`` < ``span`` < the sinks <
 
 from __future__ import annotations
 
-from .._lazy import lazy_names
+from typing import TYPE_CHECKING
+
+from .. import _lazy
 from . import otel
 from .events import ReadContext, ReadEvent, RunLike, Sink, current_run
 from .sinks import add_sink, on_first_use, remove_sink, run_sinks, sinks
@@ -32,9 +34,18 @@ from .stats import ColumnStats
 
 #: names imported on first use (see :mod:`unistore._lazy`): the configuration imports the OpenLineage
 #: sink with its disk spool and the local log, which only a process that configures lineage needs
-_LAZY = {name: f".config:{name}" for name in ("LineageConfig", "configure", "configured", "flush", "reads_in_run",
-                                               "shutdown")}
-__getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)
+_LAZY = {
+    "LineageConfig": ".config:LineageConfig",
+    "configure": ".config:configure",
+    "configured": ".config:configured",
+    "flush": ".config:flush",
+    "reads_in_run": ".config:reads_in_run",
+    "shutdown": ".config:shutdown",
+}
+_lazy.install(__name__, _LAZY)
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names as _LAZY, imported plainly
+    from .config import LineageConfig, configure, configured, flush, reads_in_run, shutdown
 
 
 def _from_environment() -> None:
