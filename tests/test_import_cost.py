@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,9 +43,20 @@ DEFERRED = (
 )
 
 
-def run(code: str) -> object:
-    """What ``code`` prints as JSON, run in a fresh interpreter."""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+#: the lineage sinks' modules: a read imports them only when lineage is configured
+SINKS = ("unistore.lineage.openlineage", "unistore.lineage.spool", "unistore.lineage.log")
+
+
+def run(code: str, home: Path | None = None) -> object:
+    """What ``code`` prints as JSON, run in a fresh interpreter; with ``home``, also there and with no
+    lineage configured by the environment (no OpenLineage variable, no local log, no openlineage.yml)."""
+    env = None
+    if home is not None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "UNISTORE_LINEAGE"))}
+        env["HOME"] = str(home)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120, env=env, cwd=home
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -56,9 +68,12 @@ def test_import_unistore_leaves_the_read_path_and_lineage_for_their_first_use(tm
         f"early = sorted(m for m in {DEFERRED!r} if m in sys.modules)\n"
         f"rows = unistore.read({str(path)!r}).num_rows\n"
         "plugin = unistore.read('counter://4').num_rows  # a third-party scheme, found through its entry point\n"
-        "print(json.dumps([early, rows, plugin, 'opentelemetry' in sys.modules]))"
+        f"sinks = sorted(m for m in {SINKS!r} if m in sys.modules)\n"
+        "print(json.dumps([early, rows, plugin, 'opentelemetry' in sys.modules, sinks]))",
+        home=tmp_path,
     )
-    assert found == [[], 3, 4, True]  # nothing heavy at import; reads, reported to OpenTelemetry, still work
+    # nothing heavy at import; reads, reported to OpenTelemetry, still work; no sink module without a sink
+    assert found == [[], 3, 4, True, []]
 
 
 def test_dir_lists_every_public_name_before_its_first_use():
