@@ -22,8 +22,8 @@ import unistore
 SRC = Path(unistore.__file__).resolve().parent
 
 #: what ``import unistore`` used to import and no longer does: the read path (pyarrow and numpy with it),
-#: the OpenTelemetry API, pyarrow.compute, importlib.metadata (plugin entry points), the lineage
-#: configuration with the OpenLineage sink and its spool, runs
+#: lineage with the OpenTelemetry API and pyarrow.compute, the registry with importlib.metadata (plugin
+#: entry points), the OpenLineage sink and its spool, runs
 DEFERRED = (
     "pyarrow",
     "pyarrow.compute",
@@ -41,7 +41,6 @@ DEFERRED = (
     "unistore.lineage.spool",
     "unistore.runs",
 )
-
 
 #: the lineage sinks' modules: a read imports them only when lineage is configured
 SINKS = ("unistore.lineage.openlineage", "unistore.lineage.spool", "unistore.lineage.log")
@@ -78,7 +77,6 @@ def test_import_unistore_leaves_the_read_path_and_lineage_for_their_first_use(tm
 
 def test_dir_lists_every_public_name_before_its_first_use():
     assert run("import json, unistore; print(json.dumps(sorted(set(unistore.__all__) - set(dir(unistore)))))") == []
-    assert run("import json, unistore.lineage as l; print(json.dumps(sorted(set(l.__all__) - set(dir(l)))))") == []
 
 
 def test_a_submodule_imported_first_never_hides_the_public_function_of_its_name():
@@ -100,7 +98,4 @@ def _type_checking_names(path: Path) -> set[str]:
 
 
 def test_type_checkers_see_exactly_the_deferred_names():
-    import unistore.lineage
-
     assert _type_checking_names(SRC / "__init__.py") == set(unistore._LAZY)
-    assert _type_checking_names(SRC / "lineage" / "__init__.py") == set(unistore.lineage._LAZY)

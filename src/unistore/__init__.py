@@ -51,9 +51,8 @@ _LAZY = {
     "known_schemes": ".registry:known_schemes",
     "register": ".registry:register",
     "replay": ".replay:replay",
-    # lineage: the sinks and the OpenTelemetry span of every read
+    # lineage: the OpenTelemetry span and the sinks of every read (the first read imports it too)
     "lineage": ".lineage",
-    # lineage configuration builds the OpenLineage sink (its disk spool) and the local log
     "configure_lineage": ".lineage.config:configure",
     # runs write manifests and OpenLineage run events: they import that sink's module
     "run": ".runs:run",

@@ -1,23 +1,26 @@
 """Public names that import their module on first use (PEP 562), so ``import unistore`` stays cheap.
 
-``import unistore`` imports nothing a read does not need and nothing before
-the first read needs it: not pyarrow, the read engine or the provenance record
-(the first ``unistore.read`` imports them), not OpenTelemetry, the OpenLineage
-sink, cross-silo SQL or the catalog's YAML parser (the first use of each
-does). A package that offers such names lists them in a table,
-``name -> "module"`` (the submodule itself) or ``name -> "module:attribute"``,
-and calls :func:`install`: its first access imports the module and caches the
-value in the package, so later accesses are plain attribute reads; ``dir()``
-lists the names before and after; any other submodule is still reachable as
-an attribute (``unistore.engine``), as it was when the package imported them
-all.
+``import unistore`` imports the errors and nothing else. pyarrow, the read
+engine, the provenance record, lineage with the OpenTelemetry API and the
+registry with the installed plugins' entry points wait for the first read,
+which needs them all; runs, cross-silo SQL (sqlglot), the catalog (a YAML
+parser), data tests (``pyarrow.compute``) and pandas/polars conversions wait
+for their own first use. A process that never reads pays for none of it.
 
-Deferred imports inside functions are kept for what only one code path needs
-(the OpenTelemetry API in :mod:`unistore.lineage.otel`, ``pyarrow.compute``
-for column statistics, the installed distributions' entry points in
-:mod:`unistore.registry`), each with its reason next to it.
-``tests/test_import_cost.py`` names the modules ``import unistore`` must not
-import.
+A package that offers such names lists them in a table, ``name -> "module"``
+(the submodule itself) or ``name -> "module:attribute"``, with the reason
+each waits, and calls :func:`install`: the first access imports the module
+and caches the value in the package, so later accesses are plain attribute
+reads; ``dir()`` lists the names before and after; any other submodule is
+still reachable as an attribute (``unistore.engine``), as it was when the
+package imported them all. A ``TYPE_CHECKING`` block next to the table names
+the same imports for type checkers and the API reference.
+
+Below the package, a module a read needs only when a feature is on is
+imported where that feature starts, with the reason next to it (the lineage
+sinks' modules in :mod:`unistore.lineage.config`).
+``tests/test_import_cost.py`` guards what ``import unistore`` and a plain
+read must not import.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ import logging
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 from .errors import MissingExtraError, UnknownSchemeError
 
@@ -95,15 +96,6 @@ def register(scheme: str, adapter: str | type, *, clobber: bool = False, overrid
     if _is_builtin(scheme):
         _report(scheme, _origin(adapter), f"the built-in {scheme!r} adapter is replaced by {_describe(adapter)} "
                 "(registered at run time with override=True)")
-
-
-def entry_points(group: str) -> Any:
-    """``importlib.metadata.entry_points(group=group)``, imported when the first scheme is resolved (a
-    plugin may override even a built-in) rather than by ``import unistore``: ``importlib.metadata``, with
-    the email, zipfile and csv modules it pulls in, is among the costliest imports of the package."""
-    from importlib.metadata import entry_points as installed
-
-    return installed(group=group)
 
 
 def _entry_points(group: str = ENTRY_POINT_GROUP) -> dict[str, object]:

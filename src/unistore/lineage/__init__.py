@@ -23,43 +23,12 @@ bottom-up (``events`` < ``sinks`` < ``otel`` < ``span`` < the sinks <
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .. import _lazy
 from . import otel
+from .config import LineageConfig, configure, configured, flush, reads_in_run, shutdown
 from .events import ReadContext, ReadEvent, RunLike, Sink, current_run
-from .sinks import add_sink, on_first_use, remove_sink, run_sinks, sinks
+from .sinks import add_sink, remove_sink, run_sinks, sinks
 from .span import ReadSpan, report_unopened
 from .stats import ColumnStats
-
-#: names imported on first use (see :mod:`unistore._lazy`): the configuration imports the OpenLineage
-#: sink with its disk spool and the local log, which only a process that configures lineage needs
-_LAZY = {
-    "LineageConfig": ".config:LineageConfig",
-    "configure": ".config:configure",
-    "configured": ".config:configured",
-    "flush": ".config:flush",
-    "reads_in_run": ".config:reads_in_run",
-    "shutdown": ".config:shutdown",
-}
-_lazy.install(__name__, _LAZY)
-
-if TYPE_CHECKING:  # what type checkers and editors see: the same names as _LAZY, imported plainly
-    from .config import LineageConfig, configure, configured, flush, reads_in_run, shutdown
-
-
-def _from_environment() -> None:
-    """Set lineage up from the environment at the first read (:func:`.config.from_environment`).
-
-    Registered here, where it runs whenever any lineage module is imported, rather than in ``config``,
-    which a read imports only through this hook.
-    """
-    from .config import from_environment
-
-    from_environment()
-
-
-on_first_use(_from_environment)
 
 __all__ = [
     "ColumnStats",

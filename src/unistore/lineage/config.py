@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from ..errors import BadSpecError
 from . import otel
-from .sinks import add_sink, remove_sink, start_once
+from .sinks import add_sink, on_first_use, remove_sink, start_once
 
 _lock = threading.Lock()
 
@@ -97,7 +97,7 @@ def _apply(*, openlineage: Any = None, log: str | os.PathLike[str] | None = None
         old = _config
         ol_sink = log_sink = None
         # each sink's module (the OpenLineage one with its disk spool) is imported when that sink is switched
-        # on: the first read of every process comes through here (from_environment), most with neither
+        # on, not with this module: every process's first read imports it, to look at the environment
         if openlineage:
             from .openlineage import OpenLineageSink, make_client, make_spool
 
@@ -160,6 +160,9 @@ def from_environment(env: Any = None) -> LineageConfig | None:
     what = ", ".join(x for x in (found, log and LOG_VARIABLE) if x)
     return _apply(openlineage=found is not None, log=log, spool_dir=env.get(SPOOL_VARIABLE) or None,
                   origin=f"environment: {what}")
+
+
+on_first_use(from_environment)
 
 
 def configured() -> LineageConfig:

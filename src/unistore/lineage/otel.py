@@ -29,6 +29,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from opentelemetry import metrics, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
 from .._version import __version__
 from .events import ReadContext
 
@@ -62,14 +65,6 @@ def sanitize_query(text: str) -> str:
     return _LITERALS.sub("?", text)
 
 
-def _trace() -> Any:
-    """``opentelemetry.trace``, imported by the first read rather than by ``import unistore``: the API
-    costs more to import than the rest of the lineage package, and a process that never reads needs none of it."""
-    from opentelemetry import trace
-
-    return trace
-
-
 def _cached(name: str, make: Callable[[], Any]) -> Any:
     """The module global ``name``, made once (under the lock) when it is None: the tracer, the instruments."""
     value = globals()[name]
@@ -82,12 +77,10 @@ def _cached(name: str, make: Callable[[], Any]) -> Any:
 
 
 def _get_tracer() -> Any:
-    return _cached("_tracer", lambda: _trace().get_tracer("unistore", __version__, tracer_provider=_tracer_provider))
+    return _cached("_tracer", lambda: trace.get_tracer("unistore", __version__, tracer_provider=_tracer_provider))
 
 
 def _make_histograms() -> tuple[Any, Any]:
-    from opentelemetry import metrics  # at the first read, as _trace()
-
     meter = metrics.get_meter("unistore", __version__, meter_provider=_meter_provider)
     return (
         meter.create_histogram("db.client.operation.duration", unit="s", description="Duration of unistore reads",
@@ -177,14 +170,14 @@ def start(context: ReadContext) -> _Started:
     attributes: dict[str, Any] = {"db.operation.name": operation, **names}
     if context.system is not None:  # known before the read for SQL sources: samplers can use it
         attributes["db.system.name"] = context.system
-    span = _get_tracer().start_span(f"{operation} {target}" if target else operation, kind=_trace().SpanKind.CLIENT,
+    span = _get_tracer().start_span(f"{operation} {target}" if target else operation, kind=SpanKind.CLIENT,
                                     attributes=attributes)
     return _Started(span, operation, server, names)
 
 
 def activate(started: _Started) -> Any:
     """Make the span current (not ending it on exit), so spans started inside are its children."""
-    return _trace().use_span(started.span, end_on_exit=False)
+    return trace.use_span(started.span, end_on_exit=False)
 
 
 def _resolved_names(record: "Provenance", names: dict[str, Any]) -> dict[str, Any]:
@@ -233,8 +226,7 @@ def finish(started: _Started, record: "Provenance | None", error: BaseException 
         if record is not None and record.checks:
             _check_events(span, record)
         if error is not None:
-            trace = _trace()
-            span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)[:1024]))
+            span.set_status(Status(StatusCode.ERROR, str(error)[:1024]))
     duration, rows = _histograms()
     duration.record(duration_s, metric_attrs)
     if record is not None:
@@ -247,11 +239,10 @@ def split_spans(started: _Started, splits: list[tuple[int, int, int, int, int]])
     timed by the worker that read it and made on the planner, so no worker needs an SDK of its own."""
     if not started.span.is_recording():
         return
-    trace = _trace()
     parent = trace.set_span_in_context(started.span)
     tracer = _get_tracer()
     for index, start_ns, end_ns, pid, rows in splits:
-        child = tracer.start_span(f"{started.operation} split {index}", context=parent, kind=trace.SpanKind.CLIENT,
+        child = tracer.start_span(f"{started.operation} split {index}", context=parent, kind=SpanKind.CLIENT,
                                   start_time=start_ns,
                                   attributes={**started.server, "unistore.split.index": index,
                                               "process.pid": pid, "db.response.returned_rows": rows})
@@ -284,8 +275,7 @@ def start_run(name: str, run_id: str) -> tuple[Any, Any]:
     """Open the span of a :func:`unistore.run` and make it current: reads started inside are its children."""
     from opentelemetry import context
 
-    trace = _trace()
-    span = _get_tracer().start_span(f"unistore.run {name}", kind=trace.SpanKind.INTERNAL,
+    span = _get_tracer().start_span(f"unistore.run {name}", kind=SpanKind.INTERNAL,
                                     attributes={"unistore.run.name": name, "unistore.run.id": run_id})
     return span, context.attach(trace.set_span_in_context(span))
 
@@ -297,6 +287,5 @@ def end_run(span: Any, token: Any, error: BaseException | None) -> None:
     context.detach(token)  # in another context than attach (threads): OpenTelemetry logs it, never raises
     if error is not None:
         span.set_attribute("error.type", type(error).__qualname__)
-        trace = _trace()
-        span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}"))
+        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}"))
     span.end()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 @dataclass
@@ -44,8 +45,6 @@ class ColumnStats:
         self._lock = threading.Lock()
 
     def update(self, batch: pa.RecordBatch) -> None:
-        import pyarrow.compute as pc  # here, not at import: only reads a sink wants statistics of need it
-
         with self._lock:
             for name, array in zip(batch.schema.names, batch.columns):
                 m = self.columns.get(name)
