@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from .checks import Check
 
 
-
 def _given(**arguments: Any) -> dict[str, Any]:
     """The keyword arguments that were given (not None), to pass on only those."""
     return {k: v for k, v in arguments.items() if v is not None}

@@ -91,8 +91,6 @@ def scrub_error(exc: UnistoreError, secrets: tuple[str, ...]) -> UnistoreError:
     return exc.with_message(scrub(text, list(secrets)), lambda v: scrub(v, list(secrets)))
 
 
-
-
 def named_input(value: Any, options: dict[str, Any]) -> NamedInput | None:
     """The named input ``value`` stands for (``catalog:orders``), None for a store location."""
     if isinstance(value, str) and ":" in value and "://" not in value:
