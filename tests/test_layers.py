@@ -35,6 +35,8 @@ LAYER_NAMES = {
 #: module (or package prefix, ending in ".") -> layer; the longest match wins
 LAYERS = {
     "unistore._version": 0,
+    "unistore._lazy": 0,
+    "unistore.named": 0,
     "unistore.errors": 0,
     "unistore.location": 0,
     "unistore.snapshot": 0,
@@ -132,10 +134,23 @@ def _resolve(module: str, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _lazy_targets(module: str, tree: ast.Module) -> set[str]:
+    """The modules named by the package's table of names imported on first use (``_LAZY``, see
+    ``unistore._lazy``): imports that wait for an attribute access, edges all the same."""
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets):
+            for target in ast.literal_eval(node.value).values():
+                relative = target.partition(":")[0]
+                level = len(relative) - len(relative.lstrip("."))
+                found.add(_resolve(module, ast.ImportFrom(module=relative[level:] or None, names=[], level=level)))
+    return found
+
+
 def imports_of(module: str) -> set[str]:
     """The modules of this package that ``module`` imports when it runs."""
     tree = ast.parse(MODULES[module].read_text(), str(MODULES[module]))
-    found: set[str] = set()
+    found: set[str] = _lazy_targets(module, tree)
     for node in _runtime_imports(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)

@@ -20,6 +20,7 @@ from . import lineage, registry
 from .errors import BadSpecError
 from .filters import FilterLike, short
 from .location import Location
+from .named import NAMED_READERS  # filled by the catalog, which this layer does not import
 from .engine import read_table, start_read
 from .source import Source, prepared_checks
 from .spec import COMMON_OPTIONS, ReadSpec
@@ -27,11 +28,6 @@ from .timeseries import GENERIC_OPTIONS
 
 if TYPE_CHECKING:
     from .checks import Check
-
-#: readers of names that are not store locations, by prefix: ``"catalog"`` reads ``catalog:orders``
-#: from the default catalog. Filled by the layer that owns the names (:mod:`unistore.catalog`), so this
-#: layer does not import it; each takes ``(name, "read" | "scan", table, read keyword arguments)``.
-NAMED_READERS: dict[str, Callable[[str, str, Any, dict[str, Any]], Any]] = {}
 
 
 def _given(**arguments: Any) -> dict[str, Any]:

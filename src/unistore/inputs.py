@@ -2,12 +2,12 @@
 their own reads.
 
 ``unistore.read("catalog:orders")`` hands the whole read to the layer that owns
-the name (:data:`unistore.api.NAMED_READERS`). A reader that plans its reads
+the name (:data:`unistore.named.NAMED_READERS`). A reader that plans its reads
 itself — cross-silo SQL pushes columns, conditions and limits into each input —
 needs the input described instead: the open source, what the name stands for
 (table, columns, filter, time options), the snapshot it is pinned to, the part
 its record carries, and the check to run once it has been read. The owner of
-the names registers a factory in :data:`NAMED_INPUTS`; this layer sits below
+the names registers a factory in :data:`unistore.named.NAMED_INPUTS`; this layer sits below
 both, so neither imports the other.
 """
 
@@ -24,6 +24,7 @@ import pyarrow as pa
 from .errors import BadSpecError, UnistoreError
 from .filters import Filter, as_filter, short
 from .location import scrub
+from .named import NAMED_INPUTS  # filled by the catalog, which this layer does not import
 from .provenance import Provenance
 from .snapshot import Snapshot
 from .source import Source
@@ -88,11 +89,6 @@ def scrub_error(exc: UnistoreError, secrets: tuple[str, ...]) -> UnistoreError:
     if scrub(text, list(secrets)) == text and all(scrub(v, list(secrets)) == v for v in fields):
         return exc
     return exc.with_message(scrub(text, list(secrets)), lambda v: scrub(v, list(secrets)))
-
-
-#: factories of named inputs, by prefix: ``"catalog"`` turns ``catalog:orders`` (and read options)
-#: into a :class:`NamedInput`. Filled by the layer that owns the names (:mod:`unistore.catalogs`).
-NAMED_INPUTS: dict[str, Callable[[str, dict[str, Any]], NamedInput]] = {}
 
 
 def named_input(value: Any, options: dict[str, Any]) -> NamedInput | None:

@@ -27,9 +27,6 @@ import pyarrow as pa
 
 from ..errors import BadSpecError
 from . import otel
-from .log import LineageLog
-from .log import reads_in_run as _reads_in_run
-from .openlineage import OpenLineageSink, make_client, make_spool
 from .sinks import add_sink, on_first_use, remove_sink, start_once
 
 _lock = threading.Lock()
@@ -99,11 +96,17 @@ def _apply(*, openlineage: Any = None, log: str | os.PathLike[str] | None = None
     with _lock:
         old = _config
         ol_sink = log_sink = None
+        # each sink's module (the OpenLineage one with its disk spool) is imported when that sink is switched
+        # on, not with this module: every process's first read imports it, to look at the environment
         if openlineage:
+            from .openlineage import OpenLineageSink, make_client, make_spool
+
             client = make_client(None if openlineage is True else openlineage)
             spool = make_spool(spool_dir, client, fsync=spool_fsync)
             ol_sink = OpenLineageSink(spool, namespace=ns)
         if log is not None:
+            from .log import LineageLog
+
             log_sink = LineageLog(log)
         if tracer_provider is not None or meter_provider is not None:
             otel.use_providers(tracer_provider, meter_provider)
@@ -192,4 +195,6 @@ def reads_in_run(run_id: str, log: str | os.PathLike[str] | None = None) -> pa.T
                            "unistore.configure_lineage(log=...)")
     if _config.log is not None and Path(path) == _config.log.path:
         _config.log.flush()
-    return _reads_in_run(run_id, path)
+    from .log import reads_in_run as in_log  # as in _apply
+
+    return in_log(run_id, path)
