@@ -187,3 +187,27 @@ def test_a_forked_child_opens_its_own_connection(tmp_path, driver):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert unistore.read(uri, "t", driver=driver).num_rows == 1, "the parent's kept connection still works"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_read_inherited_over_fork_leaves_the_parents_connection_alone(tmp_path, monkeypatch):
+    path = _make(tmp_path / "one.db", rows=[(i, "k", float(i)) for i in range(50)])
+    uri = f"sqlite:///{path}"
+    statements: list[tuple[int, str]] = []
+    real = sqlitelink.Link.run
+    monkeypatch.setattr(
+        sqlitelink.Link, "run", lambda self, sql: (statements.append((os.getpid(), sql)), real(self, sql))[1]
+    )
+    reader = unistore.scan(uri, "t", batch_size=10, driver="sqlite3")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            reader.close()
+            code = 0 if not [s for p, s in statements if p == os.getpid()] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child ran no statement on the parent's connection"
+    assert sum(b.num_rows for b in reader) == 50
+    assert unistore.read(uri, "t", driver="sqlite3").num_rows == 50

@@ -233,6 +233,10 @@ class SQLiteSession(Session):
         if link is None:
             return
         self.conn = None
+        if link.pid != os.getpid():  # a read inherited over fork: its connection is the parent's
+            self._cursors.clear()
+            KEPT.orphan(link)
+            return
         for cur in self._cursors:
             try:
                 cur.close()

@@ -142,10 +142,11 @@ class Kept:
         extra: list[Link] = []
         key = (link.path, link.driver)
         with self._lock:
-            links = self._idle.setdefault(key, [])
-            self._idle.move_to_end(key)
+            links = self._idle.get(key, [])
             if len(links) < self.per_file:
                 links.append(link)
+                self._idle[key] = links
+                self._idle.move_to_end(key)
             else:
                 extra.append(link)
             while len(self._idle) > self.files:
@@ -172,8 +173,8 @@ class Kept:
         self._idle.clear()
 
 
-#: the process's idle SQLite connections
-KEPT = Kept()
+#: the process's idle SQLite connections (none on Windows, where a file that is open cannot be removed)
+KEPT = Kept(per_file=0 if os.name == "nt" else 2)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=KEPT.forget_all)
 atexit.register(KEPT.close_all)  # closed in order (statement, then connection) rather than by the collector
