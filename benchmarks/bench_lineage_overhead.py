@@ -10,6 +10,7 @@ Variants (all read the same 1-row table of the same file):
 - ``unistore+log``  the same with the local JSON-lines lineage log
 - ``unistore+ol``   the same with OpenLineage (file transport, through the disk spool)
 - ``unistore+log+ol``
+- ``source ...``    the same reads through one open ``unistore.source`` (no sinks, log, OpenLineage file)
 - ``unistore+ol http down``  OpenLineage over HTTP to a port nothing listens on: each read's job goes
   to the write-ahead journal before the read returns, the sender moves it to spool files (also
   with ``spool_fsync=True``: one disk flush per read)
@@ -59,6 +60,15 @@ import unistore
 URI = "sqlite:///" + DB
 def one():
     t = unistore.read(URI, "t")
+    assert t.num_rows == 1
+"""
+
+# the same read through an open source (a kept connection, no per-read open)
+SOURCE = """
+import unistore
+src = unistore.source("sqlite:///" + DB)
+def one():
+    t = src.read("t")
     assert t.num_rows == 1
 """
 
@@ -113,6 +123,13 @@ def one():
     "unistore + log": (UNISTORE + """
 unistore.configure_lineage(log=os.path.join(TMP, "lineage.jsonl"))
 """, ""),
+    "source (no sinks)": (SOURCE, ""),
+    "source + log": (SOURCE + """
+unistore.configure_lineage(log=os.path.join(TMP, "lineage.jsonl"))
+""", ""),
+    "source + openlineage file": (SOURCE + OL_SETUP + """
+unistore.configure_lineage(openlineage=client, spool_dir=os.path.join(TMP, "spool"))
+""", "assert unistore.lineage.flush(120)"),
     "unistore + openlineage file": (UNISTORE + OL_SETUP + """
 unistore.configure_lineage(openlineage=client, spool_dir=os.path.join(TMP, "spool"))
 """, "assert unistore.lineage.flush(120)"),
@@ -228,6 +245,15 @@ def main() -> None:
           f"openlineage with the collector down (write-ahead journal) "
           f"{lineage_only['unistore + openlineage http down']['median_ms'] - no_sinks:+.3f} ms, "
           f"the same with fsync {lineage_only['unistore + openlineage http down, fsync']['median_ms'] - no_sinks:+.3f} ms")
+    print("\n## tiny read vs the raw ADBC driver (median per read on the reading thread; target: +0.3 ms with no "
+          "sinks or the local log, +0.5 ms with OpenLineage)")
+    print(f"{'sinks':<22} {'read() ratio':>13} {'read() +ms':>11} {'source ratio':>13} {'source +ms':>11}")
+    for label, read_name, source_name in (("none", "unistore (no sinks)", "source (no sinks)"),
+                                          ("local log", "unistore + log", "source + log"),
+                                          ("OpenLineage (file)", "unistore + openlineage file",
+                                           "source + openlineage file")):
+        r, src = lineage_only[read_name]["median_ms"], lineage_only[source_name]["median_ms"]
+        print(f"{label:<22} {r / base:>13.2f} {r - base:>+11.3f} {src / base:>13.2f} {src - base:>+11.3f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

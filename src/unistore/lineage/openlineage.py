@@ -385,8 +385,10 @@ def to_client_event(event: dict[str, Any]) -> Any:
 
 def make_spool(directory: Any, client: Any, **options: Any) -> "Spool":
     """A write-ahead :class:`~.spool.Spool` delivering this module's jobs through ``client``."""
-    return Spool(directory, lambda event: client.emit(to_client_event(event)), event_id, build=build_events,
-                 **options)
+    from .olfile import file_lines
+
+    deliver = file_lines(client, to_client_event) or (lambda event: client.emit(to_client_event(event)))
+    return Spool(directory, deliver, event_id, build=build_events, **options)
 
 
 class OpenLineageSink:

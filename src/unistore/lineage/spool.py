@@ -81,13 +81,17 @@ class Spool:
     ``deliver(event)`` must raise when the event did not reach the collector;
     ``event_id(event)`` gives its stable id; ``build(job)`` turns a job into
     its events (by default a job is one event). ``fsync=True`` also survives
-    power loss (a disk flush per :meth:`submit`).
+    power loss (a disk flush per :meth:`submit`). Once woken, the sender waits
+    ``linger`` seconds before it delivers, so the jobs of reads in quick
+    succession go out together instead of one by one between those reads: each
+    delivery holds the interpreter lock, which a reading thread then waits for
+    (:meth:`flush` and :meth:`close` cut the wait short).
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None, deliver: Callable[[Event], Any],
                  event_id: Callable[[Event], str], *, build: Callable[[Job], list[Event]] | None = None,
                  fsync: bool = False, retry_initial: float = 0.5, retry_max: float = 30.0,
-                 exit_timeout: float = 2.0):
+                 exit_timeout: float = 2.0, linger: float = 0.1):
         self.directory = Path(directory) if directory is not None else default_directory()
         self.directory.mkdir(parents=True, exist_ok=True)
         self._deliver = deliver
@@ -109,10 +113,15 @@ class Spool:
         if fsync:
             self._sync_directory()
         self._wake = threading.Event()       # new work
+        self._hurry = threading.Event()      # flush() or close(): deliver without lingering
+        self._linger = linger
         self._stop = threading.Event()       # close(): stop waiting between retries
         self._idle = threading.Condition()   # flush() waits on it
         self._failures = 0
         self.delivered = 0
+        #: whether event files may be waiting: listing the directory on every wake costs the reading
+        #: thread (the interpreter lock); set when one is written and at every scan for other processes' files
+        self._maybe_files = True
         self._thread = threading.Thread(target=self._run, name=f"unistore-spool-{self.directory.name}", daemon=True)
         self._thread.start()
         self._exit_timeout = exit_timeout
@@ -158,6 +167,7 @@ class Spool:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything submitted so far is delivered; False if ``timeout`` ran out."""
         deadline = time.monotonic() + timeout
+        self._hurry.set()
         self._wake.set()
         with self._idle:
             while not self._journal_idle() or self.pending():
@@ -174,6 +184,7 @@ class Spool:
         # with the collector known to be down, waiting would only delay the caller
         done = self.flush(timeout if not self._failures else 0.0)
         self._stop.set()
+        self._hurry.set()
         self._wake.set()
         self._thread.join(timeout=max(0.1, min(timeout, 1.0)))
         with self._lock:
@@ -186,6 +197,8 @@ class Spool:
             self._to_files(entry)
         self.journal.unlink(missing_ok=True)
         os.close(fd)  # releases the flock
+        with contextlib.suppress(Exception):  # a delivery that keeps a file open (olfile.FileLines)
+            getattr(self._deliver, "close", lambda: None)()
         return done and not self.pending()
 
     # -- journal and event files (sender thread, or close) -------------------------------
@@ -231,6 +244,7 @@ class Spool:
             self._sync_directory()
 
     def _write_event(self, event: Event, name: str) -> None:
+        self._maybe_files = True
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.directory)
         with os.fdopen(fd, "w") as f:
             json.dump(event, f, separators=(",", ":"))
@@ -302,6 +316,7 @@ class Spool:
         if fd is None:
             return True
         for entry, end in self._read_jobs(fd, self._consumed):
+            time.sleep(0)  # hand the interpreter lock to a reading thread that waits for it, between jobs
             events = self._events(entry)
             for index, event in enumerate(events):
                 try:
@@ -344,14 +359,18 @@ class Spool:
         last_scan = 0.0
         while True:
             self._wake.clear()
+            self._hurry.clear()
             try:
                 if time.monotonic() - last_scan > 5.0:  # also picks up what other processes left behind
                     last_scan = time.monotonic()
+                    self._maybe_files = True
                     self._recover()
-                if self.pending():  # keep order: new jobs queue behind the events already in files
+                if self._maybe_files and self.pending():  # keep order: new jobs queue behind files
                     self._journal_to_files()
                     ok = self._deliver_pending()
+                    self._maybe_files = not ok
                 else:
+                    self._maybe_files = False
                     ok = self._deliver_journal()
                 self._compact()
             except Exception:  # pragma: no cover - e.g. a full disk: the journal keeps the jobs
@@ -363,7 +382,8 @@ class Spool:
             if self._stop.is_set():
                 return
             if ok:
-                self._wake.wait(timeout=5.0)
+                if self._wake.wait(timeout=5.0) and self._linger > 0:
+                    self._hurry.wait(self._linger)  # gather the jobs of the reads that follow (flush/close: now)
                 continue
             delay = min(self._retry_max, self._retry_initial * 2 ** min(self._failures - 1, 16))
             deadline = time.monotonic() + delay * (0.5 + random.random() / 2)

@@ -54,9 +54,14 @@ class ColumnStats:
                 m.null_count += nulls
                 m.count += len(array) - nulls
                 if len(array) > nulls and _numeric(array.type):
-                    lo, hi = pc.min_max(array).values()
-                    total = pc.sum(array).as_py()
-                    lo, hi = float(lo.as_py()), float(hi.as_py())
+                    if len(array) == 1:  # one value is its own min, max and sum: no compute kernels (tiny reads)
+                        value = array[0].as_py()
+                        lo = hi = float(value)
+                        total = value + 0  # as a sum from zero: -0.0 sums to 0.0
+                    else:
+                        lo, hi = pc.min_max(array).values()
+                        total = pc.sum(array).as_py()
+                        lo, hi = float(lo.as_py()), float(hi.as_py())
                     m.min = lo if m.min is None else min(m.min, lo)
                     m.max = hi if m.max is None else max(m.max, hi)
                     m.sum = float(total) if m.sum is None else m.sum + float(total)

@@ -7,6 +7,7 @@ when its scheme is used, so a missing driver fails with the extra to install.
 from __future__ import annotations
 
 import importlib
+import functools
 import inspect
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -56,10 +57,16 @@ def _generic_on_request(location: Location, options: Mapping[str, Any]) -> bool:
     return options.get("driver") == "dbapi" and location.base_scheme not in ("sqlite", "duckdb")
 
 
+@functools.lru_cache(maxsize=64)
+def _init_parameters(cls: type) -> Mapping[str, inspect.Parameter]:
+    """The parameters of a source class's constructor (read once: a signature costs as much as a tiny read)."""
+    return inspect.signature(cls.__init__).parameters
+
+
 def _check_options(cls: type, location: Location, options: dict[str, Any]) -> None:
     """Reject, before connecting, options this dialect's source does not take (``threads`` on PostgreSQL,
     ``connect_timeout`` on SQLite) and a ``connect_args`` that is not a mapping."""
-    params = inspect.signature(cls.__init__).parameters
+    params = _init_parameters(cls)
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         unsupported = sorted(set(options) - set(params))
         if unsupported:

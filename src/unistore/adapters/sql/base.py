@@ -119,6 +119,18 @@ class KeyRange:
         return sa.or_(sa.and_(*bounds), key.is_(None)) if self.nulls else sa.and_(*bounds)
 
 
+@dataclass(frozen=True)
+class Compiled:
+    """A statement compiled already: its SQL text and its parameters (bound values, already converted)."""
+
+    sql: str
+    params: tuple[Any, ...] | dict[str, Any]
+
+
+#: compiled table SELECTs a source keeps
+MAX_COMPILED = 128
+
+
 def key_ranges(low: Any, high: Any, n: int) -> list[tuple[int | None, int | None]]:
     """At most ``n`` contiguous ranges ``[start, stop)`` over the keys ``low..high`` (inclusive), as even as
     integers allow; the first starts and the last stops open. No bounds (no rows): one open range."""
@@ -154,6 +166,7 @@ class SQLSource(Connection):
     def __init__(self, location: Location, dialect: sa.engine.Dialect):
         super().__init__(location)
         self.dialect = dialect
+        self._selects: dict[tuple[Any, ...], Compiled] = {}
 
     # -- what dialects implement -------------------------------------------
     @abc.abstractmethod
@@ -219,7 +232,7 @@ class SQLSource(Connection):
                 parts = self.table_parts(spec.table)
                 table_schema = session.table_schema(parts)
                 spec.check_columns(table_schema, f"table {'.'.join(parts)}")
-                stmt = self._table_select(parts, spec)
+                stmt = self._table_select(parts, spec) if part is not None else self._cached_select(parts, spec)
                 if part is not None:
                     stmt = stmt.where(part.condition())
                 wanted = pa.schema([table_schema.field(c) for c in spec.columns]) if spec.columns else table_schema
@@ -328,6 +341,22 @@ class SQLSource(Connection):
         stmt = sa.select(*columns).select_from(sa.text(self.quote(parts)))
         return _narrow(stmt, spec)
 
+    def _cached_select(self, parts: tuple[str, ...], spec: ReadSpec) -> "Compiled | sa.Select":
+        """The compiled SELECT of a table read without a filter, built once per (table, columns, limit):
+        building and compiling it costs as much as a tiny read itself. A filtered read is built each time
+        (its values are bound parameters, but an ``IN`` list renders one per value)."""
+        if spec.filter is not None:
+            return self._table_select(parts, spec)
+        key = (parts, spec.columns, spec.limit)
+        compiled = self._selects.get(key)
+        if compiled is None:
+            sql, params = self.compile(self._table_select(parts, spec))
+            compiled = Compiled(sql, tuple(params) if isinstance(params, list) else dict(params))
+            if len(self._selects) >= MAX_COMPILED:
+                self._selects.clear()
+            self._selects[key] = compiled
+        return compiled
+
     def _query_select(self, session: Session, spec: ReadSpec) -> tuple[Any, pa.Schema | None]:
         text = self._text(spec)
         if not (spec.columns or spec.filter is not None or spec.limit is not None):
@@ -356,6 +385,8 @@ class SQLSource(Connection):
 
     def compile(self, stmt: Any) -> tuple[str, Any]:
         """SQL text in the driver's paramstyle, and its parameters (list or dict)."""
+        if isinstance(stmt, Compiled):
+            return stmt.sql, list(stmt.params) if isinstance(stmt.params, tuple) else dict(stmt.params)
         compiled = stmt.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
         params = compiled.params
         if self.dialect.positional:

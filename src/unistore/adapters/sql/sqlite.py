@@ -25,10 +25,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import os
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
 import pyarrow as pa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -38,8 +36,9 @@ from ...errors import BadSpecError, QueryError, SourceNotFoundError
 from ...location import Location
 from ...provenance import Dataset
 from ...snapshot import Snapshot
-from .base import Session, SQLSource
+from .base import Compiled, Session, SQLSource
 from .filedb import database_path, file_snapshot
+from .sqlitelink import KEPT, Link
 from .types import cast_batch, declared_to_arrow
 
 _DRIVER = ("sqlite3.Error", "adbc_driver_manager.Error", "pyarrow.lib.ArrowException")
@@ -47,6 +46,12 @@ _DRIVER = ("sqlite3.Error", "adbc_driver_manager.Error", "pyarrow.lib.ArrowExcep
 OPEN_ERRORS = ErrorTable(Rule(QueryError, "cannot open SQLite database {where}: {text}", classes=_DRIVER))
 #: running a statement
 QUERY_ERRORS = ErrorTable(Rule(QueryError, "SQLite rejected the query: {text}", classes=_DRIVER))
+
+
+#: compiled table SELECTs (SQLite's default dialect, no per-source state): shared by every SQLite source
+_SELECTS: dict[tuple[Any, ...], Compiled] = {}
+#: the dialect only compiles statements and quotes names (no per-source state): one for every source
+_DIALECT = sqlite_dialect.dialect()
 
 
 class SQLiteSource(SQLSource):
@@ -59,13 +64,15 @@ class SQLiteSource(SQLSource):
                          "it finds the planner's snapshot (change counter, WAL index, file identity), else fails")
 
     def __init__(self, location: Location, *, driver: str | None = None):
-        super().__init__(location, sqlite_dialect.dialect())
+        super().__init__(location, _DIALECT)
         self.path = database_path(location, "SQLite")
         if not os.path.isfile(self.path):
             raise SourceNotFoundError(f"SQLite database {self.path} does not exist")
         if driver not in (None, "adbc", "sqlite3"):
             raise BadSpecError("driver must be 'adbc' or 'sqlite3'")
         self.driver = driver or ("adbc" if _has_adbc() else "sqlite3")
+        # the SQL of a table read depends on nothing but the dialect: every SQLite source shares it
+        self._selects = _SELECTS
 
     def session(self) -> "SQLiteSession":
         return SQLiteSession(self.path, self.driver)
@@ -102,26 +109,35 @@ def _has_adbc() -> bool:
 
 
 class SQLiteSession(Session):
+    """One read on a kept read-only connection (:mod:`.sqlitelink`), or on a new one when none is waiting."""
+
     def __init__(self, path: str, driver: str):
         self.path = path
         self.driver = driver
         self._cursors: list[Any] = []
-        uri = f"file:{quote(path)}?mode=ro"
-        try:
-            with mapped_errors(OPEN_ERRORS, path):
-                if driver == "adbc":
-                    import adbc_driver_sqlite.dbapi as adbc
-
-                    self.conn = adbc.connect(uri, autocommit=True)
-                else:
-                    self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-                self._run("PRAGMA query_only = ON")  # a second lock beside mode=ro
-                self._run("BEGIN")
-                # the first read takes the shared lock / WAL snapshot the whole read will see
-                self._run("SELECT count(*) FROM sqlite_master")
-        except Exception:
-            self.close()
-            raise
+        #: bare ADBC statements and their streams (see _stream), closed stream first
+        self._streams: list[tuple[Any, pa.RecordBatchReader | None]] = []
+        self.link: Link | None = None
+        with mapped_errors(OPEN_ERRORS, path):
+            link = KEPT.take(path, driver)
+            if link is not None:
+                try:
+                    self.version = link.begin()
+                    if not link.same_file():  # the path names another file now: this connection reads the old one
+                        raise _Replaced
+                except Exception:
+                    link.close()
+                    link = None
+            if link is None:
+                link = Link(path, driver)
+                try:
+                    self.version = link.begin()
+                    link.same_file()
+                except BaseException:
+                    link.close()
+                    raise
+        self.link = link
+        self.conn = link.conn
 
     def _run(self, sql: str, params: Any = None, batch_size: int | None = None) -> Any:
         cur = self.conn.cursor()
@@ -130,6 +146,20 @@ class SQLiteSession(Session):
             cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_size)})
         cur.execute(sql, params or ())
         return cur
+
+    def _stream(self, sql: str, batch_size: int) -> pa.RecordBatchReader:
+        """A statement without parameters on a bare ADBC statement: the DB-API cursor around it costs a
+        third of a tiny read. The statement and its stream live until :meth:`close`."""
+        import adbc_driver_manager
+
+        statement = adbc_driver_manager.AdbcStatement(self.conn.adbc_connection)
+        self._streams.append((statement, None))
+        statement.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_size)})
+        statement.set_sql_query(sql)
+        handle, _ = statement.execute_query()
+        reader = pa.RecordBatchReader._import_from_c(handle.address)
+        self._streams[-1] = (statement, reader)
+        return reader
 
     def names(self) -> list[str]:
         cur = self._run("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
@@ -163,13 +193,24 @@ class SQLiteSession(Session):
         return keys[0] if len(keys) == 1 else None
 
     def table_schema(self, parts: tuple[str, ...]) -> pa.Schema:
+        """The declared types as Arrow; kept on the connection while the main schema's version stays put
+        (types learnt from the data are not kept: the data may change without a schema change)."""
+        assert self.link is not None
+        key = (self.version, parts)
+        cacheable = len(parts) == 1 or parts[0] == "main"  # the schema cookie read is main's
+        if cacheable and key in self.link.schemas:
+            return self.link.schemas[key]
         declared = self.declared(parts)
         fields = [pa.field(name, declared_to_arrow(decl) or pa.null()) for name, decl in declared]
         if any(pa.types.is_null(f.type) for f in fields):  # undeclared types: learn them from the data
             q = ".".join('"' + p.replace('"', '""') + '"' for p in parts)
             fetched, _ = self.execute(f"SELECT * FROM {q} LIMIT 1000", None, 1000)
             fields = [f if not pa.types.is_null(f.type) else fetched.field(f.name) for f in fields]
-        return pa.schema(fields)
+            return pa.schema(fields)
+        schema = pa.schema(fields)
+        if cacheable:
+            self.link.remember_schema(key, schema)
+        return schema
 
     def query_schema(self, sql: str, params: Any) -> pa.Schema:
         # an empty SQLite result has no types: report names only, the data decides the types
@@ -179,13 +220,20 @@ class SQLiteSession(Session):
 
     def execute(self, sql: str, params: Any, batch_size: int,
                 schema: pa.Schema | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-        with mapped_errors(QUERY_ERRORS, self.path):
-            cur = self._run(sql, params, batch_size)
-        if self.driver == "adbc":
-            reader = cur.fetch_record_batch()
+        if self.driver == "adbc" and not params:
+            with mapped_errors(QUERY_ERRORS, self.path):
+                reader = self._stream(sql, batch_size)
             fetched = reader.schema
             batches: Iterator[pa.RecordBatch] = iter(reader)
+        elif self.driver == "adbc":
+            with mapped_errors(QUERY_ERRORS, self.path):
+                cur = self._run(sql, params, batch_size)
+            reader = cur.fetch_record_batch()
+            fetched = reader.schema
+            batches = iter(reader)
         else:
+            with mapped_errors(QUERY_ERRORS, self.path):
+                cur = self._run(sql, params, batch_size)
             fetched, batches = _columnar(cur, batch_size, schema)
         if schema is None:
             return fetched, batches
@@ -203,10 +251,24 @@ class SQLiteSession(Session):
         return file_snapshot("sqlite.file", self.path, self.path + "-wal", change_counter=counter, **pins)
 
     def close(self) -> None:
-        conn = getattr(self, "conn", None)
-        if conn is None:
+        """End the read (rolled back: nothing was written); the connection waits for the next read."""
+        link, self.link = getattr(self, "link", None), None
+        if link is None:
             return
         self.conn = None
+        if link.pid != os.getpid():  # a read inherited over fork: its connection is the parent's
+            self._cursors.clear()
+            self._streams.clear()
+            KEPT.orphan(link)
+            return
+        for statement, reader in self._streams:
+            for thing in (reader, statement):
+                if thing is not None:
+                    try:
+                        thing.close()
+                    except Exception:
+                        pass
+        self._streams.clear()
         for cur in self._cursors:
             try:
                 cur.close()
@@ -214,17 +276,15 @@ class SQLiteSession(Session):
                 pass
         self._cursors.clear()
         try:
-            cur = conn.cursor()
-            try:
-                cur.execute("ROLLBACK")
-            finally:
-                cur.close()
+            link.run("ROLLBACK")
         except Exception:
-            pass
-        try:
-            conn.close()
-        except Exception:
-            pass
+            link.close()
+            return
+        KEPT.give(link)
+
+
+class _Replaced(Exception):
+    """A kept connection's file was replaced at its path."""
 
 
 def _wal_index(shm: str) -> str | None:

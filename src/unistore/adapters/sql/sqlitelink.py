@@ -1,0 +1,180 @@
+"""Read-only SQLite connections kept between reads, so a tiny read does not pay for connecting.
+
+Opening a connection costs about as much as the whole read of a small table.
+A :class:`Link` is one connection (``mode=ro``, ``query_only``) that reads
+use one at a time; between reads it waits, outside any transaction, in the
+process-wide :data:`KEPT` (a few per file, a few files: the oldest is closed).
+Sources and module-level ``unistore.read`` calls on the same file share it.
+
+A kept link is only reused for the file it was opened on: after its read
+lock is taken, the file at the path must still be that file (device and
+inode; the link holds the old one open, so a replaced file always shows a
+new inode), else the link is closed and a fresh one is opened. SQLite itself
+re-reads its pages when another connection has committed meanwhile, and the
+read's snapshot is captured under the lock as before, so a record still
+describes exactly what was read. A child process never uses (nor closes) a
+link inherited over ``fork``: SQLite forbids it, and closing could drop the
+parent's file locks.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import os
+import sqlite3
+import threading
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+
+#: per-link cache of table schemas, bounded so a process reading thousands of tables does not grow it forever
+MAX_SCHEMAS = 256
+
+
+class Link:
+    """One read-only connection to one SQLite file, with what reads learnt about the file through it."""
+
+    def __init__(self, path: str, driver: str):
+        self.path = path
+        self.driver = driver
+        self.pid = os.getpid()
+        #: (st_dev, st_ino) of the file this connection reads, set once its first read lock is held
+        self.identity: tuple[int, int] | None = None
+        #: table schemas keyed by (schema_version, name parts): valid while the schema cookie stays put
+        self.schemas: dict[tuple[int, tuple[str, ...]], pa.Schema] = {}
+        self._control: Any = None
+        uri = f"file:{quote(path)}?mode=ro"
+        if driver == "adbc":
+            import adbc_driver_sqlite.dbapi as adbc
+
+            self.conn: Any = adbc.connect(uri, autocommit=True)
+        else:
+            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            if driver == "adbc":
+                # one statement for the control statements: the DB-API cursor costs several times more per call
+                self._control = self.conn.cursor()
+            self.run("PRAGMA query_only = ON")  # a second lock beside mode=ro
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, sql: str) -> None:
+        """A statement without a result (BEGIN, ROLLBACK, a pragma that sets)."""
+        if self._control is not None:
+            statement = self._control.adbc_statement
+            statement.set_sql_query(sql)
+            statement.execute_update()
+        else:
+            self.conn.execute(sql)
+
+    def begin(self) -> int:
+        """Start a read transaction and take its read lock; the main schema's version (the schema cookie).
+
+        ``PRAGMA schema_version`` reads the database header, so it takes the
+        shared lock (or WAL snapshot) the whole read will see.
+        """
+        self.run("BEGIN")
+        if self._control is not None:
+            statement = self._control.adbc_statement
+            statement.set_sql_query("PRAGMA schema_version")
+            handle, _ = statement.execute_query()
+            return int(pa.RecordBatchReader._import_from_c(handle.address).read_all().column(0)[0].as_py())
+        return int(self.conn.execute("PRAGMA schema_version").fetchone()[0])
+
+    def same_file(self) -> bool:
+        """Whether the path still names the file this connection has open (recorded on first use)."""
+        st = os.stat(self.path)
+        identity = (st.st_dev, st.st_ino)
+        if self.identity is None:
+            self.identity = identity
+        return identity == self.identity
+
+    def remember_schema(self, key: tuple[int, tuple[str, ...]], schema: pa.Schema) -> None:
+        if len(self.schemas) >= MAX_SCHEMAS:
+            self.schemas.clear()
+        self.schemas[key] = schema
+
+    def close(self) -> None:
+        if self.pid != os.getpid():
+            KEPT.orphan(self)  # inherited over fork: never touch it here
+            return
+        for thing in (self._control, self.conn):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:
+                    pass
+        self._control = self.conn = None
+
+
+class Kept:
+    """Idle links by (path, driver): at most ``per_file`` per file and ``files`` files, oldest closed first."""
+
+    def __init__(self, files: int = 8, per_file: int = 2):
+        self.files, self.per_file = files, per_file
+        self._idle: collections.OrderedDict[tuple[str, str], list[Link]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        #: links inherited over fork, kept referenced so the garbage collector does not close them
+        self._orphans: list[Link] = []
+
+    def take(self, path: str, driver: str) -> Link | None:
+        """An idle link to ``path`` opened by this process, if one is waiting."""
+        with self._lock:
+            links = self._idle.get((path, driver))
+            if not links:
+                return None
+            link = links.pop()
+            if not links:
+                del self._idle[(path, driver)]
+        if link.pid != os.getpid():  # pragma: no cover - forget_all runs in a forked child first
+            self.orphan(link)
+            return None
+        return link
+
+    def give(self, link: Link) -> None:
+        """A link whose read has ended (no transaction open) waits for the next read of its file."""
+        if link.pid != os.getpid():
+            self.orphan(link)
+            return
+        extra: list[Link] = []
+        key = (link.path, link.driver)
+        with self._lock:
+            links = self._idle.get(key, [])
+            if len(links) < self.per_file:
+                links.append(link)
+                self._idle[key] = links
+                self._idle.move_to_end(key)
+            else:
+                extra.append(link)
+            while len(self._idle) > self.files:
+                extra.extend(self._idle.popitem(last=False)[1])
+        for old in extra:
+            old.close()
+
+    def orphan(self, link: Link) -> None:
+        with self._lock:
+            self._orphans.append(link)
+
+    def close_all(self) -> None:
+        """Close every idle link (they reopen on the next read)."""
+        with self._lock:
+            idle = [link for links in self._idle.values() for link in links]
+            self._idle.clear()
+        for link in idle:
+            link.close()
+
+    def forget_all(self) -> None:
+        """In a forked child: drop the parent's links without closing them."""
+        self._lock = threading.Lock()  # the parent's may have been held by another thread at fork
+        self._orphans.extend(link for links in self._idle.values() for link in links)
+        self._idle.clear()
+
+
+#: the process's idle SQLite connections (none on Windows, where a file that is open cannot be removed)
+KEPT = Kept(per_file=0 if os.name == "nt" else 2)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=KEPT.forget_all)
+atexit.register(KEPT.close_all)  # closed in order (statement, then connection) rather than by the collector

@@ -1,0 +1,213 @@
+"""SQLite reads reuse a kept read-only connection, and a record still describes exactly the data it sits on."""
+
+import os
+import sqlite3
+import threading
+
+import pytest
+
+import unistore
+from unistore.adapters.sql import sqlitelink
+
+DRIVERS = ["adbc", "sqlite3"]
+
+
+def _make(path, rows=((1, "a", 1.5),)):
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE t (id INTEGER NOT NULL, kind TEXT, amount REAL)")
+        con.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    con.close()
+    return str(path)
+
+
+def _write(path, sql, *params):
+    con = sqlite3.connect(path)
+    with con:
+        con.execute(sql, params)
+    con.close()
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """Counts the connections SQLite reads open (a kept one is not opened again)."""
+    sqlitelink.KEPT.close_all()
+    count = [0]
+    real = sqlitelink.Link.__init__
+
+    def counting(self, *args, **kwargs):
+        count[0] += 1
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(sqlitelink.Link, "__init__", counting)
+    yield count
+    sqlitelink.KEPT.close_all()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_reads_through_a_source_share_one_connection(tmp_path, opened, driver):
+    path = _make(tmp_path / "one.db")
+    with unistore.source(f"sqlite:///{path}", driver=driver) as src:
+        for _ in range(3):
+            assert src.read("t").num_rows == 1
+    assert unistore.read(f"sqlite:///{path}", "t", driver=driver).num_rows == 1
+    assert opened[0] == 1
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_write_between_two_reads_on_a_kept_connection_changes_data_snapshot_and_fingerprint(tmp_path, opened, driver):
+    path = _make(tmp_path / "one.db")
+    with unistore.source(f"sqlite:///{path}", driver=driver) as src:
+        first = src.read("t")
+        _write(path, "INSERT INTO t VALUES (2, 'b', 2.5)")
+        second = src.read("t")
+    assert opened[0] == 1, "the second read reused the first one's connection"
+    assert first.num_rows == 1 and second.num_rows == 2
+    one, two = unistore.provenance_of(first), unistore.provenance_of(second)
+    assert one.snapshot.value != two.snapshot.value
+    assert one.result.fingerprint != two.result.fingerprint
+    # an update that keeps the row count and the file size still shows in the snapshot and the fingerprint
+    with unistore.source(f"sqlite:///{path}", driver=driver) as src:
+        _write(path, "UPDATE t SET amount = 9.5 WHERE id = 2")
+        third = src.read("t")
+    assert third.column("amount").to_pylist() == [1.5, 9.5]
+    assert unistore.provenance_of(third).snapshot.value != two.snapshot.value
+    assert unistore.provenance_of(third).result.fingerprint != two.result.fingerprint
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_schema_change_between_two_reads_on_a_kept_connection_is_seen(tmp_path, opened, driver):
+    path = _make(tmp_path / "one.db")
+    with unistore.source(f"sqlite:///{path}", driver=driver) as src:
+        first = src.read("t")
+        _write(path, "ALTER TABLE t ADD COLUMN note TEXT")
+        second = src.read("t")
+        _write(path, "DROP TABLE t")
+        _write(path, "CREATE TABLE t (id TEXT, flag BOOLEAN)")
+        _write(path, "INSERT INTO t VALUES ('x', 1)")
+        third = src.read("t")
+    assert opened[0] == 1
+    assert first.column_names == ["id", "kind", "amount"]
+    assert second.column_names == ["id", "kind", "amount", "note"]
+    assert third.column_names == ["id", "flag"] and third.column("flag").to_pylist() == [True]
+    schemas = {unistore.provenance_of(t).result.schema_fingerprint for t in (first, second, third)}
+    assert len(schemas) == 3
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_file_replaced_at_its_path_is_read_on_a_new_connection(tmp_path, opened, driver):
+    path = _make(tmp_path / "one.db")
+    other = _make(tmp_path / "other.db", rows=[(7, "z", 0.5), (8, "y", 0.25)])
+    uri = f"sqlite:///{path}"
+    first = unistore.read(uri, "t", driver=driver)
+    os.replace(other, path)
+    second = unistore.read(uri, "t", driver=driver)
+    assert opened[0] == 2
+    assert first.column("id").to_pylist() == [1]
+    assert second.column("id").to_pylist() == [7, 8]
+    assert unistore.provenance_of(second).snapshot.pins["inode"] == os.stat(path).st_ino
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_the_compiled_select_is_kept_per_columns_and_limit(tmp_path, driver):
+    path = _make(tmp_path / "one.db", rows=[(i, "k", float(i)) for i in range(5)])
+    uri = f"sqlite:///{path}"
+    assert unistore.read(uri, "t", limit=2, driver=driver).num_rows == 2
+    assert unistore.read(uri, "t", limit=3, driver=driver).num_rows == 3
+    assert unistore.read(uri, "t", columns=["amount"], limit=3, driver=driver).column_names == ["amount"]
+    record = unistore.provenance_of(unistore.read(uri, "t", limit=4, driver=driver))
+    assert record.query.params == [4, 0]  # LIMIT ? OFFSET ?
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_kept_connection_stays_read_only(tmp_path, opened, driver):
+    path = _make(tmp_path / "one.db")
+    unistore.read(f"sqlite:///{path}", "t", driver=driver)
+    link = sqlitelink.KEPT.take(path, driver)
+    assert link is not None
+    with pytest.raises(Exception, match="readonly|read-only|query_only|attempt to write"):
+        link.run("CREATE TABLE written (a)")
+    link.close()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_concurrent_reads_never_share_a_connection(tmp_path, opened, driver):
+    path = _make(tmp_path / "one.db", rows=[(i, "k", float(i)) for i in range(100)])
+    in_use: set[int] = set()
+    shared = []
+    real_begin = sqlitelink.Link.begin
+
+    def begin(self):
+        if id(self) in in_use:
+            shared.append(id(self))
+        in_use.add(id(self))
+        return real_begin(self)
+
+    real_give = sqlitelink.Kept.give
+
+    def give(self, link):
+        in_use.discard(id(link))
+        real_give(self, link)
+
+    errors = []
+
+    def reads():
+        try:
+            with unistore.source(f"sqlite:///{path}", driver=driver) as src:
+                for _ in range(20):
+                    assert src.read("t").num_rows == 100
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sqlitelink.Link, "begin", begin)
+        mp.setattr(sqlitelink.Kept, "give", give)
+        threads = [threading.Thread(target=reads) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors and not shared
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_forked_child_opens_its_own_connection(tmp_path, driver):
+    path = _make(tmp_path / "one.db")
+    uri = f"sqlite:///{path}"
+    unistore.read(uri, "t", driver=driver)
+    assert sqlitelink.KEPT._idle, "the parent keeps its connection"
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            inherited = not sqlitelink.KEPT._idle and sqlitelink.KEPT.take(path, driver) is None
+            code = 0 if inherited and unistore.read(uri, "t", driver=driver).num_rows == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert unistore.read(uri, "t", driver=driver).num_rows == 1, "the parent's kept connection still works"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_read_inherited_over_fork_leaves_the_parents_connection_alone(tmp_path, monkeypatch):
+    path = _make(tmp_path / "one.db", rows=[(i, "k", float(i)) for i in range(50)])
+    uri = f"sqlite:///{path}"
+    statements: list[tuple[int, str]] = []
+    real = sqlitelink.Link.run
+    monkeypatch.setattr(
+        sqlitelink.Link, "run", lambda self, sql: (statements.append((os.getpid(), sql)), real(self, sql))[1]
+    )
+    reader = unistore.scan(uri, "t", batch_size=10, driver="sqlite3")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            reader.close()
+            code = 0 if not [s for p, s in statements if p == os.getpid()] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child ran no statement on the parent's connection"
+    assert sum(b.num_rows for b in reader) == 50
+    assert unistore.read(uri, "t", driver="sqlite3").num_rows == 50
