@@ -122,6 +122,9 @@ class Spool:
         #: whether event files may be waiting: listing the directory on every wake costs the reading
         #: thread (the interpreter lock); set when one is written and at every scan for other processes' files
         self._maybe_files = True
+        # the jobs of processes that died before delivering become event files now, not at the sender's first
+        # scan: a flush() right after start must wait for them too
+        self._recover()
         self._thread = threading.Thread(target=self._run, name=f"unistore-spool-{self.directory.name}", daemon=True)
         self._thread.start()
         self._exit_timeout = exit_timeout
