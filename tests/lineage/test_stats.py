@@ -27,13 +27,19 @@ def _same(a: dict, b: dict) -> bool:
     )
 
 
-@pytest.mark.parametrize("value", VALUES)
-@pytest.mark.parametrize("kind", [pa.int64(), pa.uint8(), pa.float32(), pa.float64()])
-def test_a_one_value_batch_has_the_metrics_the_kernels_give(value, kind, monkeypatch):
+def _representable(value, kind) -> bool:
     try:
-        array = pa.array([value], kind)
+        pa.array([value], kind)
     except (pa.ArrowInvalid, OverflowError):
-        pytest.skip("not a value of this type")
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("value", "kind"), [
+    (value, kind) for kind in (pa.int64(), pa.uint8(), pa.float32(), pa.float64()) for value in VALUES
+    if _representable(value, kind)])
+def test_a_one_value_batch_has_the_metrics_the_kernels_give(value, kind):
+    array = pa.array([value], kind)
     batch = pa.record_batch([array, pa.array([value, value], kind)[:1]], names=["one", "sliced"])
     direct = _metrics(batch)
     # the same batch with two rows, one of them null, goes through the kernels
