@@ -211,6 +211,23 @@ def test_a_source_reuses_its_connection():
     assert len(pids) == 1
 
 
+def test_a_source_opens_every_connection_on_one_adbc_database():
+    """Opening an ADBC database loads the type catalog (~100 ms): a source does it once, and the splits
+    of a partitioned read or reads side by side connect on that database, even once every earlier
+    connection is closed."""
+    with unistore.source(PG_URI) as src:
+        pg = src.connection
+        kept, extra = pg._pool.acquire(), pg._connect()
+        database = kept.adbc_database
+        assert extra.adbc_database is database
+        kept.close()
+        extra.close()
+        later = pg._connect()
+        assert later.adbc_database is database
+        later.close()
+        assert src.read(query="SELECT 1 AS one").num_rows == 1
+
+
 # -- read plans: partitions= under one exported snapshot ----------------------------------
 
 ACCOUNTS = 4000
