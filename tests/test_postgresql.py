@@ -228,6 +228,30 @@ def test_a_source_opens_every_connection_on_one_adbc_database():
         assert src.read(query="SELECT 1 AS one").num_rows == 1
 
 
+def test_transactions_start_and_end_in_one_message_each(monkeypatch, accounts):
+    """BEGIN with its SETs, and the ROLLBACK that gives a connection back, go as one simple-protocol
+    message each: as prepared statements they cost two or three round trips apiece, which every split
+    of a plan paid before its rows moved."""
+    import adbc_driver_manager.dbapi as dbapi
+
+    sent: list[tuple[str, str]] = []
+    for method in ("execute", "executescript"):
+        original = getattr(dbapi.Cursor, method)
+
+        def spy(self, sql, *args, _original=original, _method=method, **kwargs):
+            sent.append((_method, sql))
+            return _original(self, sql, *args, **kwargs)
+
+        monkeypatch.setattr(dbapi.Cursor, method, spy)
+    with unistore.source(PG_URI) as src:
+        assert src.read(accounts, partitions=2).num_rows == ACCOUNTS
+    control = [(m, sql) for m, sql in sent if sql.split()[0] in ("BEGIN", "SET", "ROLLBACK")]
+    assert control and all(m == "executescript" for m, _ in control), control
+    split_starts = [sql for _, sql in control if "SET TRANSACTION SNAPSHOT" in sql]
+    assert len(split_starts) == 2 and all(sql.startswith("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; ")
+                                          for sql in split_starts)
+
+
 # -- read plans: partitions= under one exported snapshot ----------------------------------
 
 ACCOUNTS = 4000

@@ -402,15 +402,17 @@ class PostgreSQLSession(Session):
         if snapshot_id is not None and not _SNAPSHOT_ID.match(snapshot_id):
             raise BadSpecError(f"not a PostgreSQL snapshot id: {snapshot_id!r}")
 
+        statements = ["BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"]
+        if snapshot_id is not None:
+            statements += [f"SET TRANSACTION SNAPSHOT '{snapshot_id}'", f"SET LOCAL lock_timeout = '{SPLIT_LOCK_TIMEOUT}'"]
+        # a synchronized scan may start mid-table: without it, rows come back in heap order every time
+        statements.append("SET LOCAL synchronize_seqscans = off")
+        start = "; ".join(statements)
+
         def begin(conn: Any) -> None:
             self.conn = conn
             self._close_cursors()
-            self._run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            if snapshot_id is not None:
-                self._run(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
-                self._run(f"SET LOCAL lock_timeout = '{SPLIT_LOCK_TIMEOUT}'")
-            # a synchronized scan may start mid-table: without it, rows come back in heap order every time
-            self._run("SET LOCAL synchronize_seqscans = off")
+            self._script(start)
 
         try:
             self.conn = source._pool.begin(begin)  # a pooled connection found dead is replaced once
@@ -427,6 +429,14 @@ class PostgreSQLSession(Session):
                 cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(batch_bytes)})
             cur.execute(sql, parameters=params or None)
         return cur
+
+    def _script(self, sql: str) -> None:
+        """Statements without results, sent together in one round trip (the simple query protocol; a
+        statement through :meth:`_run` takes two or three: prepare, describe, execute)."""
+        cur = self.conn.cursor()
+        self._cursors.append(cur)
+        with self._mapped():
+            cur.executescript(sql)
 
     def _mapped(self) -> mapped_errors:
         """Driver errors of this session's statements and streams as unistore errors."""
@@ -563,14 +573,14 @@ class PostgreSQLSession(Session):
 
 
 def _reset(conn: Any) -> None:
-    """End a read's transaction on a pooled connection."""
+    """End a read's transaction on a pooled connection (one round trip)."""
     cur = conn.cursor()
-    cur.execute("ROLLBACK")
-    # no session lock outlives a read on a pooled connection (the classifier refuses them; a
-    # function the user calls might still take one)
-    cur.execute("SELECT pg_advisory_unlock_all()")
-    cur.fetchall()
-    cur.close()
+    try:
+        # no session lock outlives a read on a pooled connection (the classifier refuses them; a
+        # function the user calls might still take one)
+        cur.executescript("ROLLBACK; SELECT pg_advisory_unlock_all()")
+    finally:
+        cur.close()
 
 
 def _batch_bytes(batch_size: int, schema: pa.Schema | None) -> int:
