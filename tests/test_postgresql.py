@@ -360,6 +360,34 @@ feather.write_feather(pa.concat_tables(tables), sys.argv[2])
 """
 
 
+def test_a_split_sends_its_data_query_and_no_catalog_query(monkeypatch, accounts):
+    """The planner's table schema travels in the split (the planner's lock keeps it valid), so a split
+    starts its transaction and sends the data query, nothing else."""
+    import adbc_driver_manager.dbapi as dbapi
+
+    with unistore.source(PG_URI) as src:
+        spec = unistore.ReadSpec.build(accounts, partitions=2, columns=["id", "note"])
+        with src.connection.plan(spec, 2) as plan:
+            sent: list[str] = []
+            original = dbapi.Cursor.execute
+
+            def spy(self, sql, *args, **kwargs):
+                sent.append(sql)
+                return original(self, sql, *args, **kwargs)
+
+            monkeypatch.setattr(dbapi.Cursor, "execute", spy)
+            scan = src.connection.scan_split(spec, plan.splits[1])
+            try:
+                assert scan.schema.names == ["id", "note"]
+                assert sum(b.num_rows for b in scan.batches) > 0
+            finally:
+                scan.close()
+            with pytest.raises(unistore.BadSpecError, match="nope"):  # columns still checked, locally
+                src.connection.scan_split(unistore.ReadSpec.build(accounts, partitions=2, columns=["nope"]),
+                                          plan.splits[0])
+    assert len(sent) == 1 and sent[0].split()[:4] == ['SELECT', '"id",', '"note"', 'FROM'] and "ctid" in sent[0], sent
+
+
 @pytest.mark.parametrize("options", [{}, {"partition_on": "id"}], ids=["blocks", "key"])
 def test_splits_scanned_in_another_process_read_the_planned_state(accounts, options, tmp_path):
     """Plan, let a writer commit, then scan the pickled splits in another process: exactly the planned state."""

@@ -224,12 +224,13 @@ class PostgreSQLSource(SQLSource):
         try:
             snapshot = session.snapshot()  # the first statement: the transaction's snapshot is taken here
             # its lock on the table, held until release, keeps TRUNCATE & co. from emptying it under the splits
-            spec.check_columns(session.table_schema(parts), f"table {'.'.join(parts)}")
+            table_schema = session.table_schema(parts)
+            spec.check_columns(table_schema, f"table {'.'.join(parts)}")
             relation = session.relation(parts)
             on, bounds = self._cut_on(session, parts, spec, relation, max_splits)
             ranges = key_ranges(*bounds, max_splits)
             if len(ranges) > 1:
-                return self._planned(spec, parts, snapshot, session, on, bounds, ranges, relation)
+                return self._planned(spec, parts, snapshot, session, on, bounds, ranges, relation, table_schema)
         except BaseException:
             session.close()
             raise
@@ -252,14 +253,15 @@ class PostgreSQLSource(SQLSource):
 
     def _planned(self, spec: ReadSpec, parts: tuple[str, ...], snapshot: Snapshot, session: "PostgreSQLSession",
                  on: str, bounds: tuple[Any, Any], ranges: list[tuple[int | None, int | None]],
-                 relation: "_Relation") -> ReadPlan:
+                 relation: "_Relation", table_schema: pa.Schema) -> ReadPlan:
         """The plan of ``ranges``: the planner's snapshot exported, ``session`` kept open until release."""
         snapshot_id = session.export_snapshot()
         first, last = int(bounds[0]), int(bounds[1]) + 1
         splits = []
         for i, (start, stop) in enumerate(ranges):
             share = ((last if stop is None else stop) - (first if start is None else start)) / (last - first)
-            piece = _Exported(snapshot_id, KeyRange(on, start, stop, nulls=i == 0 and on != "ctid", pinned=snapshot))
+            piece = _Exported(snapshot_id, KeyRange(on, start, stop, nulls=i == 0 and on != "ctid", pinned=snapshot),
+                              table_schema)
             splits.append(Split(index=i, payload=piece, covers={on: [start, stop]},
                                 rows=None if relation.rows is None else round(relation.rows * share),
                                 bytes=None if relation.bytes is None else round(relation.bytes * share)))
@@ -283,11 +285,11 @@ class PostgreSQLSource(SQLSource):
         if piece is None:  # the one split of a read planned in one piece
             return self.scan(spec)
         parts = self.table_parts(spec.table)
+        table_schema = piece.schema  # the planner's: no catalog query before the data query
+        spec.check_columns(table_schema, f"table {'.'.join(parts)}")
+        wanted = pa.schema([table_schema.field(c) for c in spec.columns]) if spec.columns else table_schema
         session = self.session(piece.snapshot_id)
         try:
-            table_schema = session.table_schema(parts)
-            spec.check_columns(table_schema, f"table {'.'.join(parts)}")
-            wanted = pa.schema([table_schema.field(c) for c in spec.columns]) if spec.columns else table_schema
             sql, params = self.compile(self._table_select(parts, spec).where(piece.condition()))
             schema, batches = session.execute(sql, params, spec.batch_size, wanted)
         except BaseException:
@@ -718,10 +720,13 @@ class _Relation(NamedTuple):
 @dataclasses.dataclass(frozen=True)
 class _Exported:
     """A split's payload: a range (``key`` ``"ctid"``: heap blocks) read under the exported snapshot
-    ``snapshot_id``, the state ``range.pinned`` records. Plain values, so a split runs in another process."""
+    ``snapshot_id``, the state ``range.pinned`` records. Plain values, so a split runs in another process.
+    ``schema`` is the table's as the planner found it (columns checked): the planner's lock keeps it so
+    while the plan lives, and a split that has it sends no catalog queries before its data query."""
 
     snapshot_id: str
     range: KeyRange
+    schema: pa.Schema
 
     def condition(self) -> Any:
         """The range as a WHERE condition; block numbers are integers of the plan, written inline."""
