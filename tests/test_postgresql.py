@@ -360,6 +360,25 @@ feather.write_feather(pa.concat_tables(tables), sys.argv[2])
 """
 
 
+def test_a_planner_looks_its_table_up_once(monkeypatch, accounts):
+    """The planner asks for the table's schema, size and key: the name is resolved once per transaction."""
+    import adbc_driver_manager.dbapi as dbapi
+
+    sent: list[str] = []
+    original = dbapi.Cursor.execute
+
+    def spy(self, sql, *args, **kwargs):
+        sent.append(sql)
+        return original(self, sql, *args, **kwargs)
+
+    with unistore.source(PG_URI) as src:
+        spec = unistore.ReadSpec.build(accounts, partitions=2, partition_on="id")
+        monkeypatch.setattr(dbapi.Cursor, "execute", spy)
+        with src.connection.plan(spec, 2) as plan:
+            assert len(plan.splits) == 2
+    assert sum("to_regclass" in sql for sql in sent) == 1, sent
+
+
 def test_a_split_sends_its_data_query_and_no_catalog_query(monkeypatch, accounts):
     """The planner's table schema travels in the split (the planner's lock keeps it valid), so a split
     starts its transaction and sends the data query, nothing else."""

@@ -401,6 +401,7 @@ class PostgreSQLSession(Session):
         self.source = source
         self._cursors: list[Any] = []
         self._streams: list[pa.RecordBatchReader] = []  # data streams not yet read to their end
+        self._resolved: dict[tuple[str, ...], tuple[str, str, int]] = {}  # names this transaction looked up
         if snapshot_id is not None and not _SNAPSHOT_ID.match(snapshot_id):
             raise BadSpecError(f"not a PostgreSQL snapshot id: {snapshot_id!r}")
 
@@ -455,7 +456,13 @@ class PostgreSQLSession(Session):
 
     # -- catalog --------------------------------------------------------------------
     def resolve(self, parts: tuple[str, ...]) -> tuple[str, str, int]:
-        """(schema, name, oid) of a relation; one-part names follow the search_path."""
+        """(schema, name, oid) of a relation; one-part names follow the search_path. Looked up once per
+        transaction (a planner asks for the schema, the size and the key of one table)."""
+        if parts not in self._resolved:
+            self._resolved[parts] = self._resolve(parts)
+        return self._resolved[parts]
+
+    def _resolve(self, parts: tuple[str, ...]) -> tuple[str, str, int]:
         if len(parts) == 3:
             if parts[0] != self.source.database:
                 raise SourceNotFoundError(
