@@ -708,6 +708,26 @@ def test_early_closed_scans_never_leak_into_the_next_read(big_table, accounts):
 
 # -- pooled connections are checked (issue 9, finding 9) -------------------------------------------------
 
+def test_a_source_keeps_the_connections_of_a_plan_for_the_next_one(accounts):
+    """After a plan of two splits, its three connections (planner and splits) wait for the next plan,
+    which opens none; an unpartitioned source keeps its one."""
+    app = unique("plans")
+
+    def backends() -> set[int]:
+        with pg_connect() as con:
+            return {r[0] for r in con.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                                              [app]).fetchall()}
+
+    with unistore.source(PG_URI, connect_args={"application_name": app}) as src:
+        assert src.read(accounts).num_rows == ACCOUNTS
+        assert len(backends()) == 1
+        assert src.read(accounts, partitions=2).num_rows == ACCOUNTS
+        kept = backends()
+        assert len(kept) == 3
+        assert src.read(accounts, partitions=2).num_rows == ACCOUNTS
+        assert backends() == kept
+
+
 def test_a_pooled_connection_killed_while_idle_is_replaced(accounts):
     with unistore.source(PG_URI) as src:
         pid = src.read(query="SELECT pg_backend_pid() AS pid").column("pid")[0].as_py()

@@ -256,6 +256,7 @@ class PostgreSQLSource(SQLSource):
                  relation: "_Relation", table_schema: pa.Schema) -> ReadPlan:
         """The plan of ``ranges``: the planner's snapshot exported, ``session`` kept open until release."""
         snapshot_id = session.export_snapshot()
+        self._pool.keep(len(ranges) + 1)  # the planner's connection and the splits': kept for the next plan
         first, last = int(bounds[0]), int(bounds[1]) + 1
         splits = []
         for i, (start, stop) in enumerate(ranges):
