@@ -211,6 +211,47 @@ def test_a_source_reuses_its_connection():
     assert len(pids) == 1
 
 
+def test_a_source_opens_every_connection_on_one_adbc_database():
+    """Opening an ADBC database loads the type catalog (~100 ms): a source does it once, and the splits
+    of a partitioned read or reads side by side connect on that database, even once every earlier
+    connection is closed."""
+    with unistore.source(PG_URI) as src:
+        pg = src.connection
+        kept, extra = pg._pool.acquire(), pg._connect()
+        database = kept.adbc_database
+        assert extra.adbc_database is database
+        kept.close()
+        extra.close()
+        later = pg._connect()
+        assert later.adbc_database is database
+        later.close()
+        assert src.read(query="SELECT 1 AS one").num_rows == 1
+
+
+def test_transactions_start_and_end_in_one_message_each(monkeypatch, accounts):
+    """BEGIN with its SETs, and the ROLLBACK that gives a connection back, go as one simple-protocol
+    message each: as prepared statements they cost two or three round trips apiece, which every split
+    of a plan paid before its rows moved."""
+    import adbc_driver_manager.dbapi as dbapi
+
+    sent: list[tuple[str, str]] = []
+    for method in ("execute", "executescript"):
+        original = getattr(dbapi.Cursor, method)
+
+        def spy(self, sql, *args, _original=original, _method=method, **kwargs):
+            sent.append((_method, sql))
+            return _original(self, sql, *args, **kwargs)
+
+        monkeypatch.setattr(dbapi.Cursor, method, spy)
+    with unistore.source(PG_URI) as src:
+        assert src.read(accounts, partitions=2).num_rows == ACCOUNTS
+    control = [(m, sql) for m, sql in sent if sql.split()[0] in ("BEGIN", "SET", "ROLLBACK")]
+    assert control and all(m == "executescript" for m, _ in control), control
+    split_starts = [sql for _, sql in control if "SET TRANSACTION SNAPSHOT" in sql]
+    assert len(split_starts) == 2 and all(sql.startswith("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; ")
+                                          for sql in split_starts)
+
+
 # -- read plans: partitions= under one exported snapshot ----------------------------------
 
 ACCOUNTS = 4000
@@ -317,6 +358,53 @@ with unistore.source(uri) as src:  # a connection of this process, not the plann
             scan.close()
 feather.write_feather(pa.concat_tables(tables), sys.argv[2])
 """
+
+
+def test_a_planner_looks_its_table_up_once(monkeypatch, accounts):
+    """The planner asks for the table's schema, size and key: the name is resolved once per transaction."""
+    import adbc_driver_manager.dbapi as dbapi
+
+    sent: list[str] = []
+    original = dbapi.Cursor.execute
+
+    def spy(self, sql, *args, **kwargs):
+        sent.append(sql)
+        return original(self, sql, *args, **kwargs)
+
+    with unistore.source(PG_URI) as src:
+        spec = unistore.ReadSpec.build(accounts, partitions=2, partition_on="id")
+        monkeypatch.setattr(dbapi.Cursor, "execute", spy)
+        with src.connection.plan(spec, 2) as plan:
+            assert len(plan.splits) == 2
+    assert sum("to_regclass" in sql for sql in sent) == 1, sent
+
+
+def test_a_split_sends_its_data_query_and_no_catalog_query(monkeypatch, accounts):
+    """The planner's table schema travels in the split (the planner's lock keeps it valid), so a split
+    starts its transaction and sends the data query, nothing else."""
+    import adbc_driver_manager.dbapi as dbapi
+
+    with unistore.source(PG_URI) as src:
+        spec = unistore.ReadSpec.build(accounts, partitions=2, columns=["id", "note"])
+        with src.connection.plan(spec, 2) as plan:
+            sent: list[str] = []
+            original = dbapi.Cursor.execute
+
+            def spy(self, sql, *args, **kwargs):
+                sent.append(sql)
+                return original(self, sql, *args, **kwargs)
+
+            monkeypatch.setattr(dbapi.Cursor, "execute", spy)
+            scan = src.connection.scan_split(spec, plan.splits[1])
+            try:
+                assert scan.schema.names == ["id", "note"]
+                assert sum(b.num_rows for b in scan.batches) > 0
+            finally:
+                scan.close()
+            with pytest.raises(unistore.BadSpecError, match="nope"):  # columns still checked, locally
+                src.connection.scan_split(unistore.ReadSpec.build(accounts, partitions=2, columns=["nope"]),
+                                          plan.splits[0])
+    assert len(sent) == 1 and sent[0].split()[:4] == ['SELECT', '"id",', '"note"', 'FROM'] and "ctid" in sent[0], sent
 
 
 @pytest.mark.parametrize("options", [{}, {"partition_on": "id"}], ids=["blocks", "key"])
@@ -619,6 +707,26 @@ def test_early_closed_scans_never_leak_into_the_next_read(big_table, accounts):
 
 
 # -- pooled connections are checked (issue 9, finding 9) -------------------------------------------------
+
+def test_a_source_keeps_the_connections_of_a_plan_for_the_next_one(accounts):
+    """After a plan of two splits, its three connections (planner and splits) wait for the next plan,
+    which opens none; an unpartitioned source keeps its one."""
+    app = unique("plans")
+
+    def backends() -> set[int]:
+        with pg_connect() as con:
+            return {r[0] for r in con.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                                              [app]).fetchall()}
+
+    with unistore.source(PG_URI, connect_args={"application_name": app}) as src:
+        assert src.read(accounts).num_rows == ACCOUNTS
+        assert len(backends()) == 1
+        assert src.read(accounts, partitions=2).num_rows == ACCOUNTS
+        kept = backends()
+        assert len(kept) == 3
+        assert src.read(accounts, partitions=2).num_rows == ACCOUNTS
+        assert backends() == kept
+
 
 def test_a_pooled_connection_killed_while_idle_is_replaced(accounts):
     with unistore.source(PG_URI) as src:

@@ -1,8 +1,10 @@
-"""Connection reuse for server databases: a source keeps one idle connection for its next read.
+"""Connection reuse for server databases: a source keeps idle connections for its next reads.
 
 Reads through the same :class:`~unistore.Source` then skip the connection
-handshake; concurrent reads (partitions, threads) open more connections, and
-only one of them is kept when they are given back.
+handshake. One idle connection is kept, or as many as a read plan used at once
+(its planner and its splits, up to :data:`MAX_IDLE`) once the source has run
+one: its next partitioned read then opens none. Concurrent reads beyond that
+open more connections, closed when they are given back.
 
 A kept connection may have died while idle (server restart, an administrator's
 ``pg_terminate_backend`` or ``KILL``). :meth:`IdlePool.session` therefore
@@ -20,15 +22,26 @@ from typing import Any
 
 from ...errors import SourceUnavailableError
 
+#: the most idle connections a pool keeps (each is a server process waiting)
+MAX_IDLE = 8
+
 
 class IdlePool:
-    """At most one idle connection; closing the pool closes it and every connection given back later."""
+    """Idle connections (one, or what :meth:`keep` asked for); closing the pool closes them and every
+    connection given back later."""
 
     def __init__(self, connect: Callable[[], Any]):
         self._connect = connect
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._keep = 1
+
+    def keep(self, count: int) -> None:
+        """Keep up to ``count`` idle connections from now on (at most :data:`MAX_IDLE`; never fewer than before):
+        a read plan that runs that many at once asks for it, so that the next one opens none."""
+        with self._lock:
+            self._keep = max(self._keep, min(count, MAX_IDLE))
 
     def acquire(self) -> Any:
         return self.take()[0]
@@ -67,7 +80,7 @@ class IdlePool:
 
     def release(self, conn: Any) -> None:
         with self._lock:
-            if not self._closed and not self._idle:
+            if not self._closed and len(self._idle) < self._keep:
                 self._idle.append(conn)
                 return
         self.discard(conn)

@@ -130,6 +130,7 @@ class PostgreSQLSource(SQLSource):
         params["connect_timeout"] = str(max(1, int(round(timeout))))
         params.setdefault("application_name", "unistore")
         self._libpq_uri = _libpq_uri(location, self.host, self.port, self.database, params)
+        self._database: _SharedDatabase | None = None
         self._pool = IdlePool(self._connect)
         # fail early (wrong password, unknown database, server down): the connection is kept for the first read
         self._pool.release(self._connect())
@@ -138,10 +139,17 @@ class PostgreSQLSource(SQLSource):
     def _connect(self) -> Any:
         with mapped_errors(CONNECT_ERRORS, f"PostgreSQL at {self.host}:{self.port}", self.location.secrets,
                            uri=self.uri, database=self.database, user=self.location.username):
-            return _adbc().connect(self._libpq_uri, autocommit=True)
+            if self._database is not None and self._database.open:
+                return self._database.connect()
+            conn = _adbc().connect(self._libpq_uri, autocommit=True)
+            if self._database is None:  # the first connection (its source is being opened)
+                self._database = _SharedDatabase.of(conn)
+            return conn
 
     def close(self) -> None:
         self._pool.close()
+        if self._database is not None:
+            self._database.close()
 
     def session(self, snapshot_id: str | None = None) -> "PostgreSQLSession":
         return PostgreSQLSession(self, snapshot_id or self._shared_snapshot)
@@ -216,12 +224,13 @@ class PostgreSQLSource(SQLSource):
         try:
             snapshot = session.snapshot()  # the first statement: the transaction's snapshot is taken here
             # its lock on the table, held until release, keeps TRUNCATE & co. from emptying it under the splits
-            spec.check_columns(session.table_schema(parts), f"table {'.'.join(parts)}")
+            table_schema = session.table_schema(parts)
+            spec.check_columns(table_schema, f"table {'.'.join(parts)}")
             relation = session.relation(parts)
             on, bounds = self._cut_on(session, parts, spec, relation, max_splits)
             ranges = key_ranges(*bounds, max_splits)
             if len(ranges) > 1:
-                return self._planned(spec, parts, snapshot, session, on, bounds, ranges, relation)
+                return self._planned(spec, parts, snapshot, session, on, bounds, ranges, relation, table_schema)
         except BaseException:
             session.close()
             raise
@@ -244,14 +253,16 @@ class PostgreSQLSource(SQLSource):
 
     def _planned(self, spec: ReadSpec, parts: tuple[str, ...], snapshot: Snapshot, session: "PostgreSQLSession",
                  on: str, bounds: tuple[Any, Any], ranges: list[tuple[int | None, int | None]],
-                 relation: "_Relation") -> ReadPlan:
+                 relation: "_Relation", table_schema: pa.Schema) -> ReadPlan:
         """The plan of ``ranges``: the planner's snapshot exported, ``session`` kept open until release."""
         snapshot_id = session.export_snapshot()
+        self._pool.keep(len(ranges) + 1)  # the planner's connection and the splits': kept for the next plan
         first, last = int(bounds[0]), int(bounds[1]) + 1
         splits = []
         for i, (start, stop) in enumerate(ranges):
             share = ((last if stop is None else stop) - (first if start is None else start)) / (last - first)
-            piece = _Exported(snapshot_id, KeyRange(on, start, stop, nulls=i == 0 and on != "ctid", pinned=snapshot))
+            piece = _Exported(snapshot_id, KeyRange(on, start, stop, nulls=i == 0 and on != "ctid", pinned=snapshot),
+                              table_schema)
             splits.append(Split(index=i, payload=piece, covers={on: [start, stop]},
                                 rows=None if relation.rows is None else round(relation.rows * share),
                                 bytes=None if relation.bytes is None else round(relation.bytes * share)))
@@ -275,11 +286,11 @@ class PostgreSQLSource(SQLSource):
         if piece is None:  # the one split of a read planned in one piece
             return self.scan(spec)
         parts = self.table_parts(spec.table)
+        table_schema = piece.schema  # the planner's: no catalog query before the data query
+        spec.check_columns(table_schema, f"table {'.'.join(parts)}")
+        wanted = pa.schema([table_schema.field(c) for c in spec.columns]) if spec.columns else table_schema
         session = self.session(piece.snapshot_id)
         try:
-            table_schema = session.table_schema(parts)
-            spec.check_columns(table_schema, f"table {'.'.join(parts)}")
-            wanted = pa.schema([table_schema.field(c) for c in spec.columns]) if spec.columns else table_schema
             sql, params = self.compile(self._table_select(parts, spec).where(piece.condition()))
             schema, batches = session.execute(sql, params, spec.batch_size, wanted)
         except BaseException:
@@ -287,6 +298,50 @@ class PostgreSQLSource(SQLSource):
             raise
         return Scan(schema=schema, batches=batches, snapshot=piece.range.pinned, dataset=self.dataset(parts),
                     query=record_query(sql, params, spec), close=session.close)
+
+
+class _SharedDatabase:
+    """The ADBC database of a source's first connection, on which its later connections are opened.
+
+    Opening an ADBC database loads the server's type catalog (two catalog
+    queries, about 100 ms on a loaded two-core machine); a connection opened on
+    an existing database reuses it and costs little more than the libpq
+    handshake. So the splits of a partitioned read, and reads running side by
+    side, do not each pay for the catalog. Every connection of a source decodes
+    types as the catalog stood when the source opened its first one, which is
+    what a read on its kept connection already did.
+    """
+
+    def __init__(self, holder: Any, database: Any):
+        self._holder, self._database = holder, database
+
+    @classmethod
+    def of(cls, conn: Any) -> "_SharedDatabase | None":
+        """The database ``conn`` holds, kept open until :meth:`close` (None: this ADBC cannot share one,
+        and every connection opens its own database)."""
+        holder = getattr(conn, "_db", None)  # adbc_driver_manager's reference-counted holder (1.x)
+        if not (callable(getattr(holder, "clone", None)) and callable(getattr(holder, "close", None))):
+            return None
+        return cls(holder.clone(), conn.adbc_database)
+
+    @property
+    def open(self) -> bool:
+        return self._holder is not None
+
+    def connect(self) -> Any:
+        """A new connection (autocommit: reads run their own transactions) on the shared database."""
+        import adbc_driver_manager
+        import adbc_driver_manager.dbapi
+
+        conn = adbc_driver_manager.AdbcConnection(self._database)
+        return adbc_driver_manager.dbapi.Connection(self._holder, conn, autocommit=True)
+
+    def close(self) -> None:
+        """Give up the source's hold: the database closes with the last connection still open on it."""
+        holder, self._holder = self._holder, None
+        if holder is not None:
+            with contextlib.suppress(Exception):
+                holder.close()
 
 
 def _libpq_uri(location: Location, host: str, port: int, database: str, params: dict[str, str]) -> str:
@@ -347,18 +402,21 @@ class PostgreSQLSession(Session):
         self.source = source
         self._cursors: list[Any] = []
         self._streams: list[pa.RecordBatchReader] = []  # data streams not yet read to their end
+        self._resolved: dict[tuple[str, ...], tuple[str, str, int]] = {}  # names this transaction looked up
         if snapshot_id is not None and not _SNAPSHOT_ID.match(snapshot_id):
             raise BadSpecError(f"not a PostgreSQL snapshot id: {snapshot_id!r}")
+
+        statements = ["BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"]
+        if snapshot_id is not None:
+            statements += [f"SET TRANSACTION SNAPSHOT '{snapshot_id}'", f"SET LOCAL lock_timeout = '{SPLIT_LOCK_TIMEOUT}'"]
+        # a synchronized scan may start mid-table: without it, rows come back in heap order every time
+        statements.append("SET LOCAL synchronize_seqscans = off")
+        start = "; ".join(statements)
 
         def begin(conn: Any) -> None:
             self.conn = conn
             self._close_cursors()
-            self._run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            if snapshot_id is not None:
-                self._run(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
-                self._run(f"SET LOCAL lock_timeout = '{SPLIT_LOCK_TIMEOUT}'")
-            # a synchronized scan may start mid-table: without it, rows come back in heap order every time
-            self._run("SET LOCAL synchronize_seqscans = off")
+            self._script(start)
 
         try:
             self.conn = source._pool.begin(begin)  # a pooled connection found dead is replaced once
@@ -376,6 +434,14 @@ class PostgreSQLSession(Session):
             cur.execute(sql, parameters=params or None)
         return cur
 
+    def _script(self, sql: str) -> None:
+        """Statements without results, sent together in one round trip (the simple query protocol; a
+        statement through :meth:`_run` takes two or three: prepare, describe, execute)."""
+        cur = self.conn.cursor()
+        self._cursors.append(cur)
+        with self._mapped():
+            cur.executescript(sql)
+
     def _mapped(self) -> mapped_errors:
         """Driver errors of this session's statements and streams as unistore errors."""
         return mapped_errors(QUERY_ERRORS, self.source.uri, self.source.location.secrets)
@@ -391,7 +457,13 @@ class PostgreSQLSession(Session):
 
     # -- catalog --------------------------------------------------------------------
     def resolve(self, parts: tuple[str, ...]) -> tuple[str, str, int]:
-        """(schema, name, oid) of a relation; one-part names follow the search_path."""
+        """(schema, name, oid) of a relation; one-part names follow the search_path. Looked up once per
+        transaction (a planner asks for the schema, the size and the key of one table)."""
+        if parts not in self._resolved:
+            self._resolved[parts] = self._resolve(parts)
+        return self._resolved[parts]
+
+    def _resolve(self, parts: tuple[str, ...]) -> tuple[str, str, int]:
         if len(parts) == 3:
             if parts[0] != self.source.database:
                 raise SourceNotFoundError(
@@ -511,14 +583,14 @@ class PostgreSQLSession(Session):
 
 
 def _reset(conn: Any) -> None:
-    """End a read's transaction on a pooled connection."""
+    """End a read's transaction on a pooled connection (one round trip)."""
     cur = conn.cursor()
-    cur.execute("ROLLBACK")
-    # no session lock outlives a read on a pooled connection (the classifier refuses them; a
-    # function the user calls might still take one)
-    cur.execute("SELECT pg_advisory_unlock_all()")
-    cur.fetchall()
-    cur.close()
+    try:
+        # no session lock outlives a read on a pooled connection (the classifier refuses them; a
+        # function the user calls might still take one)
+        cur.executescript("ROLLBACK; SELECT pg_advisory_unlock_all()")
+    finally:
+        cur.close()
 
 
 def _batch_bytes(batch_size: int, schema: pa.Schema | None) -> int:
@@ -656,10 +728,13 @@ class _Relation(NamedTuple):
 @dataclasses.dataclass(frozen=True)
 class _Exported:
     """A split's payload: a range (``key`` ``"ctid"``: heap blocks) read under the exported snapshot
-    ``snapshot_id``, the state ``range.pinned`` records. Plain values, so a split runs in another process."""
+    ``snapshot_id``, the state ``range.pinned`` records. Plain values, so a split runs in another process.
+    ``schema`` is the table's as the planner found it (columns checked): the planner's lock keeps it so
+    while the plan lives, and a split that has it sends no catalog queries before its data query."""
 
     snapshot_id: str
     range: KeyRange
+    schema: pa.Schema
 
     def condition(self) -> Any:
         """The range as a WHERE condition; block numbers are integers of the plan, written inline."""
