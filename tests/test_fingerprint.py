@@ -437,6 +437,9 @@ def test_kernel_refuses_malformed_buffers():
     offsets = pa.py_buffer(np.array([0, 5, 100], np.int32).tobytes())
     with pytest.raises(ValueError, match="offsets"):
         k.update([(4, 0, seed, mul, 0, None, offsets, pa.py_buffer(b"x" * 10))], 2, 0, 2)
+    second_null = pa.py_buffer(bytes([0b01]))  # a null's offsets are checked too (they are read, not branched on)
+    with pytest.raises(ValueError, match="offsets"):
+        k.update([(4, 0, seed, mul, 0, second_null, offsets, pa.py_buffer(b"x" * 10))], 2, 0, 2)
     with pytest.raises(ValueError):
         k.update([(9, 8, seed, mul, 0, None, short, None)], 1, 0, 1)
     with pytest.raises(ValueError):

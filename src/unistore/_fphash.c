@@ -269,7 +269,6 @@ static ALWAYS_INLINE int column_values(const column *c, Py_ssize_t a, Py_ssize_t
         const uint8_t *data = c->have_data ? (const uint8_t *)c->data.buf : NULL;
         const int64_t data_len = c->have_data ? (int64_t)c->data.len : 0;
         const int wide = c->kind == K_STR64;
-        const uint64_t valid = vb ? bits_at(vb, first, m) : ~0ULL;
         uint64_t w0[BLOCK], w1[BLOCK], longs = 0;
         for (i = 0; i < m; i++) {
             Py_ssize_t k = first + i;
@@ -284,11 +283,12 @@ static ALWAYS_INLINE int column_values(const column *c, Py_ssize_t a, Py_ssize_t
                 o0 = s0;
                 o1 = s1;
             }
-            /* a null is an empty value at 0 here (its offsets are not trusted); the validity pass replaces it */
-            const int ok = (int)((valid >> i) & 1);
-            if (ok && (o0 < 0 || o1 < o0 || o1 > data_len)) return -1;
-            const uint64_t n = ok ? (uint64_t)(o1 - o0) : 0;
-            const int64_t at = ok ? o0 : 0;
+            /* a null is hashed as whatever its offsets span (in Arrow nothing, or bytes it may skip), with no
+             * branch on its validity, and replaced by the validity pass below; offsets are checked for every
+             * value, as Arrow's own full validation does */
+            if (o0 < 0 || o1 < o0 || o1 > data_len) return -1;
+            const uint64_t n = (uint64_t)(o1 - o0);
+            const int64_t at = o0;
             len[i] = n;
             if (n <= 16 && at + 16 <= data_len) { /* both words lie inside the data; bytes past the value masked */
                 const uint64_t b0 = n < 8 ? n : 8, b1 = n > 8 ? n - 8 : 0;
