@@ -6,17 +6,19 @@ import os
 import shutil
 
 
-def make_parquet(root: str, rows: int, *, rows_per_file: int = 2_000_000) -> str:
+def make_parquet(root: str, rows: int, *, rows_per_file: int = 2_000_000, null_percent: int = 0) -> str:
     """A directory of Parquet files with 7 mixed columns (ints, floats, strings, timestamps, booleans).
 
     Random floats keep it from compressing away: about 44 bytes a row on disk.
-    Written batch by batch, so generating it never holds the whole table.
+    Written batch by batch, so generating it never holds the whole table. With ``null_percent``
+    that share of every column's values, drawn at random, is null (the same values otherwise).
     """
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    path = os.path.join(root, f"events_{rows}")
+    path = os.path.join(root, f"events_{rows}" + (f"_nulls{null_percent}" if null_percent else ""))
     if os.path.isdir(path):
         return path
     os.makedirs(root, exist_ok=True)
@@ -25,11 +27,19 @@ def make_parquet(root: str, rows: int, *, rows_per_file: int = 2_000_000) -> str
     tmp = path + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
 
+    def with_nulls(batch: pa.RecordBatch, holes: np.random.Generator) -> pa.RecordBatch:
+        if not null_percent:
+            return batch
+        return pa.record_batch([pc.if_else(pa.array(holes.random(batch.num_rows) < null_percent / 100),
+                                           pa.scalar(None, col.type), col) for col in batch.columns],
+                               schema=batch.schema)
+
     def batches():
         chunk = 1_000_000
+        holes = np.random.default_rng(7)  # apart from rng: the values are those of the data set without nulls
         for start in range(0, rows, chunk):
             n = min(chunk, rows - start)
-            yield pa.record_batch({
+            yield with_nulls(pa.record_batch({
                 "id": pa.array(np.arange(start, start + n, dtype=np.int64)),
                 "user_id": pa.array(rng.integers(0, 5_000_000, n, dtype=np.int64)),
                 "amount": pa.array(rng.normal(100, 30, n)),
@@ -37,7 +47,7 @@ def make_parquet(root: str, rows: int, *, rows_per_file: int = 2_000_000) -> str
                 "category": categories.take(pa.array(rng.integers(0, 1000, n))),
                 "ts": pa.array(np.datetime64("2026-01-01") + rng.integers(0, 10**13, n).astype("timedelta64[us]")),
                 "flag": pa.array(rng.random(n) > 0.5),
-            })
+            }), holes)
 
     first = next(batches())
     rng = np.random.default_rng(42)  # the probe above drew numbers: start the same sequence again

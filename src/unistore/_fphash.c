@@ -44,6 +44,9 @@
 #ifndef BLOCK
 #define BLOCK 64 /* rows hashed at a time: all columns' streams advance together (see hash_rows) */
 #endif
+#if BLOCK < 1 || BLOCK > 64
+#error "BLOCK must be 1..64: a block's validity and boolean bits are read as one 64-bit word"
+#endif
 #ifndef PREFETCH_BLOCKS
 #define PREFETCH_BLOCKS 4 /* blocks ahead whose values are asked for */
 #endif
@@ -80,6 +83,17 @@ static inline uint64_t load64(const uint8_t *p) {
     uint64_t w;
     memcpy(&w, p, 8);
     return w;
+}
+
+/* Bits first..first+m (m <= 64) of a bitmap as one word, bit i = bit first+i, bits m..63 zero. Only the
+ * (at most nine) bytes those bits live in are read, so it never reads past a bitmap that covers them. */
+static inline uint64_t bits_at(const uint8_t *bitmap, Py_ssize_t first, Py_ssize_t m) {
+    const uint8_t *p = bitmap + (first >> 3);
+    const unsigned sh = (unsigned)(first & 7);
+    const size_t nbytes = (size_t)((sh + (unsigned)m + 7) >> 3);
+    uint64_t w = nbytes >= 8 ? load64(p) : load_le(p, nbytes), bits = w >> sh;
+    if (nbytes > 8) bits |= (uint64_t)p[8] << (64 - sh); /* (sh > 0 here) */
+    return m >= 64 ? bits : bits & ((1ULL << m) - 1);
 }
 
 typedef struct {
@@ -240,29 +254,24 @@ static ALWAYS_INLINE int column_values(const column *c, Py_ssize_t a, Py_ssize_t
             }
         }
         break;
-    case K_BOOL: {
-        const uint64_t h0 = fmix64(seed), h1 = fmix64(seed ^ 1);
-        for (i = 0; i < m; i++) {
-            Py_ssize_t k = first + i;
-            v[i] = (vals[k >> 3] >> (k & 7)) & 1 ? h1 : h0;
-        }
+    case K_BOOL: { /* branch-free: random booleans would mispredict a branch every other value */
+        const uint64_t h0 = fmix64(seed), flip = h0 ^ fmix64(seed ^ 1), bits = bits_at(vals, first, m);
+        for (i = 0; i < m; i++) v[i] = h0 ^ (flip & ((uint64_t)0 - ((bits >> i) & 1)));
         break;
     }
     case K_STR32:
     case K_STR64: {
-        /* Per value the word hashes are summed here (scalar: lengths vary); the length's and the final mixer
-         * run after, vectorised over the block; nulls are set by the validity pass below. */
+        /* Two passes over the block. The first, scalar, reads each value's offsets; a value of at most 16 bytes
+         * (the common case) leaves its two words, masked, in w0/w1 for the second pass, a longer one (or one
+         * at the very end of the data) sums its word hashes here. The second pass mixes the short values'
+         * words, the length and the final mixer, branch-free, so the compiler vectorises it. Nulls are
+         * hashed as empty values and replaced by the validity pass below. */
         const uint8_t *data = c->have_data ? (const uint8_t *)c->data.buf : NULL;
         const int64_t data_len = c->have_data ? (int64_t)c->data.len : 0;
-        const uint8_t *data_end = data ? data + data_len : NULL;
         const int wide = c->kind == K_STR64;
+        uint64_t w0[BLOCK], w1[BLOCK], longs = 0;
         for (i = 0; i < m; i++) {
             Py_ssize_t k = first + i;
-            if (vb && !((vb[k >> 3] >> (k & 7)) & 1)) { /* a null's offsets are not read */
-                v[i] = 0;
-                len[i] = 0;
-                continue;
-            }
             int64_t o0, o1;
             if (wide) {
                 memcpy(&o0, vals + 8 * k, 8);
@@ -274,9 +283,21 @@ static ALWAYS_INLINE int column_values(const column *c, Py_ssize_t a, Py_ssize_t
                 o0 = s0;
                 o1 = s1;
             }
+            /* a null is hashed as whatever its offsets span (in Arrow nothing, or bytes it may skip), with no
+             * branch on its validity, and replaced by the validity pass below; offsets are checked for every
+             * value, as Arrow's own full validation does */
             if (o0 < 0 || o1 < o0 || o1 > data_len) return -1;
             const uint64_t n = (uint64_t)(o1 - o0);
-            const uint8_t *p = data + o0;
+            const int64_t at = o0;
+            len[i] = n;
+            if (n <= 16 && at + 16 <= data_len) { /* both words lie inside the data; bytes past the value masked */
+                const uint64_t b0 = n < 8 ? n : 8, b1 = n > 8 ? n - 8 : 0;
+                w0[i] = load64(data + at) & (b0 >= 8 ? ~0ULL : (1ULL << (8 * b0)) - 1);
+                w1[i] = load64(data + at + 8) & (b1 >= 8 ? ~0ULL : (1ULL << (8 * b1)) - 1);
+                v[i] = 0;
+                continue;
+            }
+            const uint8_t *p = data + at;
             uint64_t sum = 0, key = seed, left = n;
             while (left >= 8) {
                 key += WORD_STEP;
@@ -286,36 +307,35 @@ static ALWAYS_INLINE int column_values(const column *c, Py_ssize_t a, Py_ssize_t
             }
             if (left) { /* the last word: only the value's own bytes, zero-filled */
                 key += WORD_STEP;
-                uint64_t w = p + 8 <= data_end ? load64(p) & (~0ULL >> (64 - 8 * left)) : load_le(p, (size_t)left);
+                uint64_t w = at + (int64_t)(n - left) + 8 <= data_len ? load64(p) & (~0ULL >> (64 - 8 * left))
+                                                                      : load_le(p, (size_t)left);
                 sum += fmix64(w ^ key);
             }
             v[i] = sum;
-            len[i] = n;
+            w0[i] = w1[i] = 0;
+            longs |= 1ULL << i;
         }
-        for (i = 0; i < m; i++) v[i] = fmix64(v[i] + fmix64(seed + len[i] * LEN_STEP));
+        const uint64_t k1 = seed + WORD_STEP, k2 = seed + 2 * WORD_STEP;
+        for (i = 0; i < m; i++) {
+            const uint64_t n = len[i], is_long = (uint64_t)0 - ((longs >> i) & 1);
+            const uint64_t short_sum = (fmix64(w0[i] ^ k1) & ((uint64_t)0 - (n > 0))) +
+                                       (fmix64(w1[i] ^ k2) & ((uint64_t)0 - (n > 8)));
+            const uint64_t sum = (v[i] & is_long) | (short_sum & ~is_long);
+            v[i] = fmix64(sum + fmix64(seed + n * LEN_STEP));
+        }
         break;
     }
     case K_HASHES:
         memcpy(v, vals + first * 8, (size_t)m * 8);
         return 0; /* nulls already applied */
     }
-    if (vb) { /* nulls: eight validity bits at a time, branch-free within a byte */
-        const uint8_t *q = vb + (first >> 3);
-        const unsigned sh = (unsigned)(first & 7);
-        const uint64_t nh = c->null_hash;
-        for (i = 0; i + 8 <= m; i += 8, q++) {
-            /* with sh > 0 the eight bits span q[0] and q[1], both inside the bitmap */
-            unsigned bits = sh ? (((unsigned)q[0] >> sh) | ((unsigned)q[1] << (8 - sh))) & 0xFFu : q[0];
-            if (bits == 0xFFu) continue;
-            for (int j = 0; j < 8; j++) {
-                uint64_t keep = (uint64_t)0 - (uint64_t)((bits >> j) & 1u);
-                v[i + j] = (v[i + j] & keep) | (nh & ~keep);
+    if (vb) { /* nulls: the block's validity bits as one word, then a branch-free select the compiler vectorises */
+        const uint64_t bits = bits_at(vb, first, m), nh = c->null_hash;
+        if (bits != (m >= 64 ? ~0ULL : (1ULL << m) - 1))
+            for (i = 0; i < m; i++) {
+                const uint64_t keep = (uint64_t)0 - ((bits >> i) & 1);
+                v[i] = (v[i] & keep) | (nh & ~keep);
             }
-        }
-        for (; i < m; i++) {
-            Py_ssize_t k = first + i;
-            if (!((vb[k >> 3] >> (k & 7)) & 1)) v[i] = nh;
-        }
     }
     return 0;
 }
