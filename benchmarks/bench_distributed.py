@@ -41,7 +41,7 @@ import textwrap
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _data import make_parquet  # noqa: E402
-from _harness import CHILD, Variant  # noqa: E402
+from _harness import CHILD, UNISTORE_WARM, Variant  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -199,7 +199,7 @@ def make_postgresql(rows: int) -> str:
 
 def bench_parquet(path: str, rows: int, repeat: int) -> None:
     check = f"assert n == {rows}, n"
-    variants = [Variant("unistore.read (1 process)", setup="import unistore, pyarrow.dataset",
+    variants = [Variant("unistore.read (1 process)", setup=UNISTORE_WARM + "import pyarrow.dataset",
                         body=f"t = unistore.read({path!r}); n = t.num_rows; {check}")]
     for n in (1, 2):
         variants += [
@@ -233,7 +233,7 @@ def bench_postgresql(table: str, rows: int, repeat: int) -> None:
     check = f"assert n == {rows}, n"
     sql = f'SELECT * FROM "{table}"'
     factory = f"lambda: psycopg.connect({PG_CONNINFO!r})"
-    variants = [Variant("unistore.read (1 process)", setup="import unistore, unistore.adapters.sql.postgresql",
+    variants = [Variant("unistore.read (1 process)", setup=UNISTORE_WARM + "import unistore.adapters.sql.postgresql",
                         body=f"t = unistore.read({PG!r}, {table!r}); n = t.num_rows; {check}")]
     for n in (1, 2):
         shard = ', shard_keys=["id"], shard_hash_fn="hashint8"' if n > 1 else ""

@@ -29,7 +29,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _harness import Variant, compare  # noqa: E402
+from _harness import UNISTORE_WARM, Variant, compare  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 MY = "mysql://root@127.0.0.1:3306/test"
@@ -194,7 +194,7 @@ import connectorx as cx, adbc_driver_postgresql.dbapi as pgdb
                  + "\n".join(reads) + f"\nresult = con.sql({local!r}).to_arrow_table()\n")
     # both paths import their drivers before the clock starts (ADBC's import alone pulls in polars, ~0.5 s)
     uni = Variant("unistore.sql", f"result = unistore.sql({fed!r}, {sources!r})",
-                  setup="import unistore, unistore.adapters.sql.postgresql, unistore.adapters.sql.mysql, "
+                  setup=UNISTORE_WARM + "import unistore.adapters.sql.postgresql, unistore.adapters.sql.mysql, "
                         "unistore.adapters.sql.sqlite, unistore.adapters.files, unistore.federated.query, duckdb, "
                         "s3fs, sqlglot.optimizer.qualify, sqlglot.lineage, pyarrow.dataset, "
                         "adbc_driver_postgresql.dbapi, pymysql")

@@ -37,7 +37,7 @@ FP = importlib.import_module("unistore.fingerprint")
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _data import make_parquet  # noqa: E402
-from _harness import Variant, compare  # noqa: E402
+from _harness import UNISTORE_WARM, Variant, compare  # noqa: E402
 
 
 def _v1() -> types.ModuleType:
@@ -114,11 +114,7 @@ def bench_parquet(rows: int, batch_size: int, repeat: int, fp_repeat: int) -> No
                          "for b in sc.to_batches():\n    fp.update(b)\n    bs.append(b)\n"
                          "t = pa.Table.from_batches(bs, schema=sc.projected_schema)\nfp.digest()"),
             Variant("unistore.read(batch_size) (fingerprint on)",
-                    # a first read of a one-row file imports the read path, as the pyarrow variants' set-up
-                    # imports pyarrow.dataset: the timed read is then the read alone
-                    setup="import os, tempfile, pyarrow as pa, pyarrow.parquet as pq, unistore\n"
-                          "warm = os.path.join(tempfile.mkdtemp(), 'warm.parquet')\n"
-                          "pq.write_table(pa.table({'a': [1]}), warm)\nunistore.read(warm)",
+                    setup=UNISTORE_WARM,
                     body=f"t = unistore.read({path!r}, batch_size={batch_size})"),
         ], repeat)
         ratios[percent] = rows_out[-1]["ratio"]

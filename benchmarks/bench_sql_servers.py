@@ -24,15 +24,15 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _harness import Variant, compare  # noqa: E402
+from _harness import UNISTORE_WARM, Variant, compare  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 MY = "mysql://root@127.0.0.1:3306/test"
 
 
 # drivers are imported before the clock starts, for unistore as for the direct paths
-PG_SETUP = "import unistore, unistore.adapters.sql.postgresql, adbc_driver_postgresql.dbapi"
-MY_SETUP = "import unistore, unistore.adapters.sql.mysql, connectorx, pymysql"
+PG_SETUP = UNISTORE_WARM + "import unistore.adapters.sql.postgresql, adbc_driver_postgresql.dbapi"
+MY_SETUP = UNISTORE_WARM + "import unistore.adapters.sql.mysql, connectorx, pymysql"
 
 
 def table_name(rows: int) -> str:
