@@ -60,7 +60,7 @@ def test_a_write_between_two_reads_on_a_kept_connection_changes_data_snapshot_an
         first = src.read("t")
         _write(path, "INSERT INTO t VALUES (2, 'b', 2.5)")
         second = src.read("t")
-    assert opened[0] == 1, "the second read reused the first one's connection"
+    assert opened[0] == 2, "a written file is read on a fresh connection"
     assert first.num_rows == 1 and second.num_rows == 2
     one, two = unistore.provenance_of(first), unistore.provenance_of(second)
     assert one.snapshot.value != two.snapshot.value
@@ -85,7 +85,7 @@ def test_a_schema_change_between_two_reads_on_a_kept_connection_is_seen(tmp_path
         _write(path, "CREATE TABLE t (id TEXT, flag BOOLEAN)")
         _write(path, "INSERT INTO t VALUES ('x', 1)")
         third = src.read("t")
-    assert opened[0] == 1
+    assert opened[0] == 3  # each written state on a fresh connection
     assert first.column_names == ["id", "kind", "amount"]
     assert second.column_names == ["id", "kind", "amount", "note"]
     assert third.column_names == ["id", "flag"] and third.column("flag").to_pylist() == [True]
@@ -105,6 +105,55 @@ def test_a_file_replaced_at_its_path_is_read_on_a_new_connection(tmp_path, opene
     assert first.column("id").to_pylist() == [1]
     assert second.column("id").to_pylist() == [7, 8]
     assert unistore.provenance_of(second).snapshot.pins["inode"] == os.stat(path).st_ino
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("other_type", ["INTEGER", "TEXT"])
+def test_a_file_overwritten_in_place_is_never_read_from_a_kept_connection(tmp_path, opened, driver, other_type):
+    # cp / shutil.copyfile keep the inode; files built the same way share SQLite's header counters, so a
+    # kept connection would serve its cached pages (and schemas) of the old file
+    import shutil
+
+    def build(path, value):
+        con = sqlite3.connect(path)
+        with con:
+            con.execute(f"CREATE TABLE t (x {other_type if value == 2 else 'INTEGER'})")
+            con.execute("INSERT INTO t VALUES (?)", (value if other_type == "INTEGER" or value == 1 else "two",))
+        con.close()
+
+    live, new = str(tmp_path / "live.db"), str(tmp_path / "new.db")
+    build(live, 1)
+    build(new, 2)
+    inode = os.stat(live).st_ino
+    with unistore.source(f"sqlite:///{live}", driver=driver) as src:
+        first = src.read("t")
+        shutil.copyfile(new, live)
+        assert os.stat(live).st_ino == inode
+        second = src.read("t")
+    assert first.column("x").to_pylist() == [1]
+    assert second.column("x").to_pylist() == ([2] if other_type == "INTEGER" else ["two"])
+    assert unistore.provenance_of(second).result.fingerprint != unistore.provenance_of(first).result.fingerprint
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_file_replaced_while_a_new_connection_opens_is_not_kept_as_current(tmp_path, opened, driver, monkeypatch):
+    path = _make(tmp_path / "one.db")
+    other = _make(tmp_path / "other.db", rows=[(7, "z", 0.5)])
+    real_begin = sqlitelink.Link.begin
+    replaced = []
+
+    def begin_then_replace(self):
+        version = real_begin(self)
+        if not replaced:  # the path is replaced after this connection opened the old file
+            replaced.append(True)
+            os.replace(other, path)
+        return version
+
+    monkeypatch.setattr(sqlitelink.Link, "begin", begin_then_replace)
+    uri = f"sqlite:///{path}"
+    reads = [unistore.read(uri, "t", driver=driver) for _ in range(3)]
+    assert [t.column("id").to_pylist() for t in reads] == [[7]] * 3
+    assert {unistore.provenance_of(t).snapshot.pins["inode"] for t in reads} == {os.stat(path).st_ino}
 
 
 @pytest.mark.parametrize("driver", DRIVERS)

@@ -32,7 +32,7 @@ import pyarrow as pa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from ...errormap import ErrorTable, Rule, mapped_errors
-from ...errors import BadSpecError, QueryError, SourceNotFoundError
+from ...errors import BadSpecError, QueryError, SourceNotFoundError, SourceUnavailableError
 from ...location import Location
 from ...provenance import Dataset
 from ...snapshot import Snapshot
@@ -123,19 +123,23 @@ class SQLiteSession(Session):
             if link is not None:
                 try:
                     self.version = link.begin()
-                    if not link.same_file():  # the path names another file now: this connection reads the old one
+                    if not link.unchanged():  # written to (or replaced) since: its caches may not hold
                         raise _Replaced
                 except Exception:
                     link.close()
                     link = None
-            if link is None:
+            for attempt in range(3) if link is None else ():
                 link = Link(path, driver)
                 try:
                     self.version = link.begin()
-                    link.same_file()
+                    if link.unchanged():
+                        break
+                    if attempt == 2:  # replaced while connecting, three times in a row
+                        raise SourceUnavailableError(f"{path} keeps being replaced while it is opened")
                 except BaseException:
                     link.close()
                     raise
+                link.close()
         self.link = link
         self.conn = link.conn
 

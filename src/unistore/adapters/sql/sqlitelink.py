@@ -6,15 +6,20 @@ use one at a time; between reads it waits, outside any transaction, in the
 process-wide :data:`KEPT` (a few per file, a few files: the oldest is closed).
 Sources and module-level ``unistore.read`` calls on the same file share it.
 
-A kept link is only reused for the file it was opened on: after its read
-lock is taken, the file at the path must still be that file (device and
-inode; the link holds the old one open, so a replaced file always shows a
-new inode), else the link is closed and a fresh one is opened. SQLite itself
-re-reads its pages when another connection has committed meanwhile, and the
-read's snapshot is captured under the lock as before, so a record still
-describes exactly what was read. A child process never uses (nor closes) a
-link inherited over ``fork``: SQLite forbids it, and closing could drop the
-parent's file locks.
+A kept link is reused only while the file is untouched: each read records,
+under its read lock, the state of the file and of its ``-wal`` file (device,
+inode, size, modification and change times), and the next read on that link
+must find the same state, else the link is closed and a fresh one opened.
+Any write changes that state: a commit by SQLite (then a fresh connection
+costs what it always did) and a file overwritten in place (``cp``,
+``shutil.copyfile``), whose new bytes a kept connection could otherwise serve
+from its page cache, with its cached schemas. A new link checks that the path
+named the same file (device and inode) before it connected and once its lock
+is held, so a file replaced while connecting is never read through a link
+that then looks current. The read's snapshot is captured under the lock as
+before, so a record describes exactly what was read. A child process never
+uses (nor closes) a link inherited over ``fork``: SQLite forbids it, and
+closing could drop the parent's file locks.
 """
 
 from __future__ import annotations
@@ -33,6 +38,25 @@ import pyarrow as pa
 MAX_SCHEMAS = 256
 
 
+def _stat_key(path: str) -> tuple[int, int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _inode(path: str) -> tuple[int, int] | None:
+    key = _stat_key(path)
+    return key[:2] if key else None
+
+
+def file_state(path: str) -> tuple:
+    """What any write to a SQLite database changes: the main file's and the ``-wal`` file's device, inode,
+    size, modification and change (ctime, which no user can set) times; ``None`` for a missing file."""
+    return (_stat_key(path), _stat_key(path + "-wal"))
+
+
 class Link:
     """One read-only connection to one SQLite file, with what reads learnt about the file through it."""
 
@@ -40,8 +64,12 @@ class Link:
         self.path = path
         self.driver = driver
         self.pid = os.getpid()
-        #: (st_dev, st_ino) of the file this connection reads, set once its first read lock is held
-        self.identity: tuple[int, int] | None = None
+        #: the file's state (see :func:`file_state`) seen under the last read's lock: a later read reuses this
+        #: connection only if the file is still in exactly that state
+        self.state: tuple | None = None
+        #: (st_dev, st_ino) of the path just before connecting: the file this connection opened, if the path
+        #: still names it once the first read lock is held
+        self.opened = _inode(path)
         #: table schemas keyed by (schema_version, name parts): valid while the schema cookie stays put
         self.schemas: dict[tuple[int, tuple[str, ...]], pa.Schema] = {}
         self._control: Any = None
@@ -84,13 +112,18 @@ class Link:
             return int(pa.RecordBatchReader._import_from_c(handle.address).read_all().column(0)[0].as_py())
         return int(self.conn.execute("PRAGMA schema_version").fetchone()[0])
 
-    def same_file(self) -> bool:
-        """Whether the path still names the file this connection has open (recorded on first use)."""
-        st = os.stat(self.path)
-        identity = (st.st_dev, st.st_ino)
-        if self.identity is None:
-            self.identity = identity
-        return identity == self.identity
+    def unchanged(self) -> bool:
+        """Call with the read lock held: whether the file is as this link last saw it (a new link: whether
+        the path still names the file it connected to). Records the state for the next read."""
+        state = file_state(self.path)
+        if state[0] is None:  # removed since: this connection reads a file no path names
+            ok = False
+        elif self.state is None:
+            ok = self.opened == state[0][:2]
+        else:
+            ok = state == self.state
+        self.state = state
+        return ok
 
     def remember_schema(self, key: tuple[int, tuple[str, ...]], schema: pa.Schema) -> None:
         if len(self.schemas) >= MAX_SCHEMAS:
