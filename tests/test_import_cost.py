@@ -91,6 +91,33 @@ def test_a_submodule_imported_first_never_hides_the_public_function_of_its_name(
     assert found == [True, True, True]
 
 
+#: a thread touching ``Source`` imports engine -> ``unistore.lineage.span`` while the other imports lineage
+_RACE = (
+    "import json, threading, unistore\n"
+    "names, barrier, errors = {names!r}, threading.Barrier(2), []\n"
+    "def touch(name):\n"
+    "    barrier.wait()\n"
+    "    try:\n"
+    "        getattr(unistore, name)\n"
+    "    except Exception as exc:\n"
+    "        errors.append(f'{{name}}: {{type(exc).__name__}}: {{exc}}')\n"
+    "threads = [threading.Thread(target=touch, args=(n,)) for n in names]\n"
+    "[t.start() for t in threads]; [t.join() for t in threads]\n"
+    "print(json.dumps(errors))"
+)
+
+
+def test_two_threads_first_touching_different_names_both_get_them():
+    # each round in fresh interpreters, started together so that the machine's load does not serialise them
+    pairs = [("Source", other) for other in ("lineage", "run", "replay", "configure_lineage")] * 3
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _RACE.format(names=pair)], stdout=subprocess.PIPE, text=True)
+        for pair in pairs
+    ]
+    errors = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
+    assert [e for e in errors if e] == []
+
+
 def _type_checking_names(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", None) == "TYPE_CHECKING")

@@ -2,7 +2,8 @@
 # MariaDB on 127.0.0.1:3306 (where the tests connect: root with no password over TCP, database test):
 # install on a fresh Debian machine, start the server as the mysql user if nothing listens on 3306,
 # turn the binary log on (the GTID snapshot unistore records), and create the test database and users.
-# Processes are found by pid file and port only: a mariadbd of another container may be visible.
+# A mariadbd counts as this machine's when its root directory is ours (same device and inode, by stat):
+# a mariadbd of another container may be visible, and readlink of its /proc/PID/root prints / too.
 # Idempotent: a running server with the binary log on is left running.
 set -euo pipefail
 . "$(dirname "$0")/_lib.sh"
@@ -24,10 +25,14 @@ fi
 
 running_servers() {
   # pids of this machine's mariadbd processes, whoever started them (one booting has no pid file or port yet);
-  # a process whose root is not ours belongs to another container
-  local pid
+  # a process whose root is not ours belongs to another container; compared by device:inode, since
+  # readlink of /proc/PID/root prints / for a process in another mount namespace too; a pid whose root
+  # cannot be stat-ed (gone, or not ours to look at) is skipped
+  local pid root ours
+  ours=$(stat -c %d:%i /)
   for pid in $(pgrep -x mariadbd || true); do
-    [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = / ] && echo "$pid"
+    root=$(stat -L -c %d:%i "/proc/$pid/root" 2>/dev/null) || continue
+    [ "$root" = "$ours" ] && echo "$pid"
   done
   return 0
 }

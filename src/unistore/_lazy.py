@@ -28,9 +28,16 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 import types
 from collections.abc import Mapping
 from typing import Any
+
+# Held around a deferred name's first import: its modules import each other (``unistore.Source`` ->
+# engine -> ``unistore.lineage.span``), so two threads first touching different names would each see the
+# other's partially initialised module (ImportError, KeyError). Reentrant, since a module being
+# imported may itself touch a deferred name.
+_import_lock = threading.RLock()
 
 
 class _Package(types.ModuleType):
@@ -57,9 +64,12 @@ class _Package(types.ModuleType):
                 raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
             target = f".{name}"
         module_name, _, attribute = target.partition(":")
-        module = importlib.import_module(module_name, self.__name__)
-        value = getattr(module, attribute) if attribute else module
-        self.__dict__[name] = value
+        with _import_lock:
+            if name in self.__dict__:  # another thread imported it while this one waited
+                return self.__dict__[name]
+            module = importlib.import_module(module_name, self.__name__)
+            value = getattr(module, attribute) if attribute else module
+            self.__dict__[name] = value
         return value
 
     def __dir__(self) -> list[str]:

@@ -16,6 +16,7 @@ import pytest
 import unistore
 from unistore import lineage
 from unistore.lineage.openlineage import event_id
+from unistore.lineage.spool import Spool
 from unistore.runs import read_log
 
 from .conftest import Collector, add_openlineage_sink, free_port, http_client
@@ -224,3 +225,19 @@ def test_kill_9_at_random_moments_keeps_the_events_of_every_read_that_returned(t
         returned += (first + rest).decode().split()
     assert len(returned) >= 4
     _recover(spool, port, ol_spec, _ids_of_reads(returned))
+
+
+def test_a_journal_recovered_by_another_process_while_this_one_waited_is_not_recovered_again(tmp_path):
+    # a dead process's journal, opened here just before another process recovers (and unlinks) it
+    dead = tmp_path / "journal-1-000000000000.jsonl"
+    dead.write_text(json.dumps({"ns": 1, "job": {"id": "a"}}) + "\n")
+    fd = os.open(dead, os.O_RDWR)
+    delivered: list[dict] = []
+    spool = Spool(tmp_path, delivered.append, lambda event: event["id"], linger=0)
+    try:
+        assert spool.flush() and delivered == [{"id": "a"}] and not dead.exists()
+        spool._recover_journal(dead, fd)  # this process takes the flock only now
+        assert spool.flush() and delivered == [{"id": "a"}]
+    finally:
+        os.close(fd)
+        spool.close()

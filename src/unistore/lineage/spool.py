@@ -295,18 +295,26 @@ class Spool:
             except FileNotFoundError:  # recovered by another process just now
                 continue
             try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:  # its process is alive
-                    continue
-                jobs = self._read_jobs(fd, 0)
-                for entry, _end in jobs:
-                    self._to_files(entry)
-                path.unlink(missing_ok=True)
-                if jobs:
-                    log.info("recovered %d lineage job(s) from %s", len(jobs), path.name)
+                self._recover_journal(path, fd)
             finally:
                 os.close(fd)
+
+    def _recover_journal(self, path: Path, fd: int) -> None:
+        """Move the jobs of the journal open on ``fd`` to event files if its process is gone."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # its process is alive
+            return
+        # another process may have recovered it between our open and our lock (written its event files,
+        # unlinked and closed it): its jobs would be delivered twice
+        if os.fstat(fd).st_nlink == 0:
+            return
+        jobs = self._read_jobs(fd, 0)
+        for entry, _end in jobs:
+            self._to_files(entry)
+        path.unlink(missing_ok=True)
+        if jobs:
+            log.info("recovered %d lineage job(s) from %s", len(jobs), path.name)
 
     # -- the sender thread ----------------------------------------------------------
     def _failed(self, exc: BaseException, what: str) -> None:
