@@ -228,6 +228,46 @@ def test_a_source_opens_every_connection_on_one_adbc_database():
         assert src.read(query="SELECT 1 AS one").num_rows == 1
 
 
+def test_a_type_created_after_the_source_opened_decodes_as_on_a_new_source():
+    """ADBC loads the type catalog once per database: a source sharing its first database would decode an
+    enum created since as opaque binary, on its kept connection, on new ones and on a plan's splits, and
+    fingerprint the table differently from a new source (false drift)."""
+    table, mood = unique("moods"), unique("mood")
+    with unistore.source(PG_URI) as src:
+        assert src.read(query="SELECT 1 AS one").num_rows == 1  # the kept connection and database exist
+        sql(f"CREATE TYPE {mood} AS ENUM ('happy', 'sad')",
+            f"CREATE TABLE {table} (id integer PRIMARY KEY, m {mood})",
+            f"INSERT INTO {table} SELECT i, CASE WHEN i % 2 = 0 THEN 'happy' ELSE 'sad' END::{mood} "
+            "FROM generate_series(1, 200) i")
+        try:
+            plain = src.read(table)
+            split = src.read(table, partitions=2)
+            assert len(_plan_of(split)["splits"]) == 2
+            barrier = threading.Barrier(2)
+            side: list[pa.Table] = []
+
+            def read() -> None:
+                barrier.wait()
+                side.append(src.read(table))
+
+            threads = [threading.Thread(target=read) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            with unistore.source(PG_URI) as fresh:
+                expected = fresh.read(table)
+            assert expected.schema.field("m").type == pa.string()
+            for got in (plain, split, *side):
+                assert got.schema.field("m").type == pa.string()
+                assert sorted(got.column("m").to_pylist()) == sorted(expected.column("m").to_pylist())
+                assert (unistore.provenance_of(got).result.fingerprint
+                        == unistore.provenance_of(expected).result.fingerprint)
+            assert len(side) == 2
+        finally:
+            sql(f"DROP TABLE {table}", f"DROP TYPE {mood}")
+
+
 def test_transactions_start_and_end_in_one_message_each(monkeypatch, accounts):
     """BEGIN with its SETs, and the ROLLBACK that gives a connection back, go as one simple-protocol
     message each: as prepared statements they cost two or three round trips apiece, which every split

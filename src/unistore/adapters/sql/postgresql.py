@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
+import weakref
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
@@ -52,6 +53,14 @@ DEFAULT_CONNECT_TIMEOUT = 10
 #: for the plan: the split gives up instead, and the change goes ahead once the read has failed
 SPLIT_LOCK_TIMEOUT = "10s"
 _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]+$")
+#: the type catalog's state: ADBC decodes with the catalog its database loaded when it opened, so a type
+#: created since (an enum, a domain, an extension's type) would come back as opaque binary
+CATALOG_STATE = "SELECT count(*) || ':' || max(oid::int8) FROM pg_catalog.pg_type"
+_CATALOG_STATE = re.compile(r"^([0-9]+):([0-9]+)$")
+#: the error a read's BEGIN raises on a connection whose catalog lacks a type the read's snapshot sees
+STALE_CATALOG = "unistore: stale type catalog"
+#: how many times a read starts again on a new database when the catalog keeps changing under it
+CATALOG_RETRIES = 3
 
 
 class _TextBind(sa.String):
@@ -131,20 +140,45 @@ class PostgreSQLSource(SQLSource):
         params.setdefault("application_name", "unistore")
         self._libpq_uri = _libpq_uri(location, self.host, self.port, self.database, params)
         self._database: _SharedDatabase | None = None
+        self._catalogs: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # conn -> its catalog
         self._pool = IdlePool(self._connect)
         # fail early (wrong password, unknown database, server down): the connection is kept for the first read
         self._pool.release(self._connect())
 
     # -- connections -----------------------------------------------------------
-    def _connect(self) -> Any:
+    def _connect(self, catalog: str | None = None) -> Any:
+        """A connection on the shared database; on a new database (which loads the type catalog afresh) if
+        ``catalog`` names a catalog state the shared one does not decode, or there is none yet."""
         with mapped_errors(CONNECT_ERRORS, f"PostgreSQL at {self.host}:{self.port}", self.location.secrets,
                            uri=self.uri, database=self.database, user=self.location.username):
-            if self._database is not None and self._database.open:
-                return self._database.connect()
+            shared = self._database
+            if shared is not None and shared.open and catalog in (None, shared.catalog):
+                conn = shared.connect()
+                self._catalogs[conn] = shared.catalog
+                return conn
             conn = _adbc().connect(self._libpq_uri, autocommit=True)
-            if self._database is None:  # the first connection (its source is being opened)
-                self._database = _SharedDatabase.of(conn)
+            with contextlib.closing(conn.cursor()) as cur:  # what the catalog just loaded holds, counted right after
+                cur.execute(CATALOG_STATE)
+                state = str(cur.fetchone()[0])
+            self._catalogs[conn] = state
+            database = _SharedDatabase.of(conn, state)
+            if database is not None:  # later connections open on the newest catalog
+                if shared is not None:
+                    shared.close()
+                self._database = database
             return conn
+
+    def catalog_check(self, conn: Any) -> str:
+        """A statement that fails with :data:`STALE_CATALOG` if the read's snapshot sees a type the catalog
+        ``conn`` decodes with lacks: one with a higher oid, or more of them up to its highest (a snapshot
+        older than the catalog sees fewer, which decode all the same). Sent with BEGIN: no round trip."""
+        match = _CATALOG_STATE.match(self._catalogs.get(conn) or "")
+        stale = "true"
+        if match:
+            count, top = match.groups()
+            stale = (f"EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE oid::int8 > {top}) OR "
+                     f"(SELECT count(*) FROM pg_catalog.pg_type WHERE oid::int8 <= {top}) > {count}")
+        return f"DO $$BEGIN IF {stale} THEN RAISE EXCEPTION '{STALE_CATALOG}'; END IF; END$$"
 
     def close(self) -> None:
         self._pool.close()
@@ -307,22 +341,23 @@ class _SharedDatabase:
     queries, about 100 ms on a loaded two-core machine); a connection opened on
     an existing database reuses it and costs little more than the libpq
     handshake. So the splits of a partitioned read, and reads running side by
-    side, do not each pay for the catalog. Every connection of a source decodes
-    types as the catalog stood when the source opened its first one, which is
-    what a read on its kept connection already did.
+    side, do not each pay for the catalog. A read checks, at its own snapshot,
+    that the catalog it sees is the one its connection's database loaded
+    (``catalog``); if not, it starts again on a new database, which later
+    connections then share.
     """
 
-    def __init__(self, holder: Any, database: Any):
-        self._holder, self._database = holder, database
+    def __init__(self, holder: Any, database: Any, catalog: str):
+        self._holder, self._database, self.catalog = holder, database, catalog
 
     @classmethod
-    def of(cls, conn: Any) -> "_SharedDatabase | None":
-        """The database ``conn`` holds, kept open until :meth:`close` (None: this ADBC cannot share one,
-        and every connection opens its own database)."""
+    def of(cls, conn: Any, catalog: str) -> "_SharedDatabase | None":
+        """The database ``conn`` holds, whose catalog is ``catalog``, kept open until :meth:`close` (None:
+        this ADBC cannot share one, and every connection opens its own database)."""
         holder = getattr(conn, "_db", None)  # adbc_driver_manager's reference-counted holder (1.x)
         if not (callable(getattr(holder, "clone", None)) and callable(getattr(holder, "close", None))):
             return None
-        return cls(holder.clone(), conn.adbc_database)
+        return cls(holder.clone(), conn.adbc_database, catalog)
 
     @property
     def open(self) -> bool:
@@ -342,6 +377,10 @@ class _SharedDatabase:
         if holder is not None:
             with contextlib.suppress(Exception):
                 holder.close()
+
+
+class _StaleCatalog(Exception):
+    """A read's connection decodes with a type catalog older than the read's snapshot."""
 
 
 def _libpq_uri(location: Location, host: str, port: int, database: str, params: dict[str, str]) -> str:
@@ -416,14 +455,37 @@ class PostgreSQLSession(Session):
         def begin(conn: Any) -> None:
             self.conn = conn
             self._close_cursors()
-            self._script(start)
+            try:
+                self._script(f"{start}; {source.catalog_check(conn)}")
+            except QueryError as exc:
+                if STALE_CATALOG not in str(exc):
+                    raise
+                raise _StaleCatalog from None
 
         try:
-            self.conn = source._pool.begin(begin)  # a pooled connection found dead is replaced once
+            try:
+                self.conn = source._pool.begin(begin)  # a pooled connection found dead is replaced once
+            except _StaleCatalog:  # discarded by the pool: start again on a database that loads the catalog anew
+                self.conn = self._begin_fresh(begin)
         except BaseException:
             self._close_cursors()
             self.conn = None
             raise
+
+    def _begin_fresh(self, begin: Any) -> Any:
+        """A connection on a new database on which ``begin`` found the catalog current (a catalog that keeps
+        changing between the load and the read's snapshot is retried a few times, then refused)."""
+        for _ in range(CATALOG_RETRIES):
+            conn = self.source._connect(catalog="")  # "" matches no database: a new one
+            try:
+                begin(conn)
+                return conn
+            except _StaleCatalog:
+                self.source._pool.discard(conn)
+            except BaseException:
+                self.source._pool.discard(conn)
+                raise
+        raise QueryError(f"{self.source.uri}: the type catalog kept changing while the read started; read again")
 
     def _run(self, sql: str, params: Any = None, batch_bytes: int | None = None) -> Any:
         cur = self.conn.cursor()
