@@ -55,3 +55,23 @@ def make_parquet(root: str, rows: int, *, rows_per_file: int = 2_000_000, null_p
                      max_rows_per_file=rows_per_file, max_rows_per_group=min(500_000, rows_per_file))
     os.rename(tmp, path)
     return path
+
+
+def make_pg_table(name: str, rows: int, text_column: str, text_sql: str) -> str:
+    """A PostgreSQL table (127.0.0.1:5432, database test) of 6 mixed columns: id, qty, amount, a text column
+    ``text_column`` filled by the SQL expression ``text_sql`` of ``i``, ts, price; kept while it has ``rows``."""
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as con:
+        have = con.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]
+        if have and con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] == rows:
+            return name
+        con.execute(f'DROP TABLE IF EXISTS "{name}"')
+        con.execute(f'''CREATE TABLE "{name}" (id BIGINT PRIMARY KEY, qty INTEGER, amount DOUBLE PRECISION,
+                        {text_column} TEXT, ts TIMESTAMPTZ, price NUMERIC(12,2))''')
+        con.execute(f'''INSERT INTO "{name}" SELECT i, (i * 7) % 1000, (i % 100000) * 1.37, {text_sql},
+                        timestamptz '2026-01-01 00:00:00+00' + (i * interval '17 seconds'),
+                        ((i * 13) % 1000000) / 100.0
+                        FROM generate_series(1, {rows}) AS i''')
+        con.execute(f'VACUUM ANALYZE "{name}"')
+    return name

@@ -24,6 +24,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from _data import make_pg_table  # noqa: E402
 from _harness import Variant, compare  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -53,24 +54,8 @@ SCHEMA.validate(pandas.DataFrame({"id": [1], "status": ["new"], "amount": [1.0]}
 
 
 def make_table(rows: int) -> str:
-    import psycopg
-
-    name = f"bench_checks_{rows}"
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as con:
-        have = con.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]
-        if have and con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] == rows:
-            return name
-        con.execute(f'DROP TABLE IF EXISTS "{name}"')
-        con.execute(f'''CREATE TABLE "{name}" (id BIGINT PRIMARY KEY, qty INTEGER, amount DOUBLE PRECISION,
-                        status TEXT, ts TIMESTAMPTZ, price NUMERIC(12,2))''')
-        statuses = "ARRAY[" + ", ".join(f"'{s}'" for s in STATUSES) + "]"
-        con.execute(f'''INSERT INTO "{name}" SELECT i, (i * 7) % 1000, (i % 100000) * 1.37,
-                        ({statuses})[1 + (i * 31) % {len(STATUSES)}],
-                        timestamptz '2026-01-01 00:00:00+00' + (i * interval '17 seconds'),
-                        ((i * 13) % 1000000) / 100.0
-                        FROM generate_series(1, {rows}) AS i''')
-        con.execute(f'VACUUM ANALYZE "{name}"')
-    return name
+    statuses = "ARRAY[" + ", ".join(f"'{s}'" for s in STATUSES) + "]"
+    return make_pg_table(f"bench_checks_{rows}", rows, "status", f"({statuses})[1 + (i * 31) % {len(STATUSES)}]")
 
 
 def main() -> None:

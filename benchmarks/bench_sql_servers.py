@@ -24,6 +24,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from _data import make_pg_table  # noqa: E402
 from _harness import UNISTORE_WARM, Variant, compare  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -40,23 +41,7 @@ def table_name(rows: int) -> str:
 
 
 def make_postgresql(rows: int) -> str:
-    import psycopg
-
-    name = table_name(rows)
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as con:
-        have = con.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]
-        if have and con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] == rows:
-            return name
-        con.execute(f'DROP TABLE IF EXISTS "{name}"')
-        con.execute(f'''CREATE TABLE "{name}" (id BIGINT PRIMARY KEY, qty INTEGER, amount DOUBLE PRECISION,
-                        label TEXT, ts TIMESTAMPTZ, price NUMERIC(12,2))''')
-        con.execute(f'''INSERT INTO "{name}" SELECT i, (i * 7) % 1000, (i % 100000) * 1.37,
-                        'customer-' || lpad(((i * 31) % 100000)::text, 6, '0'),
-                        timestamptz '2026-01-01 00:00:00+00' + (i * interval '17 seconds'),
-                        ((i * 13) % 1000000) / 100.0
-                        FROM generate_series(1, {rows}) AS i''')
-        con.execute(f'VACUUM ANALYZE "{name}"')
-    return name
+    return make_pg_table(table_name(rows), rows, "label", "'customer-' || lpad(((i * 31) % 100000)::text, 6, '0')")
 
 
 def make_mariadb(rows: int) -> str:
