@@ -119,3 +119,26 @@ def test_replay_reconnects_as_the_recorded_user_in_a_clean_environment(tmp_path)
         with pg_connect() as conn, conn.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
             conn.commit()
+
+
+def test_a_location_parsed_again_still_sees_credentials_set_in_the_environment_since(monkeypatch):
+    """Parsing is cached per text; the driver's credential variables are still read at every parse."""
+    uri = "postgresql://bob@db.example/shop"
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    first = Location.parse(uri)
+    assert "env-pw-0123456789" not in first.secrets
+    monkeypatch.setenv("PGPASSWORD", "env-pw-0123456789")
+    again = Location.parse(uri)
+    assert again is first  # the cached object...
+    assert "env-pw-0123456789" in again.secrets  # ...with today's environment
+    assert "env-pw-0123456789" in unistore.location.known_secrets()
+    assert scrub("failed: env-pw-0123456789", again.secrets) == "failed: ***"
+
+
+def test_the_parse_cache_keeps_no_malformed_text_and_separates_equal_looking_texts():
+    with pytest.raises(unistore.BadSpecError):
+        Location.parse("postgresql://bob:pw@db.example:notaport/shop")
+    with pytest.raises(unistore.BadSpecError):  # raised again, not served from a cache
+        Location.parse("postgresql://bob:pw@db.example:notaport/shop")
+    a, b = Location.parse("postgresql://bob:pw@db/x"), Location.parse("postgresql://bob:pw2@db/x")
+    assert a.password == "pw" and b.password == "pw2" and a is not b

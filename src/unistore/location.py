@@ -24,6 +24,7 @@ The rules (documented for users in ``docs/quickstart.md``, "Credentials"):
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import os
 import re
@@ -109,13 +110,23 @@ class Location:
 
     @classmethod
     def parse(cls, uri: str | os.PathLike[str]) -> "Location":
-        """Parse ``uri``; a malformed one is a :class:`~unistore.errors.BadSpecError` that does not echo it."""
+        """Parse ``uri``; a malformed one is a :class:`~unistore.errors.BadSpecError` that does not echo it.
+
+        Locations are immutable, so the text of a recent one maps to the same object (a loop of
+        ``unistore.read(uri)`` parses once); its secrets are remembered for log scrubbing every time.
+        """
         try:
             text = os.fspath(uri)
         except TypeError:
             raise _bad(f"a location must be a string or path, not {type(uri).__name__}") from None
         if not isinstance(text, str) or not text:
             raise _bad("a location must be a non-empty string or path")
+        location = _parse_text(cls, text)
+        remember_secrets(location.secrets)
+        return location
+
+    @classmethod
+    def _from_text(cls, text: str) -> "Location":
         if "://" not in text and not text.startswith("file:"):
             if ":" in text.split("/", 1)[0] and not _WINDOWS_DRIVE.match(text):
                 # "scheme:opaque" forms such as "sqlite:relative.db" are not supported.
@@ -148,7 +159,6 @@ class Location:
             query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
             raw_userinfo=userinfo,
         )
-        remember_secrets(location.secrets)
         return location
 
     @property
@@ -163,7 +173,21 @@ class Location:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every secret value this location carries, for :func:`scrub` (longest first)."""
+        """Every secret value this location carries, for :func:`scrub` (longest first).
+
+        The driver's credential variables are read now (they may change between reads); the URI's own
+        secrets are worked out once.
+        """
+        env = [value for name in ENV_SECRETS if len(value := os.environ.get(name, "")) >= 3]
+        if not env:
+            return self._uri_secrets
+        found = dict.fromkeys(self._uri_secrets)
+        found.update(dict.fromkeys(env))
+        return tuple(sorted(found, key=len, reverse=True))
+
+    @functools.cached_property
+    def _uri_secrets(self) -> tuple[str, ...]:
+        """The secrets written in the URI itself (password, token user names, secret query parameters)."""
         values: list[str] = []
         if self.password:
             values.append(self.password)
@@ -175,7 +199,6 @@ class Location:
             values.append(base64.b64encode(f"{self.username}:{self.password or ''}".encode()).decode())
             if self.raw_userinfo:
                 values.append(self.raw_userinfo)
-        values += [os.environ.get(name, "") for name in ENV_SECRETS]
         values += [v for k, v in self.query if v and is_secret_param(k)]
         values += [v for k, v in parse_qsl(self._raw_query(), keep_blank_values=True) if v and is_secret_param(k)]
         found = tuple(dict.fromkeys(v for v in values if len(v) >= 3))
@@ -186,6 +209,10 @@ class Location:
 
     def redacted(self) -> str:
         """The URI without password, secret query parameters, and (HTTP, object stores) user names."""
+        return self._redacted
+
+    @functools.cached_property
+    def _redacted(self) -> str:
         if "://" not in self.raw:
             return self.raw if self.scheme == "file" else f"{self.scheme}:<opaque>"
         host = self.netloc_host or ""
@@ -217,6 +244,12 @@ class Location:
 
     def __str__(self) -> str:
         return self.redacted()
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_text(cls: type[Location], text: str) -> Location:
+    """:meth:`Location.parse`'s work, kept for the last texts parsed (a malformed text is not kept)."""
+    return cls._from_text(text)
 
 
 def redact(uri: str | os.PathLike[str]) -> str:

@@ -54,6 +54,12 @@ SCHEMA = pa.schema([
 ])
 
 
+# one encoder each, made once: ``json.dumps`` with options builds a new encoder per call, a fifth of a line's cost
+_SNAPSHOT_JSON = json.JSONEncoder(default=jsonable, sort_keys=True).encode
+_RECORD_JSON = json.JSONEncoder(default=jsonable, separators=(",", ":")).encode
+_LINE_JSON = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def row(event: "ReadEvent") -> dict[str, Any]:
     """One log row for a finished read."""
     record, run = event.record, event.run
@@ -75,13 +81,13 @@ def row(event: "ReadEvent") -> dict[str, Any]:
             "source_system": record.source.system, "source_namespace": record.source.namespace,
             "source_name": record.source.name, "source_uri": record.source.uri,
             "snapshot_kind": record.snapshot.kind,
-            "snapshot": json.dumps(data["snapshot"], default=jsonable, sort_keys=True),
+            "snapshot": _SNAPSHOT_JSON(data["snapshot"]),
             "replayable": bool(record.snapshot.replayable),
             "query_language": record.query.language, "query_text": record.query.text,
             "rows": record.result.rows, "bytes": record.result.bytes,
             "fingerprint": record.result.fingerprint or "",
             "schema_fingerprint": record.result.schema_fingerprint or "",
-            "record": json.dumps(data, default=jsonable, separators=(",", ":")),
+            "record": _RECORD_JSON(data),
         })
     return out
 
@@ -111,7 +117,7 @@ class LineageLog:
     def emit(self, event: "ReadEvent") -> None:
         data = row(event)
         if self._fd is not None:
-            os.write(self._fd, (json.dumps(data, separators=(",", ":")) + "\n").encode())
+            os.write(self._fd, (_LINE_JSON(data) + "\n").encode())
             return
         with self._lock:
             self._rows.append(data)
