@@ -1,10 +1,16 @@
-"""Only the optional C kernel of the content fingerprint; every other setting is in pyproject.toml.
+"""Only the optional C kernels; every other setting is in pyproject.toml.
 
-The extension is optional: where no C compiler or Python headers exist the build carries on
-without it and unistore.fingerprint uses its numpy code, which computes the same digests.
+Both extensions are optional: where no C compiler or Python headers exist the build carries on
+without them. unistore.fingerprint then uses its numpy code (the same digests), and decimal text is
+cast by Arrow (the same values).
 """
+
+import os
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("unistore._fphash", ["src/unistore/_fphash.c"], optional=True,
-                             extra_compile_args=["-O3"] if __import__("os").name != "nt" else [])])
+FLAGS = ["-O3"] if os.name != "nt" else []
+setup(ext_modules=[
+    Extension("unistore._fphash", ["src/unistore/_fphash.c"], optional=True, extra_compile_args=FLAGS),
+    Extension("unistore._numeric", ["src/unistore/_numeric.c"], optional=True, extra_compile_args=FLAGS),
+])

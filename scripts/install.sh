@@ -9,8 +9,9 @@ if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq python3-venv python3-dev build-essential >/dev/null
 fi
-# The content fingerprint's C kernel (src/unistore/_fphash.c) needs a C compiler and Python's headers;
-# without them it is not built and the numpy code computes the same digests, only slower.
+# The C kernels (src/unistore/_fphash.c: the content fingerprint; _numeric.c: decimal text) need a C compiler
+# and Python's headers; without them they are not built, and the numpy code / Arrow's cast give the same
+# results, only slower.
 if ! command -v cc >/dev/null 2>&1 ||
    ! python3 -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -50,4 +51,9 @@ if .venv/bin/python -c 'import unistore._fphash' 2>/dev/null; then
   echo "== fingerprint kernel built (unistore._fphash)"
 else
   echo "== note: the fingerprint kernel unistore._fphash was not built; the numpy code is used (same digests, slower)"
+fi
+if .venv/bin/python -c 'import unistore._numeric' 2>/dev/null; then
+  echo "== decimal text kernel built (unistore._numeric)"
+else
+  echo "== note: the decimal text kernel unistore._numeric was not built; Arrow's cast is used (same values, slower)"
 fi

@@ -45,6 +45,7 @@ from ...snapshot import Snapshot
 from ...spec import ReadSpec
 from .base import KeyRange, Session, SQLSource, key_ranges, planned_piece, record_query
 from .pool import IdlePool
+from .types import text_to_decimal
 
 DEFAULT_PORT = 5432
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -772,6 +773,8 @@ def _cast(arr: pa.Array, target: pa.DataType, name: str) -> pa.Array:
     if storage.type == target:
         return storage
     try:
+        if pa.types.is_decimal(target):
+            return text_to_decimal(storage, target, memory_pool=_HEAP)
         return pc.cast(storage, target, memory_pool=_HEAP)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise QueryError(f"column {name!r} holds values that are not {target} (NaN or infinity in a numeric?): {exc}") from None

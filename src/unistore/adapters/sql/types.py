@@ -14,6 +14,11 @@ import pyarrow.compute as pc
 
 from ...errors import QueryError
 
+try:  # the compiled parser of plain decimal text (setup.py builds it where a C compiler exists)
+    from ... import _numeric
+except ImportError:
+    _numeric = None
+
 _DECIMAL = re.compile(r"(?:numeric|decimal)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)", re.IGNORECASE)
 
 
@@ -62,9 +67,29 @@ def cast_column(arr: pa.Array, target: pa.DataType, column: str) -> pa.Array:
             return pc.cast(pc.cast(arr, pa.decimal128(38, target.scale)), target)
         if pa.types.is_null(arr.type):
             return pa.nulls(len(arr), target)
+        if pa.types.is_decimal(target):
+            return text_to_decimal(arr, target)
         return pc.cast(arr, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise QueryError(f"column {column!r} holds values that are not {target}: {exc}") from None
+
+
+def text_to_decimal(arr: pa.Array, target: pa.DataType, memory_pool: pa.MemoryPool | None = None) -> pa.Array:
+    """Decimal text (``-123.45``) as ``target``: the same values and errors as Arrow's cast, faster.
+
+    The compiled parser takes the plain form drivers write for decimal columns (PostgreSQL's numeric
+    arrives from the ADBC driver as text); anything it does not take whole - other spellings, values
+    that do not fit - goes to Arrow's cast, which decides.
+    """
+    if (_numeric is not None and isinstance(target, pa.Decimal128Type) and arr.type == pa.string()
+            and arr.offset == 0 and len(arr)):
+        validity, offsets, data = arr.buffers()
+        validity = validity if arr.null_count else None
+        out = pa.allocate_buffer(len(arr) * 16, memory_pool=memory_pool)
+        if _numeric.parse(offsets, data if data is not None else b"", validity, 0, len(arr), target.precision,
+                          target.scale, out):
+            return pa.Array.from_buffers(target, len(arr), [validity, out], null_count=arr.null_count)
+    return pc.cast(arr, target, memory_pool=memory_pool)
 
 
 def _text_to_timestamp(arr: pa.Array, target: pa.TimestampType) -> pa.Array:
