@@ -17,6 +17,7 @@ import unistore
 from reference import without_metadata
 from stores import missing_store
 from stores.servers_sql import MY_PORT, MY_URI, SECRET, my_available, my_connect, unique
+from unistore.adapters.sql import mysql as adapter
 
 UTC = dt.timezone.utc
 
@@ -448,3 +449,24 @@ def test_views_queries_and_limits_are_read_in_one_piece(plain_table):
                      unistore.ReadSpec.build(plain_table, limit=5)]:
             with src.connection.plan(spec, 4) as plan:
                 assert len(plan.splits) == 1 and plan.consistent
+
+
+# -- connecting ------------------------------------------------------------------------------------
+
+def test_connections_use_pymysqls_tls_settings_without_loading_the_ca_bundle():
+    """pymysql's PREFERRED mode (TLS if the server offers it, certificate not verified) builds a context that
+    loads the system's CA bundle on every connect, then turns verification off: unistore's is the same
+    context, made once, without the bundle."""
+    import pymysql
+
+    theirs, ours = pymysql.connections.Connection._create_ssl_ctx(None, {}), adapter._preferred_tls()
+    for setting in ("verify_mode", "check_hostname", "options", "minimum_version", "maximum_version", "protocol"):
+        assert getattr(ours, setting) == getattr(theirs, setting), setting
+    assert ours.cert_store_stats()["x509_ca"] == 0
+    with unistore.source(MY_URI) as src:
+        first, second = src.connection._connect(), src.connection._connect()
+        try:
+            assert first.ctx is second.ctx is ours
+        finally:
+            first.close()
+            second.close()
