@@ -105,6 +105,43 @@ def test_both_transports_return_the_same_data(typed_table):
     assert unistore.provenance_of(fast).result.fingerprint == unistore.provenance_of(safe).result.fingerprint
 
 
+def test_decimals_through_connectorx_are_exact_at_their_column_types():
+    """ConnectorX returns every DECIMAL as decimal128(38, 10); unistore brings each to its column's precision
+    and scale: values within 64 bits a column at a time, larger ones one by one; the same as pymysql's."""
+    name = unique("decimals")
+    sql(f"CREATE TABLE `{name}` (id INT PRIMARY KEY, d5 DECIMAL(5,0), d12 DECIMAL(12,2), d18 DECIMAL(18,10), "
+        "d28 DECIMAL(28,10))",
+        f"INSERT INTO `{name}` VALUES (1, 99999, 9999999999.99, 12345678.0123456789, 123456789012345678.0123456789),"
+        " (2, -99999, -922337203.68, -0.0000000001, -1.5), (3, NULL, NULL, NULL, NULL), (4, 0, 0.01, 0, 0),"
+        " (5, 7, -922337203.67, 92233720.3685477580, 922337203.6854)")
+    fast = unistore.read(MY_URI, name)
+    safe = unistore.read(MY_URI, name, transport="pymysql")
+    assert unistore.provenance_of(fast).query.pushed_down["transport"].startswith("connectorx")
+    assert [f.type for f in without_metadata(fast).schema][1:] == [
+        pa.decimal128(5, 0), pa.decimal128(12, 2), pa.decimal128(18, 10), pa.decimal128(28, 10)]
+    assert without_metadata(fast.sort_by("id")).equals(without_metadata(safe.sort_by("id")))
+    assert fast.sort_by("id")["d12"].to_pylist()[:2] == [decimal.Decimal("9999999999.99"),
+                                                           decimal.Decimal("-922337203.68")]
+    # a value with more digits than the column holds cannot come from the server: it would be refused, not cut
+    too_fine = pa.array([decimal.Decimal("1.005")], pa.decimal128(38, 10))
+    with pytest.raises(pa.ArrowInvalid):
+        adapter._rescaled(too_fine, pa.decimal128(12, 2))
+    with pytest.raises(pa.ArrowInvalid):
+        adapter._rescaled(pa.array([decimal.Decimal("1000.00")], pa.decimal128(38, 10)), pa.decimal128(5, 2))
+
+
+def test_decimals_wider_than_connectorx_carries_are_read_through_pymysql():
+    """ConnectorX's decimals hold 28 digits, 10 of them after the point: a DECIMAL(30,4) value of 26 integer
+    digits made it panic mid-read; such a column sends the read through pymysql."""
+    name = unique("wide")
+    sql(f"CREATE TABLE `{name}` (id INT PRIMARY KEY, d DECIMAL(30,4))",
+        f"INSERT INTO `{name}` VALUES (1, 12345678901234567890123456.7891), (2, 1)")
+    table = unistore.read(MY_URI, name)
+    assert unistore.provenance_of(table).query.pushed_down["transport"] == "pymysql"
+    assert table.sort_by("id")["d"].to_pylist() == [decimal.Decimal("12345678901234567890123456.7891"),
+                                                      decimal.Decimal("1.0000")]
+
+
 @pytest.fixture(scope="module")
 def plain_table():
     name = unique("plain")
