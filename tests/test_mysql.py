@@ -1,7 +1,9 @@
 """MariaDB beyond the conformance suite: types through both transports, the snapshot
 (binlog position) and its verification, the server-side read-only guard, other
 databases and views, streaming memory, connection errors.
-Runs against the server on 127.0.0.1:3306 (scripts/stores.d/20-mariadb.sh).
+Runs against the server on 127.0.0.1:3306 (scripts/stores.d/20-mariadb.sh), and against
+the one without the binary log on 127.0.0.1:3307 (21-mariadb-nobinlog.sh) for what a read
+gets there.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import pytest
 
 import unistore
 from reference import without_metadata
-from stores import missing_store
-from stores.servers_sql import MY_PORT, MY_URI, SECRET, my_available, my_connect, unique
+from stores import missing_store, wait_for_port
+from stores.servers_sql import (MY_NOBINLOG_PORT, MY_NOBINLOG_URI, MY_PORT, MY_URI, SECRET, my_available, my_connect,
+                                unique)
 from unistore.adapters.sql import mysql as adapter
 
 UTC = dt.timezone.utc
@@ -28,8 +31,8 @@ def _server():
         missing_store(f"MariaDB on 127.0.0.1:{MY_PORT}")
 
 
-def sql(*statements: str, params=None) -> None:
-    con = my_connect()
+def sql(*statements: str, params=None, port: int = MY_PORT) -> None:
+    con = my_connect(port)
     try:
         with con.cursor() as cur:
             for s in statements:
@@ -177,6 +180,75 @@ def test_a_commit_after_the_snapshot_sends_the_read_through_the_recorded_transac
         finally:
             session.close()
             sql(f"UPDATE `{plain_table}` SET label = 'row 1' WHERE id = 1")
+
+
+# -- a writer committing while the read starts: the rows are one state, and the record says which -------
+
+class _CommitAfterFirstBatch:
+    """A ConnectorX stream that runs ``commit`` once its first batch has arrived (its snapshot exists)."""
+
+    def __init__(self, reader, commit):
+        self._reader, self._commit, self.schema = reader, commit, reader.schema
+
+    def read_next_batch(self):
+        batch = self._reader.read_next_batch()
+        if self._commit is not None:
+            self._commit, commit = None, self._commit
+            commit()
+        return batch
+
+    def __iter__(self):
+        while True:
+            try:
+                yield self.read_next_batch()
+            except StopIteration:
+                return
+
+    def close(self):
+        self._reader.close()
+
+
+@pytest.fixture
+def writer_during_read(monkeypatch):
+    """``install(port, statements, when)``: a real writer, on its own connection, commits ``statements`` (one
+    transaction) while unistore reads: ``"before"`` ConnectorX starts (after the recorded snapshot was taken)
+    or ``"after"`` ConnectorX's first batch arrived. The hook is the one place unistore calls ConnectorX."""
+    import connectorx
+
+    def install(port: int, statements: list[str], when: str) -> None:
+        def commit() -> None:
+            sql("START TRANSACTION", *statements, "COMMIT", port=port)
+
+        class WithWriter:
+            @staticmethod
+            def read_sql(*args, **kwargs):
+                if when == "before":
+                    commit()
+                reader = connectorx.read_sql(*args, **kwargs)
+                return _CommitAfterFirstBatch(reader, commit) if when == "after" else reader
+
+        monkeypatch.setattr(adapter, "_connectorx", lambda: WithWriter)
+
+    return install
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_commit_while_connectorx_starts_sends_the_read_through_the_recorded_transaction(
+        plain_table, writer_during_read, when):
+    """Binary log on: the record's snapshot is a position, so the rows must be that state; a commit between
+    it and ConnectorX's first batch moves the binlog, and the rows come from the recorded transaction."""
+    before = unistore.read(MY_URI, plain_table, columns=["id", "label"], transport="pymysql")
+    writer_during_read(MY_PORT, [f"UPDATE `{plain_table}` SET label = 'changed' WHERE id = 1"], when)
+    try:
+        table = unistore.read(MY_URI, plain_table, columns=["id", "label"])
+        after = unistore.read(MY_URI, plain_table, columns=["id", "label"], transport="pymysql")
+    finally:
+        sql(f"UPDATE `{plain_table}` SET label = 'row 1' WHERE id = 1")
+    record = unistore.provenance_of(table)
+    assert record.query.pushed_down["transport"] == "pymysql"
+    assert without_metadata(table.sort_by("id")).equals(without_metadata(before.sort_by("id")))
+    assert record.snapshot.value == unistore.provenance_of(before).snapshot.value
+    assert after.filter(pa.compute.equal(after["id"], 1))["label"].to_pylist() == ["changed"]
 
 
 def test_the_snapshot_changes_with_a_commit_and_replay_reports_it(plain_table):
@@ -486,6 +558,62 @@ def test_views_queries_and_limits_are_read_in_one_piece(plain_table):
                      unistore.ReadSpec.build(plain_table, limit=5)]:
             with src.connection.plan(spec, 4) as plan:
                 assert len(plan.splits) == 1 and plan.consistent
+
+
+# -- the server without the binary log (127.0.0.1:3307) ------------------------------------------
+
+@pytest.fixture(scope="module")
+def nobinlog_table():
+    """100 rows on the server without the binary log, ``v`` summing to 100 * 50."""
+    if not wait_for_port("127.0.0.1", MY_NOBINLOG_PORT, timeout=5):
+        missing_store(f"MariaDB without the binary log on 127.0.0.1:{MY_NOBINLOG_PORT}")
+    name = unique("nobinlog")
+    sql(f"CREATE TABLE `{name}` (id BIGINT PRIMARY KEY, v DECIMAL(12,2), label VARCHAR(20))",
+        f"INSERT INTO `{name}` SELECT seq, 50, CONCAT('row ', seq) FROM seq_1_to_100", port=MY_NOBINLOG_PORT)
+    return name
+
+
+def test_without_the_binary_log_connectorx_reads_in_its_own_snapshot_and_the_record_says_so(nobinlog_table):
+    fast = unistore.read(MY_NOBINLOG_URI, nobinlog_table)
+    safe = unistore.read(MY_NOBINLOG_URI, nobinlog_table, transport="pymysql")
+    record = unistore.provenance_of(fast)
+    assert record.query.pushed_down["transport"] == adapter.CX_OWN_SNAPSHOT
+    assert unistore.provenance_of(safe).query.pushed_down["transport"] == "pymysql"
+    # no position names the state; the rows are still one read view, and the same through either transport
+    assert record.snapshot.value == "gtid:none" and record.snapshot.consistent
+    assert record.snapshot.pins["binlog"].startswith("off") and record.snapshot.pins["binlog_position"] is None
+    assert record.result.fingerprint == unistore.provenance_of(safe).result.fingerprint
+    assert without_metadata(fast).schema == without_metadata(safe).schema
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_without_the_binary_log_the_rows_are_connectorx_s_one_state(nobinlog_table, writer_during_read, when):
+    """A transfer between the first and the last row, committed while the read starts, is in the rows whole
+    (committed before ConnectorX's snapshot) or not at all (after it): never half of it."""
+    writer_during_read(MY_NOBINLOG_PORT, [f"UPDATE `{nobinlog_table}` SET v = v - 10 WHERE id = 1",
+                                          f"UPDATE `{nobinlog_table}` SET v = v + 10 WHERE id = 100"], when)
+    try:
+        table = unistore.read(MY_NOBINLOG_URI, nobinlog_table, batch_size=10)
+    finally:
+        sql(f"UPDATE `{nobinlog_table}` SET v = 50", port=MY_NOBINLOG_PORT)
+    assert unistore.provenance_of(table).query.pushed_down["transport"] == adapter.CX_OWN_SNAPSHOT
+    v = dict(zip(table["id"].to_pylist(), table["v"].to_pylist()))
+    assert sum(v.values()) == 100 * 50
+    assert (v[1], v[100]) == ((40, 60) if when == "before" else (50, 50))
+
+
+def test_without_the_binary_log_splits_read_through_connectorx(nobinlog_table):
+    spec = unistore.ReadSpec.build(nobinlog_table, partitions=2)
+    with unistore.source(MY_NOBINLOG_URI) as src, src.connection.plan(spec, 2) as plan:
+        assert not plan.consistent
+        for split in plan.splits:
+            scan = src.connection.scan_split(spec, split)
+            try:
+                assert sum(b.num_rows for b in scan.batches) == 50
+            finally:
+                scan.close()
+            assert scan.query.pushed_down["transport"] == adapter.CX_OWN_SNAPSHOT
+            assert scan.snapshot.consistent is False  # one split of several, each its own state
 
 
 # -- connecting ------------------------------------------------------------------------------------

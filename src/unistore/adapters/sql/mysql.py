@@ -8,16 +8,31 @@ records ``@@gtid_executed`` read inside the transaction.
 
 Two transports deliver the rows, and the choice never weakens the snapshot:
 
-- **ConnectorX** (``arrow_stream``, Rust, about 4x faster here) for reads
-  without bound parameters on MariaDB with the binary log on. ConnectorX
-  opens its own connection, so it runs the statement in its *own*
-  ``WITH CONSISTENT SNAPSHOT, READ ONLY`` transaction (``pre_execution_query``)
-  and, once its first batch has arrived (its snapshot exists), the current
-  binlog position is compared with the recorded one: unchanged means no
-  transaction committed in between, so both transactions see the same
-  state. If a commit slipped in, the ConnectorX stream is dropped and the
-  rows are read through pymysql inside the recorded transaction instead.
-- **pymysql** otherwise (bound parameters, MySQL, binlog off,
+- **ConnectorX** (``arrow_stream``, Rust, about 4x faster here) for MariaDB
+  reads without bound parameters. ConnectorX opens its own connection, so it
+  runs the statement in its *own* ``WITH CONSISTENT SNAPSHOT, READ ONLY``
+  transaction: one InnoDB read view, so its rows are one state. Which state:
+
+  - binary log on: the recorded snapshot names the state exactly (the
+    position), so ConnectorX's must be that one. Once its first batch has
+    arrived (its snapshot exists), the current binlog position is compared
+    with the recorded one: unchanged means no binlogged transaction committed
+    or was committing in between (a binlogged commit writes the binary log
+    before InnoDB makes it visible, and both snapshots are taken under the
+    lock that orders those commits), so both see the same state. If a commit
+    slipped in, the ConnectorX stream is dropped and the rows are read through
+    pymysql inside the recorded transaction instead.
+  - binary log off: no position names any state, and none can be compared.
+    InnoDB's ``Innodb_max_trx_id`` counter looks like one, but it moves when a
+    commit is *numbered*, not when it becomes visible (``trx_t::commit_low``:
+    ``trx_serialise`` takes the number, ``commit_in_memory`` makes the commit
+    visible later), so a commit numbered before a first reading can become
+    visible between the two snapshots with the counter unchanged. The record
+    therefore claims no more than is true: its snapshot names no state
+    (``gtid:none``, ``binlog: off`` in the pins) and the rows are ConnectorX's
+    own read view, one consistent state, used as they come.
+
+- **pymysql** otherwise (bound parameters, MySQL, a failed binlog check,
   ``transport="pymysql"``): an unbuffered cursor streams ``fetchmany``
   batches inside the recorded transaction; values arrive as protocol text
   and Arrow's C++ casts parse whole columns (no per-value Python converters).
@@ -73,6 +88,11 @@ _TEXT = {VARCHAR, JSON, ENUM, SET, TINY_BLOB, MEDIUM_BLOB, LONG_BLOB, BLOB, VAR_
 
 #: the digits rust_decimal (ConnectorX's decimal) holds exactly
 CX_DECIMAL_DIGITS = 28
+#: the record's words for what the rows of each path are (``pushed_down["transport"]``, the snapshot's pins)
+CX_VERIFIED = "connectorx (snapshot verified by binlog position)"
+CX_OWN_SNAPSHOT = "connectorx (its own consistent snapshot; binary log off, so not compared with the recorded one)"
+BINLOG_OFF = ("off: no position names this state; the rows are still one consistent InnoDB read view (ConnectorX's "
+              "own or this transaction's, see the transport)")
 
 
 def _error_code(exc: BaseException) -> int | None:
@@ -163,7 +183,8 @@ class MySQLSource(SQLSource):
         if driver not in (None, "pymysql"):
             raise BadSpecError("MySQL / MariaDB is read through pymysql; driver must be 'pymysql'")
         if transport not in (None, "auto", "pymysql", "connectorx"):
-            raise BadSpecError("transport must be 'auto', 'connectorx' (when the snapshot can be verified) or 'pymysql'")
+            raise BadSpecError("transport must be 'auto', 'connectorx' (MariaDB, when the snapshot allows it) or "
+                               "'pymysql'")
         self.transport = transport or "auto"
         _pymysql()
         self.host = location.netloc_host or "127.0.0.1"
@@ -225,10 +246,11 @@ class MySQLSource(SQLSource):
                  wanted: pa.Schema | None) -> tuple[str, Any, pa.Schema, Iterator[pa.RecordBatch], dict[str, Any]]:
         sql, params = self.compile(stmt)
         assert isinstance(session, MySQLSession)
-        if self.transport != "pymysql" and not params and session.can_verify():
+        if self.transport != "pymysql" and not params:
             fast = session.connectorx(sql, spec.batch_size, wanted)
             if fast is not None:
-                return sql, params, fast[0], fast[1], {"transport": "connectorx (snapshot verified by binlog position)"}
+                schema, batches, how = fast
+                return sql, params, schema, batches, {"transport": how}
         schema, batches = session.execute(sql, params, spec.batch_size, wanted)
         return sql, params, schema, batches, {"transport": "pymysql"}
 
@@ -270,6 +292,7 @@ class MySQLSession(Session):
         self.source = source
         self._cursors: list[Any] = []
         self._binlog: tuple[str, int] | None = None  # the snapshot's binlog position (MariaDB, binlog on)
+        self._log_bin: bool | None = None  # whether the server writes a binary log (MariaDB, known after snapshot())
         self._streams: list[Any] = []  # data cursors / readers not yet read to their end
 
         def begin(conn: Any) -> None:
@@ -346,30 +369,38 @@ class MySQLSession(Session):
     def snapshot(self) -> Snapshot:
         if self.source.flavour == "mariadb":
             status = dict(self.rows("SHOW STATUS LIKE 'binlog_snapshot_%'"))
-            (gtid,), = self.rows("SELECT @@gtid_binlog_pos")
+            (gtid, log_bin), = self.rows("SELECT @@gtid_binlog_pos, @@log_bin")
             file, pos = status.get("Binlog_snapshot_file") or "", status.get("Binlog_snapshot_position") or "0"
+            self._log_bin = bool(int(log_bin))
             self._binlog = (file, int(pos)) if file else None
             value = f"{file}:{pos}" if file else f"gtid:{gtid or 'none'}"
             pins = {"binlog_file": file or None, "binlog_position": int(pos) if file else None,
                     "gtid_binlog_pos": gtid or None, "server": "mariadb"}
+            if not self._log_bin:
+                pins["binlog"] = BINLOG_OFF
             return Snapshot(kind="mariadb.binlog_position", value=value, consistent=True, replayable=False, pins=pins)
         (gtid,), = self.rows("SELECT @@global.gtid_executed")
         return Snapshot(kind="mysql.gtid_executed", value=gtid or "none", consistent=True, replayable=False,
                         pins={"server": "mysql", "note": "gtid_executed is read inside the snapshot transaction"})
 
     # -- the ConnectorX transport ------------------------------------------------------
-    def can_verify(self) -> bool:
-        """True when a binlog position pins this transaction's snapshot (MariaDB, binary log on)."""
-        return self._binlog is not None and _connectorx() is not None
-
     def _binlog_now(self) -> tuple[str, int] | None:
         rows = self._run("SHOW MASTER STATUS").fetchall()
         return (_text(rows[0][0]), int(_text(rows[0][1]))) if rows else None
 
     def connectorx(self, sql: str, batch_size: int,
-                   wanted: pa.Schema | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]] | None:
-        """The read through ConnectorX if its snapshot provably equals this one, else None."""
+                   wanted: pa.Schema | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch], str] | None:
+        """The read through ConnectorX, with the record's note on its snapshot; None: read it through pymysql.
+
+        ConnectorX reads in a consistent snapshot of its own. With the binary log on it must be this
+        transaction's (compared by binlog position once its first batch has arrived); with it off, no
+        position names either, and its own read view is the read's (see the module docstring).
+        """
         cx = _connectorx()
+        if cx is None or self.source.flavour != "mariadb" or self._log_bin is None:
+            return None
+        if self._log_bin and self._binlog is None:
+            return None  # cannot happen (the binary log on gives every snapshot a position): nothing to compare
         text = sql % ()  # no parameters: undo the paramstyle's %% escaping
         target = wanted if wanted is not None and not any(pa.types.is_null(f.type) for f in wanted) else None
         if target is None:
@@ -393,11 +424,12 @@ class MySQLSession(Session):
         except Exception:
             reader.close()
             return None
-        if self._binlog_now() != self._binlog:
+        if self._binlog is not None and self._binlog_now() != self._binlog:
             reader.close()  # something committed since the recorded snapshot: read inside it instead
             return None
         self._streams.append(reader)
-        return target, _cx_batches(reader, first, target, self._mapped, self._streams.remove)
+        how = CX_VERIFIED if self._binlog is not None else CX_OWN_SNAPSHOT
+        return target, _cx_batches(reader, first, target, self._mapped, self._streams.remove), how
 
     def close(self, reuse: bool = True) -> None:
         """End the transaction and give the connection back, or discard it.
