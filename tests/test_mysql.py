@@ -328,51 +328,70 @@ def big_table():
     return name
 
 
-def _rss_mb() -> float:
+#: the measurement, in a child process: RSS counts what glibc keeps of freed memory, and glibc raises its
+#: mmap threshold to the size of the buffers freed (then keeps later ones in its per-thread arenas), so how
+#: much RSS a stream adds depended on what the process had allocated and freed before (a test run in
+#: another order, or a TLS context loaded per connection, moved it by 40 MB). With the threshold fixed,
+#: large buffers are mapped and unmapped as they live and die, and RSS follows the memory held.
+MEMORY_CHILD = """
+import gc, json, sys
+import connectorx, unistore
+from unistore.fingerprint import Fingerprinter
+
+uri, table, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+if "filter" in options:
+    options["filter"] = [tuple(term) for term in options["filter"]]  # JSON made the terms lists
+
+def rss():
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+# one warm-up stream first: the first read of a transport pays one-time costs (driver runtime and thread
+# pools, import-time caches) that say nothing about whether a stream holds its batches
+with unistore.scan(uri, table, batch_size=5_000, **options) as reader:
+    for _ in reader:
+        pass
+gc.collect()
+start = peak = rss()
+rows, table_mb = 0, 0.0
+with unistore.scan(uri, table, batch_size=5_000, **options) as reader:
+    for batch in reader:
+        rows += batch.num_rows
+        table_mb += batch.nbytes / 2**20
+        peak = max(peak, rss())
+grew = peak - start
+# ConnectorX alone, to a consumer as slow as unistore's (it fingerprints)
+gc.collect()
+start = peak = rss()
+digest = None
+for batch in connectorx.read_sql(uri, f"SELECT * FROM {table}", return_type="arrow_stream", batch_size=5_000):
+    digest = digest or Fingerprinter(batch.schema)
+    digest.update(batch)
+    peak = max(peak, rss())
+print(json.dumps({"rows": rows, "table_mb": table_mb, "grew": grew, "driver": peak - start}))
+"""
 
 
 @pytest.mark.parametrize("options", [{}, {"transport": "pymysql"}, {"filter": [("id", ">", 0)]}],
                          ids=["connectorx", "pymysql", "filter"])
 def test_scan_memory_stays_bounded(big_table, options):
-    # one warm-up stream first: the first read of a transport pays one-time costs (driver runtime and thread
-    # pools, import-time caches) that say nothing about whether a stream holds its batches
-    with unistore.scan(MY_URI, big_table, batch_size=5_000, **options) as reader:
-        for _ in reader:
-            pass
-    gc.collect()
-    start = peak = _rss_mb()
-    rows, table_mb = 0, 0.0
-    with unistore.scan(MY_URI, big_table, batch_size=5_000, **options) as reader:
-        for batch in reader:
-            rows += batch.num_rows
-            table_mb += batch.nbytes / 2**20
-            peak = max(peak, _rss_mb())
-    assert rows == BIG_ROWS and table_mb > 75
-    # ConnectorX's own threads read ahead of a slower consumer into buffers of their own (alone, with a consumer
-    # sleeping 20 ms a batch: 66 MB for this 77 MB stream): what unistore adds on top of the driver is the bound
-    # (holding every batch would add the whole stream, 77 MB, to the driver's growth: the slack stays below that)
-    driver = _connectorx_alone_growth(big_table) if not options else 0.0
-    assert peak - start < driver + (0.75 if not options else 0.5) * table_mb, (
-        f"RSS grew {peak - start:.0f} MB while streaming {table_mb:.0f} MB (the driver alone: {driver:.0f} MB)")
+    import json
+    import os
+    import subprocess
+    import sys
 
-
-def _connectorx_alone_growth(table: str) -> float:
-    """Peak RSS growth of ConnectorX streaming ``table`` to a consumer as slow as unistore's (it fingerprints)."""
-    import connectorx
-
-    from unistore.fingerprint import Fingerprinter
-
-    gc.collect()
-    start = peak = _rss_mb()
-    digest = None
-    for batch in connectorx.read_sql(MY_URI, f"SELECT * FROM {table}", return_type="arrow_stream",
-                                     batch_size=5_000):
-        digest = digest or Fingerprinter(batch.schema)
-        digest.update(batch)
-        peak = max(peak, _rss_mb())
-    return peak - start
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024), "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, MY_URI, big_table, json.dumps(options)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    m = json.loads(out.stdout.strip().splitlines()[-1])
+    assert m["rows"] == BIG_ROWS and m["table_mb"] > 75
+    # ConnectorX's own threads read ahead of a slower consumer into buffers of their own: what unistore adds on
+    # top of the driver is the bound (holding every batch would add the whole stream, 77 MB, to the driver's
+    # growth: the slack stays below that)
+    driver = m["driver"] if not options else 0.0
+    assert m["grew"] < driver + (0.75 if not options else 0.5) * m["table_mb"], (
+        f"RSS grew {m['grew']:.0f} MB while streaming {m['table_mb']:.0f} MB (the driver alone: {driver:.0f} MB)")
 
 
 # -- connection errors ----------------------------------------------------------------------------
