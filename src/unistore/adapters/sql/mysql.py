@@ -32,10 +32,11 @@ Two transports deliver the rows, and the choice never weakens the snapshot:
     (``gtid:none``, ``binlog: off`` in the pins) and the rows are ConnectorX's
     own read view, one consistent state, used as they come.
 
-- **pymysql** otherwise (bound parameters, MySQL, a failed binlog check,
-  ``transport="pymysql"``): an unbuffered cursor streams ``fetchmany``
-  batches inside the recorded transaction; values arrive as protocol text
-  and Arrow's C++ casts parse whole columns (no per-value Python converters).
+- **pymysql** otherwise (bound parameters, MySQL, a failed binlog check, a
+  ``DECIMAL`` wider than ConnectorX's 28 digits, ``transport="pymysql"``): an
+  unbuffered cursor streams ``fetchmany`` batches inside the recorded
+  transaction; values arrive as protocol text and Arrow's C++ casts parse
+  whole columns (no per-value Python converters).
 
 A planned read (``partitions=N``) is cut into ranges of the single-column
 integer primary key (or ``partition_on=``); each split is its own
