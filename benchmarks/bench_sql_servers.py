@@ -7,7 +7,10 @@
   of heap block ranges under one exported snapshot) vs ConnectorX ``partition_num=1/2``
   (key ranges on ``id``, each on a connection of its own, no shared snapshot), with the
   speed-ups over one piece printed as ratios.
-- MariaDB, the same table: unistore.read vs ConnectorX vs pandas.read_sql.
+- MariaDB, the same table: unistore.read vs ConnectorX vs pandas.read_sql, on the server with the
+  binary log on (127.0.0.1:3306: ConnectorX verified by binlog position) and, when it runs, on the one
+  without (127.0.0.1:3307, scripts/stores.d/21-mariadb-nobinlog.sh: ConnectorX in its own snapshot),
+  then unistore / ConnectorX for each.
 
     flock /tmp/unistore-bench.lock python benchmarks/bench_sql_servers.py [--rows N] [--repeat R]
 
@@ -29,6 +32,8 @@ from _harness import UNISTORE_WARM, Variant, compare  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 MY = "mysql://root@127.0.0.1:3306/test"
+#: MariaDB servers: the binary log on, and off (the second is measured only when it runs)
+MY_SERVERS = {"binlog on": 3306, "binlog off": 3307}
 
 
 # drivers are imported before the clock starts, for unistore as for the direct paths
@@ -44,11 +49,11 @@ def make_postgresql(rows: int) -> str:
     return make_pg_table(table_name(rows), rows, "label", "'customer-' || lpad(((i * 31) % 100000)::text, 6, '0')")
 
 
-def make_mariadb(rows: int) -> str:
+def make_mariadb(rows: int, port: int = 3306) -> str:
     import pymysql
 
     name = table_name(rows)
-    con = pymysql.connect(host="127.0.0.1", port=3306, user="root", database="test", autocommit=True)
+    con = pymysql.connect(host="127.0.0.1", port=port, user="root", database="test", autocommit=True)
     try:
         with con.cursor() as cur:
             cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'test' AND table_name = %s",
@@ -150,20 +155,44 @@ engine.dispose()"""),
         bench_partitions(make_postgresql(args.rows), args.rows, args.repeat)
 
     if args.only in (None, "mariadb"):
-        t = make_mariadb(args.rows)
+        bench_mariadb(args.rows, args.repeat)
+
+
+def bench_mariadb(rows: int, repeat: int) -> None:
+    """unistore vs ConnectorX (and pandas) on each MariaDB server that runs, then unistore / ConnectorX for each."""
+    import socket
+
+    ratios = {}
+    for label, port in MY_SERVERS.items():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError:
+            print(f"\n(MariaDB with the {label} on 127.0.0.1:{port} is not running: scripts/stores.sh starts it)")
+            continue
+        uri = MY.replace(":3306/", f":{port}/")
+        t = make_mariadb(rows, port)
         sql = f"SELECT * FROM `{t}`"
-        compare(f"MariaDB, {args.rows:,} rows x 6 columns", [
+        variants = [
             Variant("ConnectorX read_sql(arrow)", reference=True, setup="import connectorx as cx",
-                    body=f"table = cx.read_sql({MY!r}, {sql!r}, return_type='arrow')"),
-            Variant("unistore.read", setup=MY_SETUP, body=f"table = unistore.read({MY!r}, {t!r})"),
+                    body=f"table = cx.read_sql({uri!r}, {sql!r}, return_type='arrow')"),
+            Variant("unistore.read", setup=MY_SETUP, body=f"table = unistore.read({uri!r}, {t!r})"),
             Variant("pandas.read_sql + from_pandas",
                     setup="import pandas as pd, pyarrow as pa, sqlalchemy as sa",
                     body=f"""
-engine = sa.create_engine({MY.replace('mysql://', 'mysql+pymysql://')!r})
+engine = sa.create_engine({uri.replace('mysql://', 'mysql+pymysql://')!r})
 with engine.connect() as c:
     table = pa.Table.from_pandas(pd.read_sql(sa.text({sql!r}), c))
 engine.dispose()"""),
-        ], repeat=args.repeat)
+        ]
+        load = os.getloadavg()[0]
+        results = {r["variant"]: r for r in compare(
+            f"MariaDB ({label}, 127.0.0.1:{port}), {rows:,} rows x 6 columns", variants, repeat=repeat)}
+        ratios[label] = (results["unistore.read"]["seconds"] / results["ConnectorX read_sql(arrow)"]["seconds"],
+                         load, os.getloadavg()[0])
+    if ratios:
+        print("\nMariaDB, unistore.read / ConnectorX read_sql(arrow) (time; load average before and after):")
+        for label, (ratio, before, after) in ratios.items():
+            print(f"  {label}: {ratio:.2f}x  (load {before:.1f} / {after:.1f} on {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """MariaDB beyond the conformance suite: types through both transports, the snapshot
 (binlog position) and its verification, the server-side read-only guard, other
 databases and views, streaming memory, connection errors.
-Runs against the server on 127.0.0.1:3306 (scripts/stores.d/20-mariadb.sh).
+Runs against the server on 127.0.0.1:3306 (scripts/stores.d/20-mariadb.sh), and against
+the one without the binary log on 127.0.0.1:3307 (21-mariadb-nobinlog.sh) for what a read
+gets there.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import pytest
 
 import unistore
 from reference import without_metadata
-from stores import missing_store
-from stores.servers_sql import MY_PORT, MY_URI, SECRET, my_available, my_connect, unique
+from stores import missing_store, wait_for_port
+from stores.servers_sql import (MY_NOBINLOG_PORT, MY_NOBINLOG_URI, MY_PORT, MY_URI, SECRET, my_available, my_connect,
+                                unique)
+from unistore.adapters.sql import mysql as adapter
 
 UTC = dt.timezone.utc
 
@@ -27,8 +31,8 @@ def _server():
         missing_store(f"MariaDB on 127.0.0.1:{MY_PORT}")
 
 
-def sql(*statements: str, params=None) -> None:
-    con = my_connect()
+def sql(*statements: str, params=None, port: int = MY_PORT) -> None:
+    con = my_connect(port)
     try:
         with con.cursor() as cur:
             for s in statements:
@@ -104,6 +108,43 @@ def test_both_transports_return_the_same_data(typed_table):
     assert unistore.provenance_of(fast).result.fingerprint == unistore.provenance_of(safe).result.fingerprint
 
 
+def test_decimals_through_connectorx_are_exact_at_their_column_types():
+    """ConnectorX returns every DECIMAL as decimal128(38, 10); unistore brings each to its column's precision
+    and scale: values within 64 bits a column at a time, larger ones one by one; the same as pymysql's."""
+    name = unique("decimals")
+    sql(f"CREATE TABLE `{name}` (id INT PRIMARY KEY, d5 DECIMAL(5,0), d12 DECIMAL(12,2), d18 DECIMAL(18,10), "
+        "d28 DECIMAL(28,10))",
+        f"INSERT INTO `{name}` VALUES (1, 99999, 9999999999.99, 12345678.0123456789, 123456789012345678.0123456789),"
+        " (2, -99999, -922337203.68, -0.0000000001, -1.5), (3, NULL, NULL, NULL, NULL), (4, 0, 0.01, 0, 0),"
+        " (5, 7, -922337203.67, 92233720.3685477580, 922337203.6854)")
+    fast = unistore.read(MY_URI, name)
+    safe = unistore.read(MY_URI, name, transport="pymysql")
+    assert unistore.provenance_of(fast).query.pushed_down["transport"].startswith("connectorx")
+    assert [f.type for f in without_metadata(fast).schema][1:] == [
+        pa.decimal128(5, 0), pa.decimal128(12, 2), pa.decimal128(18, 10), pa.decimal128(28, 10)]
+    assert without_metadata(fast.sort_by("id")).equals(without_metadata(safe.sort_by("id")))
+    assert fast.sort_by("id")["d12"].to_pylist()[:2] == [decimal.Decimal("9999999999.99"),
+                                                           decimal.Decimal("-922337203.68")]
+    # a value with more digits than the column holds cannot come from the server: it would be refused, not cut
+    too_fine = pa.array([decimal.Decimal("1.005")], pa.decimal128(38, 10))
+    with pytest.raises(pa.ArrowInvalid):
+        adapter._rescaled(too_fine, pa.decimal128(12, 2))
+    with pytest.raises(pa.ArrowInvalid):
+        adapter._rescaled(pa.array([decimal.Decimal("1000.00")], pa.decimal128(38, 10)), pa.decimal128(5, 2))
+
+
+def test_decimals_wider_than_connectorx_carries_are_read_through_pymysql():
+    """ConnectorX's decimals hold 28 digits, 10 of them after the point: a DECIMAL(30,4) value of 26 integer
+    digits made it panic mid-read; such a column sends the read through pymysql."""
+    name = unique("wide")
+    sql(f"CREATE TABLE `{name}` (id INT PRIMARY KEY, d DECIMAL(30,4))",
+        f"INSERT INTO `{name}` VALUES (1, 12345678901234567890123456.7891), (2, 1)")
+    table = unistore.read(MY_URI, name)
+    assert unistore.provenance_of(table).query.pushed_down["transport"] == "pymysql"
+    assert table.sort_by("id")["d"].to_pylist() == [decimal.Decimal("12345678901234567890123456.7891"),
+                                                      decimal.Decimal("1.0000")]
+
+
 @pytest.fixture(scope="module")
 def plain_table():
     name = unique("plain")
@@ -139,6 +180,75 @@ def test_a_commit_after_the_snapshot_sends_the_read_through_the_recorded_transac
         finally:
             session.close()
             sql(f"UPDATE `{plain_table}` SET label = 'row 1' WHERE id = 1")
+
+
+# -- a writer committing while the read starts: the rows are one state, and the record says which -------
+
+class _CommitAfterFirstBatch:
+    """A ConnectorX stream that runs ``commit`` once its first batch has arrived (its snapshot exists)."""
+
+    def __init__(self, reader, commit):
+        self._reader, self._commit, self.schema = reader, commit, reader.schema
+
+    def read_next_batch(self):
+        batch = self._reader.read_next_batch()
+        if self._commit is not None:
+            self._commit, commit = None, self._commit
+            commit()
+        return batch
+
+    def __iter__(self):
+        while True:
+            try:
+                yield self.read_next_batch()
+            except StopIteration:
+                return
+
+    def close(self):
+        self._reader.close()
+
+
+@pytest.fixture
+def writer_during_read(monkeypatch):
+    """``install(port, statements, when)``: a real writer, on its own connection, commits ``statements`` (one
+    transaction) while unistore reads: ``"before"`` ConnectorX starts (after the recorded snapshot was taken)
+    or ``"after"`` ConnectorX's first batch arrived. The hook is the one place unistore calls ConnectorX."""
+    import connectorx
+
+    def install(port: int, statements: list[str], when: str) -> None:
+        def commit() -> None:
+            sql("START TRANSACTION", *statements, "COMMIT", port=port)
+
+        class WithWriter:
+            @staticmethod
+            def read_sql(*args, **kwargs):
+                if when == "before":
+                    commit()
+                reader = connectorx.read_sql(*args, **kwargs)
+                return _CommitAfterFirstBatch(reader, commit) if when == "after" else reader
+
+        monkeypatch.setattr(adapter, "_connectorx", lambda: WithWriter)
+
+    return install
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_commit_while_connectorx_starts_sends_the_read_through_the_recorded_transaction(
+        plain_table, writer_during_read, when):
+    """Binary log on: the record's snapshot is a position, so the rows must be that state; a commit between
+    it and ConnectorX's first batch moves the binlog, and the rows come from the recorded transaction."""
+    before = unistore.read(MY_URI, plain_table, columns=["id", "label"], transport="pymysql")
+    writer_during_read(MY_PORT, [f"UPDATE `{plain_table}` SET label = 'changed' WHERE id = 1"], when)
+    try:
+        table = unistore.read(MY_URI, plain_table, columns=["id", "label"])
+        after = unistore.read(MY_URI, plain_table, columns=["id", "label"], transport="pymysql")
+    finally:
+        sql(f"UPDATE `{plain_table}` SET label = 'row 1' WHERE id = 1")
+    record = unistore.provenance_of(table)
+    assert record.query.pushed_down["transport"] == "pymysql"
+    assert without_metadata(table.sort_by("id")).equals(without_metadata(before.sort_by("id")))
+    assert record.snapshot.value == unistore.provenance_of(before).snapshot.value
+    assert after.filter(pa.compute.equal(after["id"], 1))["label"].to_pylist() == ["changed"]
 
 
 def test_the_snapshot_changes_with_a_commit_and_replay_reports_it(plain_table):
@@ -218,51 +328,70 @@ def big_table():
     return name
 
 
-def _rss_mb() -> float:
+#: the measurement, in a child process: RSS counts what glibc keeps of freed memory, and glibc raises its
+#: mmap threshold to the size of the buffers freed (then keeps later ones in its per-thread arenas), so how
+#: much RSS a stream adds depended on what the process had allocated and freed before (a test run in
+#: another order, or a TLS context loaded per connection, moved it by 40 MB). With the threshold fixed,
+#: large buffers are mapped and unmapped as they live and die, and RSS follows the memory held.
+MEMORY_CHILD = """
+import gc, json, sys
+import connectorx, unistore
+from unistore.fingerprint import Fingerprinter
+
+uri, table, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+if "filter" in options:
+    options["filter"] = [tuple(term) for term in options["filter"]]  # JSON made the terms lists
+
+def rss():
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+# one warm-up stream first: the first read of a transport pays one-time costs (driver runtime and thread
+# pools, import-time caches) that say nothing about whether a stream holds its batches
+with unistore.scan(uri, table, batch_size=5_000, **options) as reader:
+    for _ in reader:
+        pass
+gc.collect()
+start = peak = rss()
+rows, table_mb = 0, 0.0
+with unistore.scan(uri, table, batch_size=5_000, **options) as reader:
+    for batch in reader:
+        rows += batch.num_rows
+        table_mb += batch.nbytes / 2**20
+        peak = max(peak, rss())
+grew = peak - start
+# ConnectorX alone, to a consumer as slow as unistore's (it fingerprints)
+gc.collect()
+start = peak = rss()
+digest = None
+for batch in connectorx.read_sql(uri, f"SELECT * FROM {table}", return_type="arrow_stream", batch_size=5_000):
+    digest = digest or Fingerprinter(batch.schema)
+    digest.update(batch)
+    peak = max(peak, rss())
+print(json.dumps({"rows": rows, "table_mb": table_mb, "grew": grew, "driver": peak - start}))
+"""
 
 
 @pytest.mark.parametrize("options", [{}, {"transport": "pymysql"}, {"filter": [("id", ">", 0)]}],
                          ids=["connectorx", "pymysql", "filter"])
 def test_scan_memory_stays_bounded(big_table, options):
-    # one warm-up stream first: the first read of a transport pays one-time costs (driver runtime and thread
-    # pools, import-time caches) that say nothing about whether a stream holds its batches
-    with unistore.scan(MY_URI, big_table, batch_size=5_000, **options) as reader:
-        for _ in reader:
-            pass
-    gc.collect()
-    start = peak = _rss_mb()
-    rows, table_mb = 0, 0.0
-    with unistore.scan(MY_URI, big_table, batch_size=5_000, **options) as reader:
-        for batch in reader:
-            rows += batch.num_rows
-            table_mb += batch.nbytes / 2**20
-            peak = max(peak, _rss_mb())
-    assert rows == BIG_ROWS and table_mb > 75
-    # ConnectorX's own threads read ahead of a slower consumer into buffers of their own (alone, with a consumer
-    # sleeping 20 ms a batch: 66 MB for this 77 MB stream): what unistore adds on top of the driver is the bound
-    # (holding every batch would add the whole stream, 77 MB, to the driver's growth: the slack stays below that)
-    driver = _connectorx_alone_growth(big_table) if not options else 0.0
-    assert peak - start < driver + (0.75 if not options else 0.5) * table_mb, (
-        f"RSS grew {peak - start:.0f} MB while streaming {table_mb:.0f} MB (the driver alone: {driver:.0f} MB)")
+    import json
+    import os
+    import subprocess
+    import sys
 
-
-def _connectorx_alone_growth(table: str) -> float:
-    """Peak RSS growth of ConnectorX streaming ``table`` to a consumer as slow as unistore's (it fingerprints)."""
-    import connectorx
-
-    from unistore.fingerprint import Fingerprinter
-
-    gc.collect()
-    start = peak = _rss_mb()
-    digest = None
-    for batch in connectorx.read_sql(MY_URI, f"SELECT * FROM {table}", return_type="arrow_stream",
-                                     batch_size=5_000):
-        digest = digest or Fingerprinter(batch.schema)
-        digest.update(batch)
-        peak = max(peak, _rss_mb())
-    return peak - start
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024), "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, MY_URI, big_table, json.dumps(options)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    m = json.loads(out.stdout.strip().splitlines()[-1])
+    assert m["rows"] == BIG_ROWS and m["table_mb"] > 75
+    # ConnectorX's own threads read ahead of a slower consumer into buffers of their own: what unistore adds on
+    # top of the driver is the bound (holding every batch would add the whole stream, 77 MB, to the driver's
+    # growth: the slack stays below that)
+    driver = m["driver"] if not options else 0.0
+    assert m["grew"] < driver + (0.75 if not options else 0.5) * m["table_mb"], (
+        f"RSS grew {m['grew']:.0f} MB while streaming {m['table_mb']:.0f} MB (the driver alone: {driver:.0f} MB)")
 
 
 # -- connection errors ----------------------------------------------------------------------------
@@ -448,3 +577,80 @@ def test_views_queries_and_limits_are_read_in_one_piece(plain_table):
                      unistore.ReadSpec.build(plain_table, limit=5)]:
             with src.connection.plan(spec, 4) as plan:
                 assert len(plan.splits) == 1 and plan.consistent
+
+
+# -- the server without the binary log (127.0.0.1:3307) ------------------------------------------
+
+@pytest.fixture(scope="module")
+def nobinlog_table():
+    """100 rows on the server without the binary log, ``v`` summing to 100 * 50."""
+    if not wait_for_port("127.0.0.1", MY_NOBINLOG_PORT, timeout=5):
+        missing_store(f"MariaDB without the binary log on 127.0.0.1:{MY_NOBINLOG_PORT}")
+    name = unique("nobinlog")
+    sql(f"CREATE TABLE `{name}` (id BIGINT PRIMARY KEY, v DECIMAL(12,2), label VARCHAR(20))",
+        f"INSERT INTO `{name}` SELECT seq, 50, CONCAT('row ', seq) FROM seq_1_to_100", port=MY_NOBINLOG_PORT)
+    return name
+
+
+def test_without_the_binary_log_connectorx_reads_in_its_own_snapshot_and_the_record_says_so(nobinlog_table):
+    fast = unistore.read(MY_NOBINLOG_URI, nobinlog_table)
+    safe = unistore.read(MY_NOBINLOG_URI, nobinlog_table, transport="pymysql")
+    record = unistore.provenance_of(fast)
+    assert record.query.pushed_down["transport"] == adapter.CX_OWN_SNAPSHOT
+    assert unistore.provenance_of(safe).query.pushed_down["transport"] == "pymysql"
+    # no position names the state; the rows are still one read view, and the same through either transport
+    assert record.snapshot.value == "gtid:none" and record.snapshot.consistent
+    assert record.snapshot.pins["binlog"].startswith("off") and record.snapshot.pins["binlog_position"] is None
+    assert record.result.fingerprint == unistore.provenance_of(safe).result.fingerprint
+    assert without_metadata(fast).schema == without_metadata(safe).schema
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_without_the_binary_log_the_rows_are_connectorx_s_one_state(nobinlog_table, writer_during_read, when):
+    """A transfer between the first and the last row, committed while the read starts, is in the rows whole
+    (committed before ConnectorX's snapshot) or not at all (after it): never half of it."""
+    writer_during_read(MY_NOBINLOG_PORT, [f"UPDATE `{nobinlog_table}` SET v = v - 10 WHERE id = 1",
+                                          f"UPDATE `{nobinlog_table}` SET v = v + 10 WHERE id = 100"], when)
+    try:
+        table = unistore.read(MY_NOBINLOG_URI, nobinlog_table, batch_size=10)
+    finally:
+        sql(f"UPDATE `{nobinlog_table}` SET v = 50", port=MY_NOBINLOG_PORT)
+    assert unistore.provenance_of(table).query.pushed_down["transport"] == adapter.CX_OWN_SNAPSHOT
+    v = dict(zip(table["id"].to_pylist(), table["v"].to_pylist()))
+    assert sum(v.values()) == 100 * 50
+    assert (v[1], v[100]) == ((40, 60) if when == "before" else (50, 50))
+
+
+def test_without_the_binary_log_splits_read_through_connectorx(nobinlog_table):
+    spec = unistore.ReadSpec.build(nobinlog_table, partitions=2)
+    with unistore.source(MY_NOBINLOG_URI) as src, src.connection.plan(spec, 2) as plan:
+        assert not plan.consistent
+        for split in plan.splits:
+            scan = src.connection.scan_split(spec, split)
+            try:
+                assert sum(b.num_rows for b in scan.batches) == 50
+            finally:
+                scan.close()
+            assert scan.query.pushed_down["transport"] == adapter.CX_OWN_SNAPSHOT
+            assert scan.snapshot.consistent is False  # one split of several, each its own state
+
+
+# -- connecting ------------------------------------------------------------------------------------
+
+def test_connections_use_pymysqls_tls_settings_without_loading_the_ca_bundle():
+    """pymysql's PREFERRED mode (TLS if the server offers it, certificate not verified) builds a context that
+    loads the system's CA bundle on every connect, then turns verification off: unistore's is the same
+    context, made once, without the bundle."""
+    import pymysql
+
+    theirs, ours = pymysql.connections.Connection._create_ssl_ctx(None, {}), adapter._preferred_tls()
+    for setting in ("verify_mode", "check_hostname", "options", "minimum_version", "maximum_version", "protocol"):
+        assert getattr(ours, setting) == getattr(theirs, setting), setting
+    assert ours.cert_store_stats()["x509_ca"] == 0
+    with unistore.source(MY_URI) as src:
+        first, second = src.connection._connect(), src.connection._connect()
+        try:
+            assert first.ctx is second.ctx is ours
+        finally:
+            first.close()
+            second.close()

@@ -31,6 +31,9 @@ MY_URI = f"mysql://root@127.0.0.1:{MY_PORT}/test"
 SECRET = "unistore-Secret-pw"
 PG_SECRET_URI = f"postgresql://unistore_auth:{SECRET}@127.0.0.1:{PG_PORT}/test"
 MY_SECRET_URI = f"mariadb://unistore_auth:{SECRET}@127.0.0.1:{MY_PORT}/test"
+#: a second MariaDB with the binary log off (scripts/stores.d/21-mariadb-nobinlog.sh)
+MY_NOBINLOG_PORT = int(os.environ.get("UNISTORE_MARIADB_NOBINLOG_PORT", "3307"))
+MY_NOBINLOG_URI = f"mysql://root@127.0.0.1:{MY_NOBINLOG_PORT}/test"
 
 PG_DDL = ("CREATE TABLE {t} (id BIGINT NOT NULL PRIMARY KEY, kind TEXT, amount DOUBLE PRECISION, "
           "price NUMERIC(10,2), active BOOLEAN, day DATE, ts TIMESTAMP, ts_tz TIMESTAMPTZ, payload BYTEA)")
@@ -52,11 +55,11 @@ def pg_connect(dbname: str = "test"):
     return psycopg.connect(host="127.0.0.1", port=PG_PORT, user="postgres", dbname=dbname, autocommit=True)
 
 
-def my_connect():
+def my_connect(port: int = MY_PORT):
     """A plain pymysql connection for setting up data (autocommit, UTC session)."""
     import pymysql
 
-    con = pymysql.connect(host="127.0.0.1", port=MY_PORT, user="root", database="test", autocommit=True,
+    con = pymysql.connect(host="127.0.0.1", port=port, user="root", database="test", autocommit=True,
                           init_command="SET time_zone = '+00:00'")
     return con
 

@@ -8,19 +8,35 @@ records ``@@gtid_executed`` read inside the transaction.
 
 Two transports deliver the rows, and the choice never weakens the snapshot:
 
-- **ConnectorX** (``arrow_stream``, Rust, about 4x faster here) for reads
-  without bound parameters on MariaDB with the binary log on. ConnectorX
-  opens its own connection, so it runs the statement in its *own*
-  ``WITH CONSISTENT SNAPSHOT, READ ONLY`` transaction (``pre_execution_query``)
-  and, once its first batch has arrived (its snapshot exists), the current
-  binlog position is compared with the recorded one: unchanged means no
-  transaction committed in between, so both transactions see the same
-  state. If a commit slipped in, the ConnectorX stream is dropped and the
-  rows are read through pymysql inside the recorded transaction instead.
-- **pymysql** otherwise (bound parameters, MySQL, binlog off,
-  ``transport="pymysql"``): an unbuffered cursor streams ``fetchmany``
-  batches inside the recorded transaction; values arrive as protocol text
-  and Arrow's C++ casts parse whole columns (no per-value Python converters).
+- **ConnectorX** (``arrow_stream``, Rust, about 4x faster here) for MariaDB
+  reads without bound parameters. ConnectorX opens its own connection, so it
+  runs the statement in its *own* ``WITH CONSISTENT SNAPSHOT, READ ONLY``
+  transaction: one InnoDB read view, so its rows are one state. Which state:
+
+  - binary log on: the recorded snapshot names the state exactly (the
+    position), so ConnectorX's must be that one. Once its first batch has
+    arrived (its snapshot exists), the current binlog position is compared
+    with the recorded one: unchanged means no binlogged transaction committed
+    or was committing in between (a binlogged commit writes the binary log
+    before InnoDB makes it visible, and both snapshots are taken under the
+    lock that orders those commits), so both see the same state. If a commit
+    slipped in, the ConnectorX stream is dropped and the rows are read through
+    pymysql inside the recorded transaction instead.
+  - binary log off: no position names any state, and none can be compared.
+    InnoDB's ``Innodb_max_trx_id`` counter looks like one, but it moves when a
+    commit is *numbered*, not when it becomes visible (``trx_t::commit_low``:
+    ``trx_serialise`` takes the number, ``commit_in_memory`` makes the commit
+    visible later), so a commit numbered before a first reading can become
+    visible between the two snapshots with the counter unchanged. The record
+    therefore claims no more than is true: its snapshot names no state
+    (``gtid:none``, ``binlog: off`` in the pins) and the rows are ConnectorX's
+    own read view, one consistent state, used as they come.
+
+- **pymysql** otherwise (bound parameters, MySQL, a failed binlog check, a
+  ``DECIMAL`` wider than ConnectorX's 28 digits, ``transport="pymysql"``): an
+  unbuffered cursor streams ``fetchmany`` batches inside the recorded
+  transaction; values arrive as protocol text and Arrow's C++ casts parse
+  whole columns (no per-value Python converters).
 
 A planned read (``partitions=N``) is cut into ranges of the single-column
 integer primary key (or ``partition_on=``); each split is its own
@@ -41,6 +57,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,6 +86,15 @@ TINY_BLOB, MEDIUM_BLOB, LONG_BLOB, BLOB, VAR_STRING, STRING, GEOMETRY = 249, 250
 UNSIGNED_FLAG = 32
 BINARY_CHARSET = 63
 _TEXT = {VARCHAR, JSON, ENUM, SET, TINY_BLOB, MEDIUM_BLOB, LONG_BLOB, BLOB, VAR_STRING, STRING}
+
+#: the digits rust_decimal (ConnectorX's decimal) holds exactly, and the type ConnectorX gives every DECIMAL
+CX_DECIMAL_DIGITS = 28
+CX_DECIMAL = pa.decimal128(38, 10)
+#: the record's words for what the rows of each path are (``pushed_down["transport"]``, the snapshot's pins)
+CX_VERIFIED = "connectorx (snapshot verified by binlog position)"
+CX_OWN_SNAPSHOT = "connectorx (its own consistent snapshot; binary log off, so not compared with the recorded one)"
+BINLOG_OFF = ("off: no position names this state; the rows are still one consistent InnoDB read view (ConnectorX's "
+              "own or this transaction's, see the transport)")
 
 
 def _error_code(exc: BaseException) -> int | None:
@@ -113,6 +139,34 @@ def _pymysql() -> Any:
 _ENCODERS_ONLY: dict[Any, Any] = {}
 
 
+@functools.cache
+def _connection_class() -> type:
+    """pymysql's connection, with its default TLS context made once (see :func:`_preferred_tls`)."""
+    pymysql = _pymysql()
+
+    class Connection(pymysql.connections.Connection):  # type: ignore[misc, name-defined]
+        def _create_ssl_ctx(self, sslp: Any) -> Any:
+            # {} is pymysql's PREFERRED mode (no ssl option given); anything the caller configured is built as asked
+            return _preferred_tls() if isinstance(sslp, dict) and not sslp else super()._create_ssl_ctx(sslp)
+
+    return Connection
+
+
+@functools.cache
+def _preferred_tls() -> Any:
+    """The context of pymysql's PREFERRED mode: TLS if the server offers it, its certificate not verified.
+
+    pymysql builds it on every connect with ``ssl.create_default_context()``, which loads the system's
+    CA bundle (20-90 ms here) only for pymysql to turn verification off: the same settings without that load.
+    """
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 class MySQLSource(SQLSource):
     """A MySQL or MariaDB database (``mysql://``, ``mariadb://``, ``mysql+pymysql://``)."""
 
@@ -131,7 +185,8 @@ class MySQLSource(SQLSource):
         if driver not in (None, "pymysql"):
             raise BadSpecError("MySQL / MariaDB is read through pymysql; driver must be 'pymysql'")
         if transport not in (None, "auto", "pymysql", "connectorx"):
-            raise BadSpecError("transport must be 'auto', 'connectorx' (when the snapshot can be verified) or 'pymysql'")
+            raise BadSpecError("transport must be 'auto', 'connectorx' (MariaDB, when the snapshot allows it) or "
+                               "'pymysql'")
         self.transport = transport or "auto"
         _pymysql()
         self.host = location.netloc_host or "127.0.0.1"
@@ -155,7 +210,7 @@ class MySQLSource(SQLSource):
                            self.location.secrets, uri=self.uri, database=self.database,
                            user=self.location.username):
             options = {"read_timeout": self._timeout, **self._connect_args}
-            conn = pymysql.connect(
+            conn = _connection_class()(
                 host=self.host, port=self.port, user=self.location.username or "root",
                 password=self.location.password or "", database=self.database,
                 connect_timeout=self._timeout, autocommit=True, charset="utf8mb4",
@@ -193,10 +248,11 @@ class MySQLSource(SQLSource):
                  wanted: pa.Schema | None) -> tuple[str, Any, pa.Schema, Iterator[pa.RecordBatch], dict[str, Any]]:
         sql, params = self.compile(stmt)
         assert isinstance(session, MySQLSession)
-        if self.transport != "pymysql" and not params and session.can_verify():
+        if self.transport != "pymysql" and not params:
             fast = session.connectorx(sql, spec.batch_size, wanted)
             if fast is not None:
-                return sql, params, fast[0], fast[1], {"transport": "connectorx (snapshot verified by binlog position)"}
+                schema, batches, how = fast
+                return sql, params, schema, batches, {"transport": how}
         schema, batches = session.execute(sql, params, spec.batch_size, wanted)
         return sql, params, schema, batches, {"transport": "pymysql"}
 
@@ -238,6 +294,7 @@ class MySQLSession(Session):
         self.source = source
         self._cursors: list[Any] = []
         self._binlog: tuple[str, int] | None = None  # the snapshot's binlog position (MariaDB, binlog on)
+        self._log_bin: bool | None = None  # whether the server writes a binary log (MariaDB, known after snapshot())
         self._streams: list[Any] = []  # data cursors / readers not yet read to their end
 
         def begin(conn: Any) -> None:
@@ -314,34 +371,44 @@ class MySQLSession(Session):
     def snapshot(self) -> Snapshot:
         if self.source.flavour == "mariadb":
             status = dict(self.rows("SHOW STATUS LIKE 'binlog_snapshot_%'"))
-            (gtid,), = self.rows("SELECT @@gtid_binlog_pos")
+            (gtid, log_bin), = self.rows("SELECT @@gtid_binlog_pos, @@log_bin")
             file, pos = status.get("Binlog_snapshot_file") or "", status.get("Binlog_snapshot_position") or "0"
+            self._log_bin = bool(int(log_bin))
             self._binlog = (file, int(pos)) if file else None
             value = f"{file}:{pos}" if file else f"gtid:{gtid or 'none'}"
             pins = {"binlog_file": file or None, "binlog_position": int(pos) if file else None,
                     "gtid_binlog_pos": gtid or None, "server": "mariadb"}
+            if not self._log_bin:
+                pins["binlog"] = BINLOG_OFF
             return Snapshot(kind="mariadb.binlog_position", value=value, consistent=True, replayable=False, pins=pins)
         (gtid,), = self.rows("SELECT @@global.gtid_executed")
         return Snapshot(kind="mysql.gtid_executed", value=gtid or "none", consistent=True, replayable=False,
                         pins={"server": "mysql", "note": "gtid_executed is read inside the snapshot transaction"})
 
     # -- the ConnectorX transport ------------------------------------------------------
-    def can_verify(self) -> bool:
-        """True when a binlog position pins this transaction's snapshot (MariaDB, binary log on)."""
-        return self._binlog is not None and _connectorx() is not None
-
     def _binlog_now(self) -> tuple[str, int] | None:
         rows = self._run("SHOW MASTER STATUS").fetchall()
         return (_text(rows[0][0]), int(_text(rows[0][1]))) if rows else None
 
     def connectorx(self, sql: str, batch_size: int,
-                   wanted: pa.Schema | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]] | None:
-        """The read through ConnectorX if its snapshot provably equals this one, else None."""
+                   wanted: pa.Schema | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch], str] | None:
+        """The read through ConnectorX, with the record's note on its snapshot; None: read it through pymysql.
+
+        ConnectorX reads in a consistent snapshot of its own. With the binary log on it must be this
+        transaction's (compared by binlog position once its first batch has arrived); with it off, no
+        position names either, and its own read view is the read's (see the module docstring).
+        """
         cx = _connectorx()
+        if cx is None or self.source.flavour != "mariadb" or self._log_bin is None:
+            return None
+        if self._log_bin and self._binlog is None:
+            return None  # cannot happen (the binary log on gives every snapshot a position): nothing to compare
         text = sql % ()  # no parameters: undo the paramstyle's %% escaping
         target = wanted if wanted is not None and not any(pa.types.is_null(f.type) for f in wanted) else None
         if target is None:
             target = self.query_schema(f"SELECT * FROM ({sql}) AS unistore_probe LIMIT 0", [])
+        if any(pa.types.is_decimal(f.type) and not _lossless(CX_DECIMAL, f.type) for f in target):
+            return None  # a DECIMAL ConnectorX cannot carry: not even started (its threads read at once)
         try:
             reader = cx.read_sql(self.source.connectorx_uri(), text, return_type="arrow_stream",
                                  batch_size=batch_size, pre_execution_query=[
@@ -361,11 +428,12 @@ class MySQLSession(Session):
         except Exception:
             reader.close()
             return None
-        if self._binlog_now() != self._binlog:
+        if self._binlog is not None and self._binlog_now() != self._binlog:
             reader.close()  # something committed since the recorded snapshot: read inside it instead
             return None
         self._streams.append(reader)
-        return target, _cx_batches(reader, first, target, self._mapped, self._streams.remove)
+        how = CX_VERIFIED if self._binlog is not None else CX_OWN_SNAPSHOT
+        return target, _cx_batches(reader, first, target, self._mapped, self._streams.remove), how
 
     def close(self, reuse: bool = True) -> None:
         """End the transaction and give the connection back, or discard it.
@@ -428,8 +496,10 @@ def _lossless(got: pa.DataType, want: pa.DataType) -> bool:
     if pa.types.is_timestamp(want):
         return pa.types.is_timestamp(got) and got.unit == want.unit and got.tz is None  # session zone is UTC
     if pa.types.is_decimal(want):
+        # ConnectorX parses into rust_decimal, which holds 28 digits: more integer digits than fit beside its
+        # scale would be rounded (and make it panic), so such columns are read through pymysql
         return (pa.types.is_decimal(got) and got.scale >= want.scale
-                and got.precision - got.scale >= want.precision - want.scale)
+                and want.precision - want.scale <= min(got.precision, CX_DECIMAL_DIGITS) - got.scale)
     if pa.types.is_integer(want):
         return pa.types.is_integer(got) and pa.types.is_signed_integer(got) == pa.types.is_signed_integer(want) \
             and got.bit_width <= want.bit_width
@@ -447,6 +517,8 @@ def _cx_batches(reader: pa.RecordBatchReader, first: pa.RecordBatch | None, targ
                 columns.append(c)
             elif pa.types.is_boolean(f.type):
                 columns.append(pc.not_equal(c, 0))
+            elif pa.types.is_decimal128(f.type):
+                columns.append(_rescaled(c, f.type))
             else:
                 columns.append(c.cast(f.type))  # checked: fails rather than lose a digit
         return pa.RecordBatch.from_arrays(columns, schema=target)
@@ -461,6 +533,32 @@ def _cx_batches(reader: pa.RecordBatchReader, first: pa.RecordBatch | None, targ
     finally:
         with contextlib.suppress(Exception):
             reader.close()
+
+
+def _rescaled(column: pa.Array, want: pa.DataType) -> pa.Array:
+    """A ConnectorX decimal column (``decimal128(38, 10)``) at the column's own precision and scale, exactly.
+
+    Arrow's checked cast divides each 128-bit value on its own: the largest cost unistore added to a
+    ConnectorX read of a table with a DECIMAL column. When every value fits 64 bits (below 922337203.0
+    in magnitude, at scale 10), numpy makes the same division a column at a time, with the same checks
+    (no digit dropped, every value within the precision); anything else goes through Arrow's cast.
+    """
+    import numpy as np
+
+    got, n = column.type, len(column)
+    if not pa.types.is_decimal128(got) or column.offset or n == 0:
+        return column.cast(want)
+    words = np.frombuffer(column.buffers()[1], dtype=np.int64, count=2 * n).reshape(n, 2)
+    low, high = words[:, 0], words[:, 1]
+    quotient, remainder = np.divmod(low, 10 ** (got.scale - want.scale))
+    limit = 10 ** want.precision if want.precision <= 18 else None  # an int64 is within any wider precision
+    if (not np.array_equal(high, low >> 63) or remainder.any()
+            or (limit is not None and ((quotient >= limit) | (quotient <= -limit)).any())):
+        return column.cast(want)  # checked: fails rather than lose a digit
+    values = np.empty((n, 2), dtype=np.int64)
+    values[:, 0] = quotient
+    values[:, 1] = quotient >> 63
+    return pa.Array.from_buffers(want, n, [column.buffers()[0], pa.py_buffer(values)], column.null_count)
 
 
 def _text(v: Any) -> Any:
