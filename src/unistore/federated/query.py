@@ -3,12 +3,20 @@
 ``unistore.sql(query, sources)`` plans the query (:mod:`.plan`), reads each
 input with its pushed-down columns, filter and limit through the ordinary read
 engine — so every input read has its own complete record, span and events —
-on one thread per input, and registers the streams in an in-process DuckDB
-connection. DuckDB runs with external access disabled and its configuration
-locked, so the query reaches nothing but the declared inputs. Inputs are
-streamed (a stream can be scanned once); an input the query references more
-than once, or inside a CTE, is read whole first. Tables of one PostgreSQL
-source are read under one exported snapshot.
+on one thread per input, all at once, and registers them in an in-process
+DuckDB connection. DuckDB runs with external access disabled and its
+configuration locked, so the query reaches nothing but the declared inputs.
+Tables of one PostgreSQL source are read under one exported snapshot.
+
+A query over several inputs joins them, and DuckDB orders joins by the sizes of
+its inputs: an Arrow table tells it its row count, an Arrow stream does not (it
+is taken for one row, and the largest input became the build side of a hash
+join: TPC-H Q3 at scale 1 built a 3.2 M-row table instead of a 30 k-row one).
+So those inputs are read whole, concurrently, and registered as tables, as a
+hand-written DuckDB join over pre-read tables would be. A query over one input
+has no join to order and streams it (as does the ``sql_scan`` of such a query);
+an input it references more than once, or inside a CTE, is read whole, since a
+stream can be scanned once.
 
 Every input is read to its end even when DuckDB needed less (a LIMIT, an empty
 join side): its record then describes what the store returned, and a replay
@@ -60,8 +68,8 @@ from .plan import DIALECT, InputPlan, Plan, Table, plan, references
 #: where the query runs, as the record and the span name it
 ENGINE = "duckdb"
 QUERY_URI = "unistore:sql"
-#: batches an input may read ahead of DuckDB
-PREFETCH = 8
+#: batches a streamed input may read ahead of DuckDB (the store's client reads ahead as well)
+PREFETCH = 2
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _END = object()
 
@@ -350,9 +358,10 @@ class _Execution:
                 finally:
                     current_run.reset(token)
             text = self.plan.sql.lower()
+            joined = len(self.plan.inputs) > 1  # DuckDB orders the joins by the tables' sizes
             for item in self.plan.inputs:
                 named = self.named.get(item.source)
-                whole = item.references > 1 or self.plan.has_ctes or text.count(item.view.lower()) > 1 or (
+                whole = joined or item.references > 1 or self.plan.has_ctes or text.count(item.view.lower()) > 1 or (
                     named is not None and named.whole)  # checked before the query runs on it
                 self.feeds.append(_Feed(item, self.sources[item.source], self.specs[item.name], context.copy(), whole,
                                         named, check=item.name not in self.pins))
