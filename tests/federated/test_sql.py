@@ -203,6 +203,22 @@ def test_duckdb_orders_a_join_knowing_the_size_of_every_input(silos, monkeypatch
     assert estimates == sorted(i.record.result.rows for i in unistore.provenance_of(table).inputs)
 
 
+def test_a_declared_source_the_query_does_not_name_is_not_opened(silos):
+    """Sources declared once for many queries: a query opens those it reads (an unreachable one it does not
+    name is no error), and its record still lists every declared source, so a replay takes the same mapping."""
+    unused = "postgresql://reader:hunter22@127.0.0.1:1/nowhere"
+    declared = {**sources(silos), "other": unused}
+    with pytest.raises(unistore.SourceUnavailableError):
+        unistore.sql("SELECT count(*) AS n FROM other.t", declared)
+    table = unistore.sql(f"SELECT count(*) AS n FROM pg.{silos.orders}", declared)
+    assert table.column("n").to_pylist() == [300]
+    record = unistore.provenance_of(table)
+    assert [i.source for i in record.inputs] == ["pg"]
+    assert record.query.request["sources"]["other"] == "postgresql://reader@127.0.0.1:1/nowhere"
+    assert "hunter22" not in record.to_json()
+    assert unistore.replay(table, sources=declared).column("n").to_pylist() == [300]
+
+
 def test_an_open_source_can_be_passed_and_is_left_open(silos):
     with unistore.source(silos.pg) as pg:
         t = unistore.sql(f"SELECT count(*) AS n FROM pg.{silos.orders}", {"pg": pg})

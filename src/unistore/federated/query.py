@@ -57,6 +57,7 @@ from ..lineage.events import ReadContext, ReadEvent, current_run
 from ..lineage.openlineage import output_dataset
 from ..lineage.span import ReadSpan
 from ..location import Location
+from ..named import NAMED_INPUTS
 from ..provenance import (QUERY_KIND, Dataset, Provenance, Query, QueryInput, catalog_entry, now_rfc3339, remember,
                           remember_returned, tag_schema, uuid7)
 from ..snapshot import Snapshot
@@ -225,7 +226,7 @@ class _Execution:
                 if isinstance(given, NamedInput):
                     self.stack.callback(given.source.close)
             self._open(sources or {}, references(query))
-            self.plan: Plan = plan(query, self.sources, self._schema_of, self.params)
+            self.plan: Plan = plan(query, dict.fromkeys(sources or {}), self._schema_of, self.params)
             self.specs = {i.name: self._spec(i, self.pins.get(i.name)) for i in self.plan.inputs}
         except UnistoreError as exc:
             self.stack.close()
@@ -254,8 +255,13 @@ class _Execution:
 
     # -- planning ----------------------------------------------------------------------
     def _open(self, sources: Mapping[str, SourceLike], refs: list[tuple[str, Table]]) -> None:
-        """Open the sources and look up the schemas the planner will ask for, one thread per source
-        (connecting and listing are round trips; the planner then finds every answer ready)."""
+        """Open the sources the query names and look up the schemas the planner will ask for, one thread
+        per source (connecting and listing are round trips; the planner then finds every answer ready).
+
+        A declared source the query does not name is not opened (nothing of it is read; connecting
+        costs a round trip or two and, for MariaDB, a TLS context): the record still lists it.
+        """
+        used = {source for source, _ in refs}
         def work(name: str, given: SourceLike) -> Source:
             named = given if isinstance(given, NamedInput) else named_input(given, self.read_options.get(name, {}))
             if named is not None:  # a catalog dataset: resolved (and its lock consulted) before anything is read
@@ -271,14 +277,19 @@ class _Execution:
 
         opened: dict[str, concurrent.futures.Future[Source]] = {}
         for name, given in sources.items():
+            if name not in used:
+                continue
             opened[name] = concurrent.futures.Future()
-            if len(sources) == 1:
+            if len(used) == 1:
                 _settle(opened[name], work, name, given)
             else:
                 threading.Thread(target=contextvars.copy_context().run, args=(_settle, opened[name], work, name, given),
                                  daemon=True, name=f"unistore-sql-open-{name}").start()
         failed: BaseException | None = None
         for name, given in sources.items():
+            if name not in used:
+                self.uris[name] = _declared_uri(given)
+                continue
             try:
                 src = opened[name].result()
             except BaseException as exc:  # the first failure in declaration order, once all are settled
@@ -295,7 +306,7 @@ class _Execution:
             self.uris[name] = src.uri
         if failed is not None:
             raise failed
-        self.sources = {name: self.sources[name] for name in sources}
+        self.sources = {name: self.sources[name] for name in sources if name in used}
         self.named = {name: self.named[name] for name in sources if name in self.named}
 
     def _schema_of(self, name: str, table: Table) -> pa.Schema:
@@ -486,6 +497,18 @@ def _snapshot(inputs: list[QueryInput]) -> Snapshot:
     return Snapshot(kind="unistore.query_inputs", value=value,
                     consistent=len(systems) == 1 and all(i.record.snapshot.consistent for i in inputs),
                     replayable=all(i.record.snapshot.replayable for i in inputs))
+
+
+def _declared_uri(given: SourceLike) -> str:
+    """How the record names a declared source the query did not open (as an opened one would be named)."""
+    if isinstance(given, NamedInput):
+        return given.name
+    if isinstance(given, Source):
+        return given.uri
+    text = os.fspath(given)
+    if ":" in text and "://" not in text and text.split(":", 1)[0].lower() in NAMED_INPUTS:
+        return text  # a catalog dataset, named as its record names it
+    return Location.parse(text).redacted()
 
 
 def _output_text(output: Any) -> Any:
