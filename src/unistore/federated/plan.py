@@ -38,6 +38,7 @@ from ..errors import BadSpecError
 from ..filters import Filter, short
 from ..sqlguard import classify
 from .pushdown import conjuncts, to_filter
+from .semijoin import Link, join_links
 
 DIALECT = "duckdb"
 VIEW_PREFIX = "unistore_input_"
@@ -70,6 +71,7 @@ class Plan:
     ordered: bool             # a top-level ORDER BY: the result's order is part of the answer
     qualified: exp.Expression  # the query with every column qualified (for column lineage)
     has_ctes: bool
+    links: list[Link] = field(default_factory=list)  # join keys whose key sets may reduce another input
 
     def input_of_view(self, view: str) -> InputPlan | None:
         return next((i for i in self.inputs if i.view == view), None)
@@ -140,7 +142,7 @@ def plan(query: str, sources: Mapping[str, Any], schema_of: Callable[[str, Table
     _push_down(qualified, by_view, params)
     _check_join_types(qualified, by_view)
     return Plan(query=query, sql=tree.sql(dialect=DIALECT), inputs=list(inputs.values()), ordered=statement.ordered,
-                qualified=qualified, has_ctes=bool(ctes))
+                qualified=qualified, has_ctes=bool(ctes), links=join_links(qualified, by_view))
 
 
 def _unknown(what: str, name: str, known: list[str], where: str = "") -> str:

@@ -65,6 +65,7 @@ from ..source import Source
 from ..spec import ReadSpec, encode_value
 from .columns import Traced, resolve, trace
 from .plan import DIALECT, InputPlan, Plan, Table, plan, references
+from .semijoin import KeySet, restrict
 
 #: where the query runs, as the record and the span name it
 ENGINE = "duckdb"
@@ -149,13 +150,18 @@ class _Inputs:
 
 
 class _Feed:
-    """One input read on its own thread, its batches handed to DuckDB through a bounded queue."""
+    """One input read on its own thread: its batches kept whole (``whole``), or handed to DuckDB through a
+    bounded queue. A whole input drops, as they arrive, the rows another input's keys rule out (:meth:`restrict`)."""
 
     def __init__(self, item: InputPlan, src: Source, spec: Any, context: contextvars.Context, whole: bool,
-                 named: NamedInput | None = None, check: bool = True):
-        self.item, self.src, self.spec, self.named = item, src, spec, named
+                 named: NamedInput | None = None, check: bool = True, ended: "queue.Queue[_Feed] | None" = None):
+        self.item, self.src, self.spec, self.named, self.whole = item, src, spec, named, whole
         self.finish = named.finish if named is not None and check else None
-        self.queue: queue.Queue[Any] = queue.Queue(0 if whole else PREFETCH)
+        self.queue: queue.Queue[Any] = queue.Queue(PREFETCH)
+        self.kept: list[pa.RecordBatch] = []  # a whole input's batches, reduced
+        self.reductions: list[tuple[str, KeySet]] = []
+        self._lock = threading.Lock()
+        self.ended = ended
         self.opened = threading.Event()
         self.schema: pa.Schema | None = None
         self.record: Provenance | None = None
@@ -173,7 +179,10 @@ class _Feed:
             self.opened.set()
             try:
                 for batch in stream:
-                    self.queue.put(batch)
+                    if self.whole:
+                        self._keep(batch)
+                    else:
+                        self.queue.put(batch)
             finally:
                 if not stream.done:
                     stream.abort()
@@ -185,7 +194,32 @@ class _Feed:
                 exc, UnistoreError) else exc
         finally:
             self.opened.set()
-            self.queue.put(_END)
+            if not self.whole:
+                self.queue.put(_END)
+            if self.ended is not None:
+                self.ended.put(self)
+
+    def _keep(self, batch: pa.RecordBatch) -> None:
+        """Keep a batch of a whole input, without the rows the reductions known so far rule out."""
+        with self._lock:
+            known = list(self.reductions)
+        for column, keys in known:  # outside the lock: the caller's thread may add a reduction meanwhile
+            batch = restrict(batch, column, keys)
+        with self._lock:
+            for column, keys in self.reductions[len(known):]:
+                batch = restrict(batch, column, keys)
+            if batch.num_rows:
+                self.kept.append(batch)
+
+    def restrict(self, column: str, keys: KeySet) -> None:
+        """From now on keep only the rows whose ``column`` is in ``keys`` (those kept so far included)."""
+        with self._lock:
+            self.reductions.append((column, keys))
+            self.kept = [b for b in (restrict(b, column, keys) for b in self.kept) if b.num_rows]
+
+    def table(self, schema: pa.Schema) -> pa.Table:
+        """A whole input once it has ended, as a table of ``schema`` (its own, without metadata)."""
+        return pa.Table.from_batches(list(_plain(iter(self.kept), schema)), schema=schema)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         while True:
@@ -199,9 +233,10 @@ class _Feed:
 
     def drain(self) -> None:
         """Read the rest (DuckDB may have needed less), so the input's record is complete."""
-        while self.queue.get() is not _END:
-            pass
-        self.queue.put(_END)
+        if not self.whole:
+            while self.queue.get() is not _END:
+                pass
+            self.queue.put(_END)
         self.thread.join()
 
 
@@ -370,12 +405,14 @@ class _Execution:
                     current_run.reset(token)
             text = self.plan.sql.lower()
             joined = len(self.plan.inputs) > 1  # DuckDB orders the joins by the tables' sizes
+            ended: queue.Queue[_Feed] = queue.Queue()
             for item in self.plan.inputs:
                 named = self.named.get(item.source)
                 whole = joined or item.references > 1 or self.plan.has_ctes or text.count(item.view.lower()) > 1 or (
                     named is not None and named.whole)  # checked before the query runs on it
                 self.feeds.append(_Feed(item, self.sources[item.source], self.specs[item.name], context.copy(), whole,
-                                        named, check=item.name not in self.pins))
+                                        named, check=item.name not in self.pins, ended=ended))
+            self._await_whole(ended)
             con = self.stack.enter_context(duckdb.connect())
             con.execute("SET TimeZone = 'UTC'")
             for feed in self.feeds:
@@ -384,11 +421,10 @@ class _Execution:
                     raise feed.error
                 assert feed.schema is not None
                 clean = pa.schema([f.remove_metadata() for f in feed.schema])
-                batches = _plain(feed.batches(), clean)
-                if feed.queue.maxsize == 0:
-                    con.register(feed.item.view, pa.Table.from_batches(list(batches), schema=clean))
+                if feed.whole:
+                    con.register(feed.item.view, feed.table(clean))
                 else:
-                    con.register(feed.item.view, pa.RecordBatchReader.from_batches(clean, batches))
+                    con.register(feed.item.view, pa.RecordBatchReader.from_batches(clean, _plain(feed.batches(), clean)))
             con.execute("SET enable_external_access = false")
             con.execute("SET autoinstall_known_extensions = false")
             con.execute("SET autoload_known_extensions = false")
@@ -403,6 +439,29 @@ class _Execution:
         except BaseException as exc:
             self._fail(exc)
             raise
+
+    def _await_whole(self, ended: "queue.Queue[_Feed]") -> None:
+        """Wait for the whole inputs to end, in the order they end; the keys of each one that ends reduce
+        the inputs joined with it that are still being read (:mod:`.semijoin`)."""
+        reading = {feed.item.view: feed for feed in self.feeds if feed.whole}
+        while reading:
+            feed = ended.get()
+            if not feed.whole:
+                continue
+            del reading[feed.item.view]
+            if feed.error is not None:
+                raise feed.error
+            keys: dict[str, KeySet | None] = {}
+            for link in self.plan.links:
+                target = reading.get(link.target)
+                if link.source != feed.item.view or target is None:
+                    continue
+                if link.source_column not in keys:
+                    keys[link.source_column] = KeySet.of(pa.chunked_array(
+                        [b.column(link.source_column) for b in feed.kept], feed.schema.field(link.source_column).type))
+                found = keys[link.source_column]
+                if found is not None:
+                    target.restrict(link.target_column, found)
 
     def _scrubbed(self, exc: UnistoreError) -> UnistoreError:
         """``exc`` without the values of the named inputs' ``${VAR}`` secrets."""
