@@ -13,7 +13,9 @@ its inputs: an Arrow table tells it its row count, an Arrow stream does not (it
 is taken for one row, and the largest input became the build side of a hash
 join: TPC-H Q3 at scale 1 built a 3.2 M-row table instead of a 30 k-row one).
 So those inputs are read whole, concurrently, and registered as tables, as a
-hand-written DuckDB join over pre-read tables would be. A query over one input
+hand-written DuckDB join over pre-read tables would be; the keys of an input that
+has ended drop the rows of the others that no key can match (:mod:`.semijoin`),
+so what is held is closer to what the join needs. A query over one input
 has no join to order and streams it (as does the ``sql_scan`` of such a query);
 an input it references more than once, or inside a CTE, is read whole, since a
 stream can be scanned once.
