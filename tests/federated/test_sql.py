@@ -171,6 +171,16 @@ def test_duckdb_orders_a_join_knowing_the_size_of_every_input(silos, explaining)
     assert con.estimates() == sorted(con.given.values())
 
 
+def test_inputs_only_put_one_after_the_other_are_streamed(silos, explaining):
+    """A UNION has no join to order: its inputs stream into DuckDB (their memory stays bounded)."""
+    query = (f"SELECT o_id AS id FROM pg.{silos.orders} WHERE o_priority = 3 "
+             f"UNION ALL SELECT c_id FROM my.{silos.customers}")
+    table = unistore.sql(query, sources(silos))
+    assert table.num_rows == 60 + data.customers().num_rows
+    (con,) = explaining
+    assert list(con.given.values()) == [None, None]
+
+
 def test_a_declared_source_the_query_does_not_name_is_not_opened(silos):
     """Sources declared once for many queries: a query opens those it reads (an unreachable one it does not
     name is no error), and its record still lists every declared source, so a replay takes the same mapping."""

@@ -8,17 +8,17 @@ DuckDB connection. DuckDB runs with external access disabled and its
 configuration locked, so the query reaches nothing but the declared inputs.
 Tables of one PostgreSQL source are read under one exported snapshot.
 
-A query over several inputs joins them, and DuckDB orders joins by the sizes of
-its inputs: an Arrow table tells it its row count, an Arrow stream does not (it
-is taken for one row, and the largest input became the build side of a hash
-join: TPC-H Q3 at scale 1 built a 3.2 M-row table instead of a 30 k-row one).
-So those inputs are read whole, concurrently, and registered as tables, as a
+DuckDB orders the joins of a query by the sizes of its inputs: an Arrow table
+tells it its row count, an Arrow stream does not (it is taken for one row, and
+the largest input became the build side of a hash join: TPC-H Q3 at scale 1
+built a 3.2 M-row table instead of a 30 k-row one). So the inputs of a query
+that joins several are read whole, concurrently, and registered as tables, as a
 hand-written DuckDB join over pre-read tables would be; the keys of an input that
 has ended drop the rows of the others that no key can match (:mod:`.semijoin`),
-so what is held is closer to what the join needs. A query over one input
-has no join to order and streams it (as does the ``sql_scan`` of such a query);
-an input it references more than once, or inside a CTE, is read whole, since a
-stream can be scanned once.
+so what is held is closer to what the join needs. A query over one input, or
+one that only puts inputs one after the other (UNION), has no join to order and
+streams them (as does the ``sql_scan`` of such a query); an input it references
+more than once, or inside a CTE, is read whole, since a stream can be scanned once.
 
 Every input is read to its end even when DuckDB needed less (a LIMIT, an empty
 join side): its record then describes what the store returned, and a replay
@@ -406,7 +406,7 @@ class _Execution:
                 finally:
                     current_run.reset(token)
             text = self.plan.sql.lower()
-            joined = len(self.plan.inputs) > 1  # DuckDB orders the joins by the tables' sizes
+            joined = self.plan.joins  # DuckDB orders the joins by the tables' sizes
             ended: queue.Queue[_Feed] = queue.Queue()
             for item in self.plan.inputs:
                 named = self.named.get(item.source)
