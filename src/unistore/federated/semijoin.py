@@ -113,24 +113,26 @@ class KeySet:
     @classmethod
     def of(cls, column: pa.ChunkedArray | pa.Array) -> "KeySet | None":
         """The key set of ``column``, or None when its range is too wide for a bitmap."""
-        values = _integers(column)
-        if len(values) == 0:
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        bounds = [(int(v.min()), int(v.max())) for v in (_integers(c) for c in chunks) if len(v)]
+        if not bounds:
             return cls(0, np.zeros(0, dtype=bool))
-        lowest, highest = int(values.min()), int(values.max())
+        lowest, highest = min(b[0] for b in bounds), max(b[1] for b in bounds)
         if highest - lowest >= MAX_RANGE:
             return None
         present = np.zeros(highest - lowest + 1, dtype=bool)
-        present[values - lowest] = True
+        for chunk in chunks:  # one chunk at a time: a large input is not copied whole
+            present[_integers(chunk) - lowest] = True
         return cls(lowest, present)
 
-    def mask(self, column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    def mask(self, column: pa.Array) -> np.ndarray:
         """For each value of ``column``: whether it is in the set (NULL never is)."""
         values = _integers(column, keep_nulls=True)
         offset = values - self.lowest
         inside = (offset >= 0) & (offset < len(self.present))
         inside[inside] = self.present[offset[inside]]
         if column.null_count:
-            inside &= ~_nulls(column)
+            inside &= ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         return inside
 
 
@@ -140,20 +142,13 @@ def restrict(batch: pa.RecordBatch, column: str, keys: KeySet) -> pa.RecordBatch
     return batch if mask.all() else batch.filter(pa.array(mask))
 
 
-def _integers(column: pa.ChunkedArray | pa.Array, keep_nulls: bool = False) -> np.ndarray:
+def _integers(column: pa.Array, keep_nulls: bool = False) -> np.ndarray:
     """The values as int64 (dates as days); NULLs dropped, or (``keep_nulls``) left as some value
     that the caller masks out."""
     if pa.types.is_date32(column.type):
-        column = column.view(pa.int32()) if isinstance(column, pa.Array) else pa.chunked_array(
-            [c.view(pa.int32()) for c in column.chunks], pa.int32())
+        column = column.view(pa.int32())
     if not keep_nulls:
         column = column.drop_null()
     elif column.null_count:
         column = column.fill_null(0)
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     return np.asarray(column.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def _nulls(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
