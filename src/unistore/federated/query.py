@@ -299,6 +299,7 @@ class _Execution:
         costs a round trip or two and, for MariaDB, a TLS context): the record still lists it.
         """
         used = {source for source, _ in refs}
+
         def work(name: str, given: SourceLike) -> Source:
             named = given if isinstance(given, NamedInput) else named_input(given, self.read_options.get(name, {}))
             if named is not None:  # a catalog dataset: resolved (and its lock consulted) before anything is read
