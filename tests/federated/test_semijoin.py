@@ -44,8 +44,11 @@ def test_rows_no_key_of_an_input_read_first_can_join_are_dropped(slow_facts, tmp
     facts = next(i for i in unistore.provenance_of(table).inputs if i.source == "pg")
     assert facts.record.result.rows == 10_000  # the record says what the store returned
     view_of = {i.source: f"unistore_input_{n}" for n, i in enumerate(unistore.provenance_of(table).inputs)}
+    given = (con.given[view_of["pg"]], con.given[view_of["dims"]])
     matching = sum(1 for k in FACTS["k"].to_pylist() if k in (3, 5, 7))
-    assert con.given[view_of["pg"]] == matching < 40  # DuckDB got only the rows that can join
+    # DuckDB got only the facts that can join (the lake ended first, as it does unless the machine stalls
+    # for half a second; else the dims that can join: 3, 5 and 7)
+    assert given in ((matching, 5), (10_000, 3)) and matching < 40, given
     assert con.estimates() == sorted(con.given.values())
 
 
