@@ -16,7 +16,8 @@ import textwrap
 from dataclasses import dataclass
 
 # Peak memory is VmHWM from /proc (reset when the process image is replaced), not ru_maxrss,
-# which Linux carries over from the forking parent across exec.
+# which Linux carries over from the forking parent across exec. ``cpu_s`` is the body's user+sys time
+# (all its threads), which a loaded machine inflates far less than wall time.
 CHILD = """
 import json, time, sys, gc
 def _hwm_mb():
@@ -25,10 +26,12 @@ def _hwm_mb():
 {setup}
 gc.collect()
 base = _hwm_mb()
+_cpu0 = time.process_time()
 t0 = time.perf_counter()
 {body}
 elapsed = time.perf_counter() - t0
-print("__RESULT__" + json.dumps({{"seconds": elapsed, "peak_mb": _hwm_mb(), "base_mb": base}}))
+_cpu = time.process_time() - _cpu0
+print("__RESULT__" + json.dumps({{"seconds": elapsed, "peak_mb": _hwm_mb(), "base_mb": base, "cpu_s": _cpu}}))
 """
 
 

@@ -52,6 +52,7 @@ LAYERS = {
     "unistore.federated.pushdown": 0,
     "unistore.federated.plan": 0,
     "unistore.federated.columns": 0,
+    "unistore.federated.semijoin": 0,
     "unistore.checkeval": 0,
     "unistore.checks": 0,
     "unistore.display": 0,

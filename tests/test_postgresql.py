@@ -129,6 +129,33 @@ def test_filters_bind_values_of_every_kind(typed_table):
         sql(f'UPDATE "{typed_table}" SET txt = NULL WHERE pk = 2')
 
 
+def test_a_bound_value_is_evaluated_once_per_statement_not_per_row():
+    """A filter's value, read back from its setting, is an InitPlan: a bare current_setting() in a scan's
+    filter was evaluated for every row (twice the server time of a literal on a large scan)."""
+    with unistore.source(PG_URI) as src:
+        session = src.connection.session()
+        try:
+            text, params = session._params_as_settings(
+                "SELECT g FROM generate_series(1, 10) g WHERE g > $1 AND g::text <> $2", [3, "x"])
+        finally:
+            session.close()
+    assert params is None
+    with pg_connect() as con:  # EXPLAIN cannot run through ADBC's COPY
+        con.execute("SELECT set_config('unistore.p1', '3', false), set_config('unistore.p2', 'x', false)")
+        (plan,) = con.execute("EXPLAIN (FORMAT JSON) " + text).fetchone()[0]
+        assert con.execute(text).fetchall() == [(g,) for g in range(4, 11)]
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    found = list(nodes(plan["Plan"]))
+    scan = next(n for n in found if n["Node Type"] == "Function Scan")
+    assert "current_setting" not in scan["Filter"]
+    assert sum("InitPlan" in n.get("Subplan Name", "") for n in found) == 2
+
+
 # -- schemas, views, discovery ----------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -162,6 +162,41 @@ def test_sql_scan_streams_and_completes_its_record(silos):
     assert record.inputs[0].record.result.rows == 75
 
 
+def test_duckdb_orders_a_join_knowing_the_size_of_every_input(silos, explaining):
+    """DuckDB takes an Arrow stream for one row, so the largest input could become a hash join's build side:
+    the inputs of a join are registered as tables, whose row counts its optimizer sees."""
+    unistore.sql(fed(Q3, silos), sources(silos))
+    (con,) = explaining
+    assert None not in con.given.values()
+    assert con.estimates() == sorted(con.given.values())
+
+
+def test_inputs_only_put_one_after_the_other_are_streamed(silos, explaining):
+    """A UNION has no join to order: its inputs stream into DuckDB (their memory stays bounded)."""
+    query = (f"SELECT o_id AS id FROM pg.{silos.orders} WHERE o_priority = 3 "
+             f"UNION ALL SELECT c_id FROM my.{silos.customers}")
+    table = unistore.sql(query, sources(silos))
+    assert table.num_rows == 60 + data.customers().num_rows
+    (con,) = explaining
+    assert list(con.given.values()) == [None, None]
+
+
+def test_a_declared_source_the_query_does_not_name_is_not_opened(silos):
+    """Sources declared once for many queries: a query opens those it reads (an unreachable one it does not
+    name is no error), and its record still lists every declared source, so a replay takes the same mapping."""
+    unused = "postgresql://reader:hunter22@127.0.0.1:1/nowhere"
+    declared = {**sources(silos), "other": unused}
+    with pytest.raises(unistore.SourceUnavailableError):
+        unistore.sql("SELECT count(*) AS n FROM other.t", declared)
+    table = unistore.sql(f"SELECT count(*) AS n FROM pg.{silos.orders}", declared)
+    assert table.column("n").to_pylist() == [300]
+    record = unistore.provenance_of(table)
+    assert [i.source for i in record.inputs] == ["pg"]
+    assert record.query.request["sources"]["other"] == "postgresql://reader@127.0.0.1:1/nowhere"
+    assert "hunter22" not in record.to_json()
+    assert unistore.replay(table, sources=declared).column("n").to_pylist() == [300]
+
+
 def test_an_open_source_can_be_passed_and_is_left_open(silos):
     with unistore.source(silos.pg) as pg:
         t = unistore.sql(f"SELECT count(*) AS n FROM pg.{silos.orders}", {"pg": pg})

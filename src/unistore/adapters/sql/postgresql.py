@@ -590,8 +590,13 @@ class PostgreSQLSession(Session):
         takes no parameters: a statement with ``$n`` would be fetched whole
         into libpq's memory first. So each value is bound (never formatted into
         SQL) into a transaction-local setting with ``set_config($1, $2, true)``,
-        and ``$n`` becomes ``current_setting('unistore.pn')::type``. Values of
-        types without a text form here keep ordinary binding.
+        and ``$n`` becomes ``(SELECT current_setting('unistore.pn')::type)``.
+        Values of types without a text form here keep ordinary binding.
+
+        The scalar subquery is evaluated once per statement (an InitPlan, usable
+        as an index key like a literal); a bare ``current_setting()`` is stable,
+        not constant, so a scan evaluated it for every row it filtered: twice
+        the server time of a literal on a 1.5 M-row sequential scan.
         """
         if not params:
             return sql, params
@@ -607,7 +612,8 @@ class PostgreSQLSession(Session):
             flat += [name, _setting_text(value)]
         self._run(f"SELECT {calls}", flat).fetchall()
         rewritten = _PLACEHOLDER.sub(
-            lambda m: f"current_setting('{names[int(m.group(1)) - 1]}')::{typed[int(m.group(1)) - 1]}", sql)
+            lambda m: f"(SELECT current_setting('{names[int(m.group(1)) - 1]}')::{typed[int(m.group(1)) - 1]})",
+            sql)
         return rewritten, None
 
     def query_schema(self, sql: str, params: Any) -> pa.Schema:
