@@ -102,6 +102,8 @@ def test_buffers_that_do_not_describe_the_array_are_refused():
     _, offsets, data = arr.buffers()
     with pytest.raises(ValueError, match="shorter"):
         KERNEL.parse(offsets, data, None, 0, 5, 10, 2, pa.allocate_buffer(80))
+    with pytest.raises(ValueError, match="real array"):  # sizes computed from these would wrap around
+        KERNEL.parse(offsets, data, None, 2**62, 1, 5, 0, bytearray(16))
     bad_offsets = pa.py_buffer(pa.array([0, 3, 1000], pa.int32()).buffers()[1])
     with pytest.raises(ValueError, match="outside"):
         KERNEL.parse(bad_offsets, data, None, 0, 2, 10, 2, pa.allocate_buffer(32))

@@ -251,6 +251,64 @@ def test_a_commit_while_connectorx_starts_sends_the_read_through_the_recorded_tr
     assert after.filter(pa.compute.equal(after["id"], 1))["label"].to_pylist() == ["changed"]
 
 
+@pytest.mark.parametrize("port", [MY_PORT, MY_NOBINLOG_PORT])
+def test_a_ddl_waiting_on_the_read_does_not_stall_it(monkeypatch, port):
+    """The read's transaction holds the table's metadata lock (it read the schema). An ALTER TABLE queued behind
+    it would make ConnectorX's SELECT queue behind the ALTER until lock_wait_timeout (a day by default): a
+    deadlock only the timeout breaks. ConnectorX's statement waits briefly, then the read falls back to the
+    recorded transaction, and the ALTER proceeds once the read ends."""
+    import threading
+
+    import connectorx
+
+    table = "ddl_during_read"
+    sql(f"DROP TABLE IF EXISTS `{table}`", f"CREATE TABLE `{table}` (id INT PRIMARY KEY, v INT)",
+        f"INSERT INTO `{table}` VALUES (1, 1), (2, 2)", port=port)
+    altered: list[BaseException | None] = []
+
+    def alter() -> None:
+        try:
+            sql("SET SESSION lock_wait_timeout = 60", f"ALTER TABLE `{table}` ADD COLUMN w INT", port=port)
+            altered.append(None)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            altered.append(exc)
+
+    def alter_waiting() -> bool:
+        con = my_connect(port)
+        try:
+            with con.cursor() as cur:
+                cur.execute("SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE%%' "
+                            "AND STATE LIKE '%%metadata lock%%'")
+                return cur.fetchone()[0] > 0
+        finally:
+            con.close()
+
+    class AlterFirst:  # the one place unistore calls ConnectorX: an ALTER is queued on the table just before
+        @staticmethod
+        def read_sql(*args, **kwargs):
+            thread.start()
+            for _ in range(300):
+                if alter_waiting():
+                    break
+                threading.Event().wait(0.05)
+            else:
+                raise AssertionError("the ALTER never queued behind the read")
+            return connectorx.read_sql(*args, **kwargs)
+
+    thread = threading.Thread(target=alter, daemon=True)
+    monkeypatch.setattr(adapter, "_connectorx", lambda: AlterFirst)
+    uri = MY_URI if port == MY_PORT else MY_NOBINLOG_URI
+    try:
+        result = unistore.read(uri, table)
+        thread.join(60)
+        assert altered == [None]  # the ALTER ran once the read had ended
+        assert unistore.provenance_of(result).query.pushed_down["transport"] == "pymysql"
+        assert sorted(result["id"].to_pylist()) == [1, 2] and result.column_names == ["id", "v"]
+    finally:
+        thread.join(60)
+        sql(f"DROP TABLE IF EXISTS `{table}`", port=port)
+
+
 def test_the_snapshot_changes_with_a_commit_and_replay_reports_it(plain_table):
     table = unistore.read(MY_URI, plain_table, columns=["id", "label"])
     sql(f"UPDATE `{plain_table}` SET label = 'other' WHERE id = 2")

@@ -87,8 +87,13 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOOnniiO", &offsets_obj, &data_obj, &validity_obj, &offset, &length,
                           &precision, &scale, &out_obj))
         return NULL;
-    if (precision < 1 || precision > 38 || scale < 0 || scale > precision || offset < 0 || length < 0) {
+    if (precision < 1 || precision > 38 || scale < 0 || scale > precision) {
         PyErr_SetString(PyExc_ValueError, "precision must be 1..38, 0 <= scale <= precision");
+        return NULL;
+    }
+    /* the buffer sizes below are products of these: keep them from wrapping around */
+    if (offset < 0 || length < 0 || offset > PY_SSIZE_T_MAX / 16 - length - 1) {
+        PyErr_SetString(PyExc_ValueError, "offset and length must be non-negative and describe a real array");
         return NULL;
     }
     Py_buffer offsets = {0}, data = {0}, validity = {0}, out = {0};

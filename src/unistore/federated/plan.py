@@ -114,6 +114,12 @@ def plan(query: str, sources: Mapping[str, Any], schema_of: Callable[[str, Table
         tree = sqlglot.parse_one(query, read=DIALECT)
     except SqlglotError as exc:  # classify parsed it already; kept for safety
         raise BadSpecError(f"cannot parse the query: {str(exc).splitlines()[0][:200]}") from None
+    if tree.find(exp.TableSample) is not None:
+        # DuckDB samples the rows a FROM produces before WHERE and LIMIT apply; here filters and limits are
+        # pushed into the stores and rows that cannot join are dropped first, so the sample would differ
+        raise BadSpecError("sampling (TABLESAMPLE, USING SAMPLE) is not supported in unistore.sql: filters and "
+                           "limits run in the stores before DuckDB would sample, so the sample would not be the "
+                           "query's; sample the returned table instead")
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     inputs: dict[str, InputPlan] = {}
     for node in list(tree.find_all(exp.Table)):
@@ -135,6 +141,14 @@ def plan(query: str, sources: Mapping[str, Any], schema_of: Callable[[str, Table
                               schema=schema_of(source, table))
             inputs[name] = entry
         entry.references += 1
+        extra = sorted(k for k, v in node.args.items() if v and k not in ("this", "db", "catalog", "alias"))
+        if extra:  # PIVOT, time travel, hints...: replacing the table by its input's view would drop them
+            raise BadSpecError(f"{', '.join(_TABLE_PARTS.get(k, k.upper()) for k in extra)} on a declared input ({short(node.sql(dialect=DIALECT), 80)})"
+                               " is not supported; apply it to a subquery: (SELECT ... FROM source.table) ...")
+        given_alias = node.args.get("alias")
+        if given_alias is not None and given_alias.columns:
+            raise BadSpecError(f"a column alias list ({short(node.sql(dialect=DIALECT), 80)}) on a declared input is "
+                               "not supported; rename the columns in the SELECT list instead (col AS name)")
         alias = node.alias or parts[-1]
         node.replace(exp.Table(this=exp.to_identifier(entry.view, quoted=True),
                                alias=exp.TableAlias(this=exp.to_identifier(alias))))
@@ -148,6 +162,11 @@ def plan(query: str, sources: Mapping[str, Any], schema_of: Callable[[str, Table
     return Plan(query=query, sql=tree.sql(dialect=DIALECT), inputs=list(inputs.values()), ordered=statement.ordered,
                 qualified=qualified, has_ctes=bool(ctes), links=join_links(qualified, by_view),
                 joins=len(inputs) > 1 and _joins(tree))
+
+
+#: what a table's other parts are called in messages
+_TABLE_PARTS = {"pivots": "PIVOT / UNPIVOT", "version": "time travel (AT, FOR SYSTEM_TIME)", "hints": "table hints",
+                "joins": "joins nested in a table", "ordinality": "WITH ORDINALITY"}
 
 
 def _joins(tree: exp.Expression) -> bool:

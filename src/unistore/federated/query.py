@@ -257,6 +257,7 @@ class _Execution:
         self.feeds: list[_Feed] = []
         self.span: ReadSpan | None = None
         self.pins = dict(pins or {})
+        self.shared: set[str] = set()  # sources whose inputs were all read in one snapshot
         self._schemas: dict[tuple[str, Table], Any] = {}
         try:
             for given in (sources or {}).values():  # handed over: closed with the query, whatever happens
@@ -400,6 +401,7 @@ class _Execution:
                 shared = getattr(self.sources[name].connection, "shared_snapshot", None)
                 if count > 1 and shared is not None:  # several tables of one server: one state for all
                     self.stack.enter_context(shared())
+                    self.shared.add(name)
             with self.span.activate():
                 token = current_run.set(self.inputs)
                 try:
@@ -514,7 +516,7 @@ class _Execution:
             read_id=self.read_id, read_at=self.read_at, unistore=__version__,
             source=Dataset(system=ENGINE, uri=QUERY_URI, namespace=named["namespace"] if named else "unistore",
                            name=named["name"] if named else f"sql.{digest}"),
-            snapshot=_snapshot(inputs),
+            snapshot=_snapshot(inputs, self.shared),
             query=Query(language="sql", text=self.query, params=params,
                         pushed_down={i.name: {"columns": i.columns, "filter": str(i.filter) if i.filter is not None else None,
                                               "limit": i.limit} for i in self.plan.inputs},
@@ -552,12 +554,18 @@ def _engine_version() -> str:
     return duckdb.__version__
 
 
-def _snapshot(inputs: list[QueryInput]) -> Snapshot:
-    """The query's state: each input's pin. Consistent only within one source (no instant spans stores)."""
+def _snapshot(inputs: list[QueryInput], shared: set[str]) -> Snapshot:
+    """The query's state: each input's pin.
+
+    Consistent only when every input saw one state: one input, or several of one source read in a snapshot
+    they shared (PostgreSQL's exported snapshot). Tables of one MariaDB server are each read in a snapshot
+    of their own (InnoDB cannot share one between connections): consistent each, not together.
+    """
     value = {i.name: {"kind": i.record.snapshot.kind, "value": i.record.snapshot.value} for i in inputs}
-    systems = {(i.record.source.namespace, i.source) for i in inputs}
+    sources = {i.source for i in inputs}
+    together = len(inputs) == 1 or (len(sources) == 1 and sources <= shared)
     return Snapshot(kind="unistore.query_inputs", value=value,
-                    consistent=len(systems) == 1 and all(i.record.snapshot.consistent for i in inputs),
+                    consistent=together and all(i.record.snapshot.consistent for i in inputs),
                     replayable=all(i.record.snapshot.replayable for i in inputs))
 
 

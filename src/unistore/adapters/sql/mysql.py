@@ -90,6 +90,8 @@ _TEXT = {VARCHAR, JSON, ENUM, SET, TINY_BLOB, MEDIUM_BLOB, LONG_BLOB, BLOB, VAR_
 #: the digits rust_decimal (ConnectorX's decimal) holds exactly, and the type ConnectorX gives every DECIMAL
 CX_DECIMAL_DIGITS = 28
 CX_DECIMAL = pa.decimal128(38, 10)
+#: seconds ConnectorX's statement waits for a metadata lock before the read falls back to pymysql
+CX_LOCK_WAIT_S = 2
 #: the record's words for what the rows of each path are (``pushed_down["transport"]``, the snapshot's pins)
 CX_VERIFIED = "connectorx (snapshot verified by binlog position)"
 CX_OWN_SNAPSHOT = "connectorx (its own consistent snapshot; binary log off, so not compared with the recorded one)"
@@ -409,6 +411,10 @@ class MySQLSession(Session):
             target = self.query_schema(f"SELECT * FROM ({sql}) AS unistore_probe LIMIT 0", [])
         if any(pa.types.is_decimal(f.type) and not _lossless(CX_DECIMAL, f.type) for f in target):
             return None  # a DECIMAL ConnectorX cannot carry: not even started (its threads read at once)
+        # This transaction holds the table's metadata lock (it read the schema): a DDL statement waiting for it
+        # would make ConnectorX's SELECT queue behind the DDL until lock_wait_timeout (a day by default), with
+        # ConnectorX holding the GIL. Waiting briefly instead lets the read fall back to this transaction.
+        text = f"SET STATEMENT lock_wait_timeout={CX_LOCK_WAIT_S} FOR {text}"
         try:
             reader = cx.read_sql(self.source.connectorx_uri(), text, return_type="arrow_stream",
                                  batch_size=batch_size, pre_execution_query=[
