@@ -64,7 +64,9 @@ def run_variant(v: Variant) -> dict:
 def compare(title: str, variants: list[Variant], repeat: int = 3, *, memory_against: str | None = None) -> list[dict]:
     """Run every variant ``repeat`` times (interleaved); print medians and ratios to the fastest reference.
 
-    ``growth MB`` is the peak above the child's baseline after its setup (imports, connections).
+    ``growth MB`` is the peak above the child's baseline after its setup (imports, connections);
+    ``cpu s`` the child's user + system CPU seconds in the timed body (a steadier figure than wall
+    time on a shared machine; a server's own CPU is not in it).
     Memory ratios are to the fastest reference, or to the variant named ``memory_against`` (a prefix).
     """
     runs: dict[str, list[dict]] = {v.name: [] for v in variants}
@@ -76,6 +78,7 @@ def compare(title: str, variants: list[Variant], repeat: int = 3, *, memory_agai
         rs = runs[v.name]
         rows.append({"variant": v.name, "reference": v.reference,
                      "seconds": statistics.median(r["seconds"] for r in rs),
+                     "cpu_s": statistics.median(r["cpu_s"] for r in rs),
                      "peak_mb": max(r["peak_mb"] for r in rs),
                      "growth_mb": max(r["peak_mb"] - r["base_mb"] for r in rs)})
     refs = [r for r in rows if r["reference"]] or rows
@@ -83,10 +86,11 @@ def compare(title: str, variants: list[Variant], repeat: int = 3, *, memory_agai
     memory = next((r for r in rows if memory_against and r["variant"].startswith(memory_against)), fastest)
     print(f"\n## {title}  (median of {repeat}; ratio = time / {fastest['variant']}; "
           f"mem ratio = peak / {memory['variant']})")
-    print(f"{'variant':<44} {'seconds':>9} {'ratio':>7} {'peak MB':>9} {'growth MB':>10} {'mem ratio':>9}")
+    print(f"{'variant':<44} {'seconds':>9} {'ratio':>7} {'cpu s':>7} {'peak MB':>9} {'growth MB':>10} "
+          f"{'mem ratio':>9}")
     for r in rows:
         r["ratio"] = r["seconds"] / fastest["seconds"]
         r["mem_ratio"] = r["peak_mb"] / memory["peak_mb"]
-        print(f"{r['variant']:<44} {r['seconds']:>9.3f} {r['ratio']:>7.2f} {r['peak_mb']:>9.0f} "
+        print(f"{r['variant']:<44} {r['seconds']:>9.3f} {r['ratio']:>7.2f} {r['cpu_s']:>7.2f} {r['peak_mb']:>9.0f} "
               f"{r['growth_mb']:>10.0f} {r['mem_ratio']:>9.2f}")
     return rows
