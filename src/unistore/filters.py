@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -154,12 +154,20 @@ class Filter:
         return " OR ".join(f"({a})" for a in ands)
 
     # -- translations ------------------------------------------------------
-    def to_arrow(self):
-        """A ``pyarrow.compute.Expression`` with SQL null semantics."""
+    def to_arrow(self, floating: Collection[str] = ()):
+        """A ``pyarrow.compute.Expression`` with SQL null semantics.
+
+        ``floating`` names the floating-point columns: there ``!=`` also says that
+        NaN passes, which pyarrow.dataset would otherwise forget when it judges a
+        Parquet row group from statistics (they leave NaN out, so a row group whose
+        numbers all equal the value was dropped with its NaN rows).
+        """
         import pyarrow.compute as pc
 
         def one(p: Predicate):
             f = pc.field(p.column)
+            if p.op == "!=" and p.column in floating:
+                return (f != _arrow_value(p.value)) | pc.is_nan(f)
             if p.op == "is null":
                 return f.is_null()
             if p.op == "is not null":

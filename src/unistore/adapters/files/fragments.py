@@ -62,15 +62,17 @@ class Unit:
 
 
 def units_of(fragments: list[ds.Fragment], max_splits: int, expr: ds.Expression | None, schema: pa.Schema,
-             describe: Callable[[str], tuple[str, int | None, int | None]]) -> list[Unit]:
+             describe: Callable[[str], tuple[str, int | None, int | None]], *, row_groups: bool = True) -> list[Unit]:
     """The units of ``fragments``: whole files, or their row groups when there are fewer Parquet files than splits.
 
     ``describe(fragment.path)`` gives the file's name in the payload, its size
     and its row count when the listing knows them. Only row groups that
     ``expr`` may match are kept (Parquet statistics); footers are read only
     when the files are cut, and then there are fewer than ``max_splits`` of them.
+    ``row_groups=False`` never cuts a file (a reader that takes whole files only).
     """
-    if len(fragments) < max_splits and all(isinstance(f, ds.ParquetFileFragment) for f in fragments):
+    if (row_groups and len(fragments) < max_splits
+            and all(isinstance(f, ds.ParquetFileFragment) for f in fragments)):
         units = []
         for fragment in fragments:
             name = describe(fragment.path)[0]

@@ -7,13 +7,14 @@ import json
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import fsspec
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import xxhash
 
 from ...errormap import ErrorTable, Rule, is_instance, mapped_errors
@@ -24,6 +25,9 @@ from ...provenance import Dataset, Query
 from ...snapshot import Snapshot
 from ...adapter import Adapter, Capabilities, Connection, ReadPlan, Scan, Split, check_max_splits
 from ...spec import ReadSpec
+from .duckdb_parquet import (PROTOCOL, Condition, DuckDBParquet, SnapshotFiles, SnapshotObject, auto_prefers_duckdb,
+                             condition, engine_option, groups_of, inexact_columns, native_name, partition_sql_type,
+                             snapshot_name)
 from .filesystems import SecretLocation, open_filesystems
 from .formats import dataset_format, format_name, infer_format, json_storage_schema
 from .fragments import payload_of, plan_splits, restrict, units_of
@@ -52,6 +56,14 @@ class _Files:
     base: str                       # the folder partitions and relative names start from
     casting: bool                   # text read as text, cast to the declared schema afterwards
 
+    @cached_property
+    def partition_names(self) -> list[str]:
+        """The hive partition columns: the keys pyarrow's partitioning found in the paths."""
+        found: dict[str, None] = {}
+        for fragment in self.dataset.get_fragments():
+            found.update(dict.fromkeys(ds.get_partition_keys(fragment.partition_expression)))
+        return list(found)
+
 
 class FilesAdapter(Adapter):
     open_options: ClassVar[frozenset[str]] = frozenset(
@@ -71,8 +83,8 @@ class FileSource(Connection):
 
     capabilities: ClassVar[Capabilities] = Capabilities(queries=False, listing=True, splits=True)
     #: ``fragment_readahead`` / ``batch_readahead``: how many files / batches pyarrow reads ahead
-    #: of the consumer (see STREAM_READAHEAD)
-    read_options: ClassVar[frozenset[str]] = frozenset({"format", "fragment_readahead", "batch_readahead"})
+    #: of the consumer (see STREAM_READAHEAD); ``engine``: which library reads Parquet (see duckdb_parquet)
+    read_options: ClassVar[frozenset[str]] = frozenset({"format", "fragment_readahead", "batch_readahead", "engine"})
 
     def __init__(self, location: Location, *, storage_options: dict[str, Any] | None = None,
                  format: str | None = None, partitioning: str | None = "hive",
@@ -302,6 +314,9 @@ class FileSource(Connection):
         pinned = spec.pin is not None and spec.pin.kind == SNAPSHOT_KIND
         return path, self._pinned_objects(spec.pin) if pinned else self.objects(path), pinned
 
+    def check(self, spec: ReadSpec) -> None:
+        engine_option(spec.options)
+
     def scan(self, spec: ReadSpec) -> Scan:
         path, objects, pinned = self._listed(spec)
         files = self._dataset(path, objects, spec.options.get("format"), exact=pinned and self._exact(objects))
@@ -313,8 +328,8 @@ class FileSource(Connection):
         """The files the read touches (after partition pruning), dealt into splits of about equal bytes.
 
         A Parquet file is cut by row groups when there are fewer files than
-        splits. The plan pins the listing: on a versioned bucket every split
-        reads the listed object versions; elsewhere each split checks its files
+        splits (unless ``engine="duckdb"``, which reads whole files). The plan pins the listing: on a versioned
+        bucket every split reads the listed object versions; elsewhere each split checks its files
         against the listing before (and on remote stores after) reading them.
         """
         check_max_splits(max_splits)
@@ -329,17 +344,20 @@ class FileSource(Connection):
 
         with self._mapped(DATASET_ERRORS, path, fmt=files.fmt):  # Parquet footers, when files are cut
             units = units_of(list(files.dataset.get_fragments(filter=expr)), max_splits, expr,
-                             files.dataset.schema, describe)
+                             files.dataset.schema, describe, row_groups=engine_option(spec.options) != "duckdb")
         snapshot = _snapshot(objects)
         if files.exact:
             consistency = "every split reads the object versions (VersionIds) listed when the read was planned"
         else:
             consistency = ("every split reads the files listed when the read was planned and fails with "
                            "SnapshotUnavailableError if one changed since (size, ETag or mtime): verified, not pinned")
+        cut = any(u.row_group is not None for u in units)
+        engine = self._engine(spec, files, files.dataset, row_groups=cut)
+        cond = condition(spec.filter, _types(files.dataset)) if engine == "duckdb" else None
         return ReadPlan(splits=plan_splits(units, max_splits, snapshot, partial(_relative, base=files.base)),
                         snapshot=snapshot, consistent=files.exact, consistency=consistency,
-                        method="parquet row groups" if any(u.row_group is not None for u in units) else "files",
-                        query=self._query(spec, files, len(objects)))
+                        method="parquet row groups" if cut else "files",
+                        query=self._query(spec, files, len(objects), engine, cond))
 
     def scan_split(self, spec: ReadSpec, split: Split) -> Scan:
         payload = payload_of(split, SNAPSHOT_KIND, self.uri)
@@ -358,15 +376,88 @@ class FileSource(Connection):
         dataset = restrict(files.dataset, payload.pieces, lambda name: self._data_path(planned[name], exact),
                            self.uri)
         recheck = None if not self.remote or exact else partial(self._changed, mine, path)
-        return self._start(spec, files, dataset, len(mine), payload.pin, recheck)
+        return self._start(spec, files, dataset, len(mine), payload.pin, recheck,
+                           row_groups=any(p.row_groups is not None for p in payload.pieces))
+
+    def _engine(self, spec: ReadSpec, files: _Files, dataset: ds.Dataset, *, row_groups: bool) -> str:
+        """The library that reads: ``engine=`` as asked (refused when DuckDB cannot return exactly what
+        pyarrow would), or for ``"auto"`` whichever reads this read's shape better (see duckdb_parquet).
+
+        Decided from what every split of a plan shares (the request, the schema, the whole snapshot's
+        size, whether the plan cut row groups), so all splits of one read use the same engine.
+        """
+        asked = engine_option(spec.options)
+        if asked == "pyarrow":
+            return "pyarrow"
+        problem = self._duckdb_problem(spec, files, dataset, row_groups)
+        if asked == "duckdb":
+            if problem is not None:
+                raise BadSpecError(f"engine='duckdb' cannot read {self._shown(files.path)} as pyarrow would: "
+                                   f"{problem}; use engine='auto' or 'pyarrow'")
+            return "duckdb"
+        if problem is not None or condition(spec.filter, _types(dataset)).unsent is not None:
+            return "pyarrow"  # pyarrow evaluates every predicate while it reads
+        size = sum(o.get("size") or 0 for o in files.objects)
+        return "duckdb" if auto_prefers_duckdb(spec, size, local=not self.remote) else "pyarrow"
+
+    def _duckdb_problem(self, spec: ReadSpec, files: _Files, dataset: ds.Dataset, row_groups: bool) -> str | None:
+        """Why DuckDB cannot return exactly what pyarrow would for this read (None: it can)."""
+        if files.fmt != "parquet":
+            return f"DuckDB reads only Parquet here, not {files.fmt}"
+        if self.declared_schema is not None:
+            return "a declared schema= is applied by pyarrow's scanner"
+        if row_groups:
+            return "this split reads Parquet row groups, and DuckDB reads whole files"
+        schema = dataset.schema
+        needed = list(spec.columns) if spec.columns else list(schema.names)
+        needed += sorted(spec.needed_columns - set(needed))
+        inexact = inexact_columns(schema, needed)
+        if inexact:
+            return f"column(s) {', '.join(inexact)} would not keep their values or types"
+        for name in files.partition_names:
+            if name in needed and partition_sql_type(schema.field(name).type) is None:
+                return f"partition column {name} has type {schema.field(name).type}"
+        return None
+
+    def _duckdb(self, spec: ReadSpec, files: _Files, dataset: ds.Dataset,
+                columns: list[str] | None) -> tuple[pa.Schema, DuckDBParquet]:
+        """The read through DuckDB: the snapshot's files (partition-pruned as pyarrow prunes them)."""
+        types = _types(dataset)
+        cond = condition(spec.filter, types)
+        wanted = columns or list(dataset.schema.names)
+        if cond.residual is not None:
+            wanted += [c for c in dataset.schema.names if c in cond.residual.columns and c not in wanted]
+        schema = dataset.scanner(columns=wanted).projected_schema  # exactly pyarrow's types and metadata
+        partitions = [p for p in files.partition_names if p in set(wanted) | cond.columns]
+        fragments = list(dataset.get_fragments(filter=_arrow_filter(spec, files)))
+        objects = {self._data_path(o, files.exact): o for o in files.objects}
+        local = isinstance(self.arrow_fs, pafs.LocalFileSystem) and not files.exact
+        if local and all(native_name(f.path) for f in fragments):
+            names, filesystem, allowed = (lambda path: path), None, [f.path for f in fragments]
+        else:
+            served: dict[str, SnapshotObject] = {}
+            fs = self.systems.versions_fs if files.exact else self.fs
+
+            def names(path: str) -> str:
+                name = snapshot_name(len(served), path)
+                served[name[len(PROTOCOL) + 3:]] = SnapshotObject(fs, path, objects[path].get("size"),
+                                                                  _mtime(objects[path]))
+                return name
+            filesystem, allowed = SnapshotFiles(served), []
+        groups = groups_of(fragments, partitions, names)
+        return schema, DuckDBParquet(groups, schema, {p: types[p] for p in partitions}, cond, spec.limit,
+                                     spec.batch_size, allowed=allowed, filesystem=filesystem)
 
     def _start(self, spec: ReadSpec, files: _Files, dataset: ds.Dataset, count: int, snapshot: Snapshot,
-               recheck: Callable[[], list[str]] | None) -> Scan:
+               recheck: Callable[[], list[str]] | None, *, row_groups: bool = False) -> Scan:
         """Scan ``dataset`` (all ``count`` files of ``files``, or a split's part of them) for ``spec``."""
         spec.check_columns(self.declared_schema if files.casting else dataset.schema, self._shown(files.path))
         columns = list(spec.columns) if spec.columns else None
-        # the engine marks a read handed out as a stream (unistore.scan) with ReadSpec.streamed
+        # the engine marks a read handed out as a stream (unistore.scan) with ReadSpec.streamed;
+        # DuckDB bounds its own read-ahead (it reads what the consumer takes)
         tuning = _readahead(spec.options, streamed=spec.streamed)
+        close = cond = None
+        engine = "pyarrow"
         if files.casting:
             # JSON keeps dates/decimals/binary as text: read text, cast, filter afterwards
             wanted = sorted(spec.needed_columns, key=dataset.schema.names.index) if columns else None
@@ -374,21 +465,30 @@ class FileSource(Connection):
             target = pa.schema([self.declared_schema.field(n) for n in scanner.projected_schema.names])
             batches: Iterable[pa.RecordBatch] = (b.cast(target) for b in scanner.to_batches())
             schema, residual = target, spec.filter
+        elif (engine := self._engine(spec, files, dataset, row_groups=row_groups)) == "duckdb":
+            with self._mapped(DUCKDB_ERRORS, files.path):
+                schema, reader = self._duckdb(spec, files, dataset, columns)
+            batches, cond, close = reader.batches(), reader.cond, reader.close
+            residual = cond.residual
         else:
             scanner = dataset.scanner(columns=columns, filter=_arrow_filter(spec, files), batch_size=spec.batch_size,
                                       use_threads=True, **tuning)
             schema, residual, batches = scanner.projected_schema, None, scanner.to_batches()
         return Scan(
             schema=schema,
-            batches=_guard(batches, self, files.path, recheck),
+            batches=_guard(batches, self, files.path, recheck, DUCKDB_ERRORS if engine == "duckdb" else READ_ERRORS),
             residual=residual,
             snapshot=snapshot,
             dataset=self._dataset_ref(files.path),
-            query=self._query(spec, files, count),
+            query=self._query(spec, files, count, engine, cond),
+            close=close,
         )
 
-    def _query(self, spec: ReadSpec, files: _Files, count: int) -> Query:
-        """What a read of ``count`` of ``files`` sends, for the record."""
+    def _query(self, spec: ReadSpec, files: _Files, count: int, engine: str, cond: Condition | None = None) -> Query:
+        """What a read of ``count`` of ``files`` sends, for the record (the same text whichever engine reads).
+
+        ``cond``: how the filter was split between DuckDB and the read engine (see duckdb_parquet).
+        """
         text = f"scan {files.fmt} {count} file(s) under {self._shown(files.base)}"
         if files.exact:
             text += " at the recorded object versions"
@@ -397,9 +497,14 @@ class FileSource(Connection):
         expr = _arrow_filter(spec, files)
         if expr is not None:
             text += f" where {expr}"
-        return Query(language="files", text=text,
-                     pushed_down={"columns": not files.casting, "filter": spec.filter is not None and not files.casting,
-                                  "limit": False, "format": files.fmt})
+        pushed = {"columns": not files.casting, "filter": spec.filter is not None and not files.casting,
+                  "limit": False, "format": files.fmt, "engine": engine}
+        if cond is not None:  # DuckDB stops at the limit unless the read engine still filters after it
+            pushed["limit"] = spec.limit is not None and cond.residual is None
+            if cond.residual is not None:
+                pushed["filter"] = cond.sql is not None
+                pushed["residual"] = str(cond.residual)
+        return Query(language="files", text=text, pushed_down=pushed)
 
     def _changed_in_listing(self, path: str, objects: list[dict[str, Any]]) -> list[str]:
         """The objects of ``objects`` that a fresh listing of ``path`` shows changed or gone (one LIST, no HEADs)."""
@@ -465,9 +570,9 @@ class FileSource(Connection):
 
 
 def _guard(batches: Iterable[pa.RecordBatch], source: FileSource, path: str,
-           recheck: Callable[[], list[str]] | None) -> Iterator[pa.RecordBatch]:
-    """Map pyarrow's read errors to unistore errors; then ``recheck`` names the objects that changed under the read."""
-    with source._mapped(READ_ERRORS, path):
+           recheck: Callable[[], list[str]] | None, errors: ErrorTable) -> Iterator[pa.RecordBatch]:
+    """Map the engine's read ``errors`` to unistore errors; then ``recheck`` names the objects that changed under the read."""
+    with source._mapped(errors, path):
         yield from batches
     changed = recheck() if recheck is not None else []
     if changed:
@@ -529,6 +634,44 @@ READ_ERRORS = ErrorTable(
 )
 
 
+def _duckdb_brief(text: str) -> str:
+    """The line of a DuckDB error that says what went wrong: the last one when DuckDB passes on the
+    traceback of an error raised by a file system it read through (FileNotFoundError: ...)."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return (lines[-1] if "Traceback (most recent call last)" in text else lines[0])[:300]
+
+
+#: reading through DuckDB: its errors (an fsspec file system's error arrives as text in a duckdb.Error),
+#: and pyarrow's (the cast to pyarrow's types)
+DUCKDB_ERRORS = ErrorTable(
+    Rule(SourceNotFoundError, "a file vanished during the read of {uri}: {first_line}", classes=("duckdb.Error",),
+         when=lambda text: "FileNotFoundError" in text or "No files found" in text),
+    Rule(AuthenticationError, "access denied to {where} (check the credentials; they are not shown): {first_line}",
+         classes=("duckdb.Error",), when=lambda text: "PermissionError" in text or "AccessDenied" in text),
+    Rule(SourceUnavailableError, "cannot reach {where}: {first_line}", classes=("duckdb.Error",),
+         when=lambda text: any(name in text for name in ("ConnectionError", "EndpointConnectionError", "TimeoutError",
+                                                         "ClientConnectorError"))),
+    Rule(QueryError, "cannot read {uri}: {first_line}",  # a file that is not Parquet, a type that does not cast
+         classes=("duckdb.Error", "pyarrow.lib.ArrowInvalid", "pyarrow.lib.ArrowTypeError")),
+    *_AUTH_RULES,
+    code=_store_code, brief=_duckdb_brief,
+)
+
+
+def _types(dataset: ds.Dataset) -> dict[str, pa.DataType]:
+    return {f.name: f.type for f in dataset.schema}
+
+
+def _mtime(obj: dict[str, Any]) -> dt.datetime:
+    """When ``obj`` was last modified, as recorded (DuckDB asks; the epoch when the store did not say)."""
+    try:
+        return dt.datetime.fromisoformat(obj["mtime"])
+    except (KeyError, TypeError, ValueError):
+        return dt.datetime.fromtimestamp(0, dt.timezone.utc)
+
+
 def _readahead(options: Any, *, streamed: bool) -> dict[str, int]:
     """The read-ahead read options, checked (they bound a stream's memory); a stream's default is bounded."""
     tuning = {k: options[k] for k in ("fragment_readahead", "batch_readahead") if k in options}
@@ -540,7 +683,9 @@ def _readahead(options: Any, *, streamed: bool) -> dict[str, int]:
 
 def _arrow_filter(spec: ReadSpec, files: _Files) -> ds.Expression | None:
     """The filter pyarrow evaluates while reading (none when text is cast afterwards: then it is residual)."""
-    return None if spec.filter is None or files.casting else spec.filter.to_arrow()
+    if spec.filter is None or files.casting:
+        return None
+    return spec.filter.to_arrow(floating={f.name for f in files.dataset.schema if pa.types.is_floating(f.type)})
 
 
 def _info_or_missing(fs: fsspec.AbstractFileSystem, name: str) -> dict[str, Any] | FileNotFoundError:
