@@ -80,6 +80,9 @@ SHAPES: dict[str, dict] = {
     "nan-stats-ne": {"filter": [("level", "!=", 1)]},
     "nan-stats-in": {"filter": [("level", "in", [1.0])]},
     "nan-stats-not-in": {"filter": [("level", "not in", [1.0])]},
+    "nan-or": {"filter": [[("score", ">", 2.0)], [("kind", "==", "a")]]},
+    "nan-projected-away": {"columns": ["id"], "filter": [("level", "<", 2), ("id", ">", 3)]},
+    "nan-limit": {"limit": 6, "filter": [("score", "<=", 5)]},
     "float-on-int": {"filter": [("id", ">", 20.5)]},
     "int32-in": {"filter": [("small", "in", [1, 3])]},
     "uint8": {"filter": [("u8", ">=", 30)]},
@@ -231,6 +234,13 @@ def test_a_residual_is_recorded_and_applied_after_duckdb(local_folder):
     pushed = unistore.provenance_of(by_duckdb).query.pushed_down
     assert pushed["residual"] == "small IN (1.0, 2.0)" and pushed["filter"] is True and pushed["limit"] is False
     assert by_duckdb.column_names == ["id"]
+
+
+def test_nan_rows_are_dropped_after_duckdb_without_a_residual(local_folder):
+    _, by_duckdb = read_both(local_folder, **SHAPES["nan-limit"])
+    pushed = unistore.provenance_of(by_duckdb).query.pushed_down
+    assert "residual" not in pushed and pushed["filter"] is True
+    assert pushed["limit"] is False  # DuckDB's first rows may include NaN rows dropped afterwards
 
 
 def test_duckdb_stops_at_the_limit(local_folder):

@@ -17,13 +17,13 @@ ahead than it must), so the files adapter reads Parquet through it when
   than 38 digits; float16; dictionaries; maps; extension types) keeps the read on
   pyarrow (:func:`inexact_columns`).
 - the partition values: taken from pyarrow's hive partitioning of the paths and bound
-  as constants, one query per group of files sharing them (DuckDB's own hive parsing
-  decodes and types values its own way).
+  as a list per column, which each row indexes by its file's position (DuckDB's own
+  hive parsing decodes and types values its own way).
 - the filter: a predicate goes to DuckDB, as bound parameters and quoted identifiers,
   when DuckDB evaluates it as pyarrow does for that column and value type; any other
   predicate is applied afterwards by the read engine (the residual). On floating
-  columns DuckDB's NaN handling differs (:func:`_approximate`): what it returns is
-  checked again by the read engine.
+  columns DuckDB's NaN handling differs (:func:`_loose`): the rows it keeps with a
+  NaN that the filter rejects are dropped afterwards.
 - the order: DuckDB keeps the files' row order (``preserve_insertion_order``), so a
   limit keeps the same rows and an ordered digest is the same.
 """
@@ -34,7 +34,7 @@ import datetime as dt
 import decimal
 import posixpath
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,7 +142,7 @@ def _predicate_sql(p: Predicate, t: pa.DataType) -> tuple[str, list[Any]] | None
     if p.op == "is not null":
         return f"{c} IS NOT NULL", []
     if pa.types.is_floating(t) and p.op in ("!=", "not in"):
-        return None  # NaN passes these; DuckDB may drop it (see _approximate)
+        return None  # NaN passes these; DuckDB may drop it (see _loose)
     if p.op in ("in", "not in"):
         if not all(_sendable(t, v, p.op) for v in p.value):
             return None
@@ -155,16 +155,15 @@ def _predicate_sql(p: Predicate, t: pa.DataType) -> tuple[str, list[Any]] | None
     return f"{c} {_SQL_OPS[p.op]} ?", [p.value]
 
 
-def _approximate(p: Predicate, t: pa.DataType) -> bool:
-    """Whether DuckDB may keep a NaN that ``p`` rejects, so that pyarrow must check its rows again.
+def _loose(p: Predicate, t: pa.DataType) -> bool:
+    """Whether DuckDB may keep a NaN row that ``p`` rejects (pyarrow judges NaN false for it).
 
     DuckDB ranks NaN above every number (NaN > 3), and judges whole row groups
     from Parquet statistics, which leave NaN out: ``< 3`` over a row group whose
     numbers are all below 3 returned its NaN rows, and ``isnan`` itself was judged
     false from them. On a floating column DuckDB's rows are therefore a superset
     for ``==``, ``<``, ``<=``, ``>``, ``>=`` and ``in`` (it never drops a number
-    wrongly), and no bound at all for ``!=`` and ``not in`` (which keep NaN), which
-    are never sent.
+    wrongly); ``!=`` and ``not in``, which NaN passes, are never sent.
     """
     return pa.types.is_floating(t) and p.op not in ("is null", "is not null")
 
@@ -173,8 +172,10 @@ def _approximate(p: Predicate, t: pa.DataType) -> bool:
 class Condition:
     """A filter split between DuckDB (``sql`` with ``params``) and the read engine (``residual``).
 
-    ``unsent`` is the part of the filter DuckDB does not evaluate at all; the
-    residual also holds predicates DuckDB evaluates loosely (NaN), checked again.
+    ``unsent`` is the part of the filter DuckDB does not evaluate at all. In an
+    AND of predicates, a NaN in a column of ``nan_dropped`` fails its predicate:
+    those rows are dropped after DuckDB (:func:`_loose`); in an OR the whole
+    filter is checked again instead (the residual).
     """
 
     sql: str | None
@@ -182,6 +183,12 @@ class Condition:
     residual: Filter | None
     columns: frozenset[str] = frozenset()  # the columns ``sql`` names
     unsent: Filter | None = None
+    nan_dropped: tuple[str, ...] = ()
+
+    @property
+    def exact(self) -> bool:
+        """Whether DuckDB's rows are the filter's rows, so that DuckDB can stop at a limit."""
+        return self.residual is None and not self.nan_dropped
 
 
 def condition(filter: Filter | None, types: dict[str, pa.DataType]) -> Condition:
@@ -207,7 +214,7 @@ def condition(filter: Filter | None, types: dict[str, pa.DataType]) -> Condition
             parts.append(sql[0])
             params += sql[1]
             columns.add(p.column)
-            if _approximate(p, types[p.column]):
+            if _loose(p, types[p.column]):
                 loose.append(p)
         texts.append(" AND ".join(parts))
     if not columns:
@@ -215,9 +222,9 @@ def condition(filter: Filter | None, types: dict[str, pa.DataType]) -> Condition
     if len(texts) > 1:
         return Condition(" OR ".join(f"({t})" for t in texts), tuple(params), filter if loose else None,
                          frozenset(columns))
-    residual = Filter((tuple(p for p in filter.clauses[0] if p in unsent or p in loose),)) if unsent or loose else None
-    return Condition(texts[0], tuple(params), residual, frozenset(columns),
-                     Filter((tuple(unsent),)) if unsent else None)
+    kept = Filter((tuple(unsent),)) if unsent else None
+    return Condition(texts[0], tuple(params), kept, frozenset(columns), kept,
+                     tuple(dict.fromkeys(p.column for p in loose)))
 
 
 # -- the files ------------------------------------------------------------------------
@@ -347,55 +354,54 @@ def native_name(path: str) -> bool:
 
 # -- the read ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Group:
-    """Files sharing their partition values (``values``: partition column -> value, None for null)."""
-
-    values: tuple[tuple[str, Any], ...]
-    names: tuple[str, ...]
-
-
-def groups_of(fragments: list[ds.Fragment], partitions: Sequence[str], name: Callable[[str], str]) -> list[Group]:
-    """The fragments, in order, as runs of files with equal partition values (names as DuckDB reads them)."""
-    groups: list[Group] = []
-    for fragment in fragments:
-        keys = ds.get_partition_keys(fragment.partition_expression) if partitions else {}
-        values = tuple((p, keys.get(p)) for p in partitions)
-        if groups and groups[-1].values == values:
-            groups[-1] = Group(values, (*groups[-1].names, name(fragment.path)))
-        else:
-            groups.append(Group(values, (name(fragment.path),)))
-    return groups
-
-
 _SQL_TYPES = {pa.int8(): "TINYINT", pa.int16(): "SMALLINT", pa.int32(): "INTEGER", pa.int64(): "BIGINT",
               pa.uint8(): "UTINYINT", pa.uint16(): "USMALLINT", pa.uint32(): "UINTEGER", pa.uint64(): "UBIGINT",
               pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.date32(): "DATE", pa.bool_(): "BOOLEAN"}
 
 
 def partition_sql_type(t: pa.DataType) -> str | None:
-    """The DuckDB type a partition column's constant is bound as (None: keep the read on pyarrow)."""
+    """The DuckDB type a partition column's values are bound as (None: keep the read on pyarrow)."""
     return _SQL_TYPES.get(t)
 
 
-class DuckDBParquet:
-    """One read's DuckDB database and the batches it streams, cast to ``schema``.
+@dataclass(frozen=True)
+class Partition:
+    """A partition column: its type, and its value in each file of the read."""
 
-    ``schema`` is what pyarrow's scanner would return for the read (the output
-    columns, then any column only the residual filter needs); ``partitions``
-    maps the partition columns the read touches to their types.
+    type: pa.DataType
+    values: list[Any]
+
+
+def partition_values(fragments: list[ds.Fragment], types: dict[str, pa.DataType]) -> dict[str, Partition]:
+    """Each partition column's value in each file, in file order (None for null or absent), as pyarrow parsed them."""
+    values: dict[str, list[Any]] = {p: [] for p in types}
+    for fragment in fragments:
+        keys = ds.get_partition_keys(fragment.partition_expression)
+        for p in types:
+            values[p].append(keys.get(p))
+    return {p: Partition(types[p], values[p]) for p in types}
+
+
+class DuckDBParquet:
+    """One read's DuckDB database and the batches it streams, cast to pyarrow's types.
+
+    ``names`` are the files as DuckDB reads them, in the snapshot's order;
+    ``partitions`` holds, for each partition column the read touches, its value in
+    each file, bound as a list that each row indexes by its file's position
+    (``file_index``). ``schema`` is what pyarrow's scanner would return for the
+    read (the output columns, then any column only the residual filter needs),
+    followed by the columns only ``cond.nan_dropped`` needs, which are dropped
+    before the batches leave (the first ``keep`` columns stay).
     """
 
-    def __init__(self, groups: list[Group], schema: pa.Schema, partitions: dict[str, pa.DataType],
+    def __init__(self, names: list[str], partitions: dict[str, Partition], schema: pa.Schema, keep: int,
                  cond: Condition, limit: int | None, batch_size: int, *, allowed: list[str],
                  filesystem: SnapshotFiles | None):
         import duckdb
 
-        self.groups, self.schema, self.partitions = groups, schema, partitions
+        self.names, self.partitions, self.schema = names, partitions, schema
+        self.output = pa.schema(list(schema)[:keep], metadata=schema.metadata)
         self.cond, self.limit, self.batch_size = cond, limit, batch_size
-        wanted = list(schema.names) + sorted(cond.columns - set(schema.names))
-        #: the columns read from the files (the rest are partition constants)
-        self.file_columns = [n for n in wanted if n not in partitions]
         self.con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
                                                       "autoload_known_extensions": False})
         try:
@@ -412,56 +418,77 @@ class DuckDBParquet:
             self.con.close()
             raise
 
-    def query(self, group: Group, absent: frozenset[str] = frozenset()) -> tuple[str, list[Any]]:
-        """The SQL text and parameters that read ``group``: values only ever as parameters.
-
-        Columns in ``absent`` are in none of the group's files: null, as pyarrow reads them.
-        """
+    def query(self) -> tuple[str, list[Any]]:
+        """The SQL text and its parameters: values (file names, partition values, filter values) only ever
+        as parameters, names only as quoted identifiers."""
         params: list[Any] = []
-        inner = [f"NULL AS {quoted(n)}" if n in absent else quoted(n) for n in self.file_columns]
-        for name, value in group.values:
-            if name in self.partitions:
-                inner.append(f"CAST(? AS {partition_sql_type(self.partitions[name])}) AS {quoted(name)}")
-                params.append(value)
-        params.append(list(group.names))
-        union = ", union_by_name = true" if len(group.names) > 1 else ""
+        wanted = list(self.schema.names) + sorted(self.cond.columns - set(self.schema.names))
+        inner = [quoted(n) for n in wanted if n not in self.partitions]
+        for name, part in self.partitions.items():
+            inner.append(f"CAST(? AS {partition_sql_type(part.type)}[])[CAST(file_index AS BIGINT) + 1] "
+                         f"AS {quoted(name)}")
+            params.append(part.values)
+        params.append(self.names)
+        # a column missing from some files is null there, as pyarrow reads it
+        union = ", union_by_name = true" if len(self.names) > 1 else ""
         sql = (f"SELECT {', '.join(map(quoted, self.schema.names))} "
                f"FROM (SELECT {', '.join(inner)} FROM read_parquet(?{union}))")
         if self.cond.sql is not None:
             sql += f" WHERE {self.cond.sql}"
             params += self.cond.params
-        if self.limit is not None and self.cond.residual is None:
+        if self.limit is not None and self.cond.exact:
             sql += " LIMIT ?"
             params.append(self.limit)
         return sql, params
 
-    def _reader(self, group: Group) -> pa.RecordBatchReader:
-        import duckdb
-
-        try:
-            sql, params = self.query(group)
-            relation = self.con.sql(sql, params=params)
-        except duckdb.BinderException:
-            # a column of the first file that none of this group's files has (a partition written before it existed)
-            have = {r[0].lower() for r in self.con.sql(
-                f"DESCRIBE SELECT * FROM read_parquet(?{', union_by_name = true' if len(group.names) > 1 else ''})",
-                params=[list(group.names)]).fetchall()}
-            absent = frozenset(n for n in self.file_columns if n.lower() not in have)
-            if not absent:
-                raise
-            sql, params = self.query(group, absent)
-            relation = self.con.sql(sql, params=params)
-        return relation.to_arrow_reader(self.batch_size)
-
     def batches(self) -> Iterator[pa.RecordBatch]:
-        """Each group's rows in file order, as batches of ``schema``."""
-        for group in self.groups:
-            reader = self._reader(group)
-            casts = [None if have.type == want.type else want.type for have, want in zip(reader.schema, self.schema)]
-            for batch in reader:
-                if batch.num_rows:
-                    yield pa.RecordBatch.from_arrays(
-                        [c if t is None else c.cast(t) for c, t in zip(batch.columns, casts)], schema=self.schema)
+        """The rows in file order, as batches of ``output``.
+
+        DuckDB hands over a batch per slice of about 32,000 rows it scanned: a
+        selective filter leaves a few hundred rows in each, so small batches are
+        joined into batches of up to ``batch_size`` rows (every batch costs the
+        read engine the same, whatever its size).
+        """
+        small: list[pa.RecordBatch] = []
+        rows = 0
+        for batch in self._exact_batches():
+            if batch.num_rows >= self.batch_size // 8:
+                if small:
+                    yield pa.concat_batches(small)
+                    small, rows = [], 0
+                yield batch
+                continue
+            small.append(batch)
+            rows += batch.num_rows
+            if rows >= self.batch_size:
+                yield pa.concat_batches(small)
+                small, rows = [], 0
+        if small:
+            yield pa.concat_batches(small)
+
+    def _exact_batches(self) -> Iterator[pa.RecordBatch]:
+        """DuckDB's batches with pyarrow's types, without the NaN rows the filter rejects."""
+        import pyarrow.compute as pc
+
+        if not self.names:  # every file pruned
+            return
+        sql, params = self.query()
+        reader = self.con.sql(sql, params=params).to_arrow_reader(self.batch_size)
+        casts = [None if have.type == want.type else want.type for have, want in zip(reader.schema, self.schema)]
+        nan_checked = [self.schema.get_field_index(n) for n in self.cond.nan_dropped]
+        keep = list(range(len(self.output)))
+        for batch in reader:
+            batch = pa.RecordBatch.from_arrays(
+                [c if t is None else c.cast(t) for c, t in zip(batch.columns, casts)], schema=self.schema)
+            nan = None
+            for i in nan_checked:
+                found = pc.is_nan(batch.column(i))
+                nan = found if nan is None else pc.or_(nan, found)
+            if nan is not None and pc.any(nan).as_py():
+                batch = batch.filter(pc.invert(pc.fill_null(nan, False)))
+            if batch.num_rows:
+                yield batch if len(keep) == len(self.schema) else pa.RecordBatch.from_arrays(
+                    [batch.column(i) for i in keep], schema=self.output)
 
     def close(self) -> None:
         self.con.close()

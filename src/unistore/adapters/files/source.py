@@ -26,8 +26,8 @@ from ...snapshot import Snapshot
 from ...adapter import Adapter, Capabilities, Connection, ReadPlan, Scan, Split, check_max_splits
 from ...spec import ReadSpec
 from .duckdb_parquet import (PROTOCOL, Condition, DuckDBParquet, SnapshotFiles, SnapshotObject, auto_prefers_duckdb,
-                             condition, engine_option, groups_of, inexact_columns, native_name, partition_sql_type,
-                             snapshot_name)
+                             condition, engine_option, inexact_columns, native_name, partition_sql_type,
+                             partition_values, snapshot_name)
 from .filesystems import SecretLocation, open_filesystems
 from .formats import dataset_format, format_name, infer_format, json_storage_schema
 from .fragments import payload_of, plan_splits, restrict, units_of
@@ -417,6 +417,8 @@ class FileSource(Connection):
         for name in files.partition_names:
             if name in needed and partition_sql_type(schema.field(name).type) is None:
                 return f"partition column {name} has type {schema.field(name).type}"
+        if "file_index" in schema.names:
+            return "a column is named file_index, which DuckDB reserves for the file a row comes from"
         return None
 
     def _duckdb(self, spec: ReadSpec, files: _Files, dataset: ds.Dataset,
@@ -427,8 +429,9 @@ class FileSource(Connection):
         wanted = columns or list(dataset.schema.names)
         if cond.residual is not None:
             wanted += [c for c in dataset.schema.names if c in cond.residual.columns and c not in wanted]
-        schema = dataset.scanner(columns=wanted).projected_schema  # exactly pyarrow's types and metadata
-        partitions = [p for p in files.partition_names if p in set(wanted) | cond.columns]
+        checked = [c for c in cond.nan_dropped if c not in wanted]
+        schema = dataset.scanner(columns=wanted + checked).projected_schema  # exactly pyarrow's types and metadata
+        partitions = {p: types[p] for p in files.partition_names if p in set(wanted) | cond.columns}
         fragments = list(dataset.get_fragments(filter=_arrow_filter(spec, files)))
         objects = {self._data_path(o, files.exact): o for o in files.objects}
         local = isinstance(self.arrow_fs, pafs.LocalFileSystem) and not files.exact
@@ -444,9 +447,9 @@ class FileSource(Connection):
                                                                   _mtime(objects[path]))
                 return name
             filesystem, allowed = SnapshotFiles(served), []
-        groups = groups_of(fragments, partitions, names)
-        return schema, DuckDBParquet(groups, schema, {p: types[p] for p in partitions}, cond, spec.limit,
-                                     spec.batch_size, allowed=allowed, filesystem=filesystem)
+        reader = DuckDBParquet([names(f.path) for f in fragments], partition_values(fragments, partitions), schema,
+                               len(wanted), cond, spec.limit, spec.batch_size, allowed=allowed, filesystem=filesystem)
+        return reader.output, reader
 
     def _start(self, spec: ReadSpec, files: _Files, dataset: ds.Dataset, count: int, snapshot: Snapshot,
                recheck: Callable[[], list[str]] | None, *, row_groups: bool = False) -> Scan:
@@ -499,8 +502,8 @@ class FileSource(Connection):
             text += f" where {expr}"
         pushed = {"columns": not files.casting, "filter": spec.filter is not None and not files.casting,
                   "limit": False, "format": files.fmt, "engine": engine}
-        if cond is not None:  # DuckDB stops at the limit unless the read engine still filters after it
-            pushed["limit"] = spec.limit is not None and cond.residual is None
+        if cond is not None:  # DuckDB stops at the limit when its rows are exactly the filter's
+            pushed["limit"] = spec.limit is not None and cond.exact
             if cond.residual is not None:
                 pushed["filter"] = cond.sql is not None
                 pushed["residual"] = str(cond.residual)
