@@ -57,6 +57,33 @@ def make_parquet(root: str, rows: int, *, rows_per_file: int = 2_000_000, null_p
     return path
 
 
+def make_hive_parquet(flat: str) -> str:
+    """The data set of :func:`make_parquet` at ``flat`` again, in hive folders ``month=<1..5>/`` (the
+    month of ``ts``, int32 as pyarrow infers it); written batch by batch, files as large as ``flat``'s."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    path = flat.rstrip("/") + "_hive"
+    if os.path.isdir(path):
+        return path
+    source = ds.dataset(flat, format="parquet")
+    schema = source.schema.append(pa.field("month", pa.int32()))
+
+    def batches():
+        for batch in source.to_batches():
+            yield pa.record_batch([*batch.columns, pc.month(batch.column("ts")).cast(pa.int32())], schema=schema)
+
+    tmp = path + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    largest = max(f.count_rows() for f in source.get_fragments())
+    ds.write_dataset(batches(), tmp, schema=schema, format="parquet",
+                     partitioning=ds.partitioning(pa.schema([("month", pa.int32())]), flavor="hive"),
+                     max_rows_per_file=largest, max_rows_per_group=min(500_000, largest))
+    os.rename(tmp, path)
+    return path
+
+
 def make_pg_table(name: str, rows: int, text_column: str, text_sql: str) -> str:
     """A PostgreSQL table (127.0.0.1:5432, database test) of 6 mixed columns: id, qty, amount, a text column
     ``text_column`` filled by the SQL expression ``text_sql`` of ``i``, ts, price; kept while it has ``rows``."""

@@ -94,3 +94,22 @@ def compare(title: str, variants: list[Variant], repeat: int = 3, *, memory_agai
         print(f"{r['variant']:<44} {r['seconds']:>9.3f} {r['ratio']:>7.2f} {r['cpu_s']:>7.2f} {r['peak_mb']:>9.0f} "
               f"{r['growth_mb']:>10.0f} {r['mem_ratio']:>9.2f}")
     return rows
+
+
+def against_best(rows: list[dict], name: str) -> tuple[float, float]:
+    """``name``'s time over the fastest reference's, and its peak memory over the lowest reference peak."""
+    refs = [r for r in rows if r["reference"]]
+    mine = next(r for r in rows if r["variant"] == name)
+    return (mine["seconds"] / min(r["seconds"] for r in refs), mine["peak_mb"] / min(r["peak_mb"] for r in refs))
+
+
+def print_targets(title: str, results: dict[str, list[dict]], name: str, *, time_target: float,
+                  memory_target: float, notes: dict[str, str] | None = None) -> None:
+    """One line per shape: ``name``'s time and peak-memory ratios against the best references, and the target."""
+    print(f"\n## {title}: {name} against the faster reference (time) and the lower reference peak (memory); "
+          f"targets {time_target:.2f}x / {memory_target:.2f}x")
+    print(f"{'shape':<28} {'time ratio':>10} {'mem ratio':>10} {'met':>5}  note")
+    for shape, rows in results.items():
+        t, m = against_best(rows, name)
+        met = "yes" if t <= time_target and m <= memory_target else "no"
+        print(f"{shape:<28} {t:>10.2f} {m:>10.2f} {met:>5}  {(notes or {}).get(shape, '')}")

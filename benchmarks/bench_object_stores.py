@@ -3,7 +3,10 @@
 - Parquet data set (>= 500 MB) on a local S3 server (moto's server mode on loopback):
   unistore.read (provenance + fingerprint on; native S3 data path, and the s3fs data path)
   vs pyarrow.dataset with pyarrow's native S3FileSystem vs pyarrow.dataset over s3fs;
-  plus unistore.scan streamed batch by batch (peak memory stays bounded).
+  plus unistore.scan streamed batch by batch (peak memory stays bounded). Then per read shape
+  (whole, projection, selective filter): unistore.read with engine "auto", "pyarrow" and "duckdb"
+  vs pyarrow.dataset over native S3 and DuckDB's read_parquet over s3fs (register_filesystem),
+  with unistore "auto"'s time over the faster and peak memory over the lower.
 - Delta table on local disk: unistore.read vs deltalake's DeltaTable(...).to_pyarrow_table().
 - Iceberg table (SQLite catalog, local disk): unistore.read vs pyiceberg scan().to_arrow().
 
@@ -29,7 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _data import make_parquet  # noqa: E402
-from _harness import Variant, compare  # noqa: E402
+from _harness import UNISTORE_WARM, Variant, compare, print_targets  # noqa: E402
 
 DATA = os.path.join(HERE, "data", "object_stores")
 BUCKET = "unistore-bench"
@@ -108,6 +111,48 @@ def start_moto_with(parquet: str) -> tuple[subprocess.Popen, str]:
     return proc, endpoint
 
 
+#: read shapes on S3: name -> (columns, unistore filter, the same filter as a pyarrow expression and in SQL)
+S3_SHAPES = {
+    "whole read": (None, None, None, None),
+    "projection (3 of 7 columns)": (["id", "amount", "category"], None, None, None),
+    "selective (2 columns, 2 predicates)": (
+        ["id", "amount"], [("amount", ">", 150), ("category", "<", "category-0200")],
+        "(ds.field('amount') > 150) & (ds.field('category') < 'category-0200')",
+        "amount > 150 AND category < 'category-0200'"),
+}
+
+
+def s3_shapes(uri: str, endpoint: str, repeat: int) -> dict[str, list[dict]]:
+    """Each read shape by pyarrow.dataset (native S3), DuckDB (over s3fs) and unistore with each engine."""
+    bucket_path = uri[len("s3://"):]
+    tiny = ("import os, tempfile, pyarrow as pa, pyarrow.parquet as pq\n"
+            "warm = os.path.join(tempfile.mkdtemp(), 'warm.parquet')\npq.write_table(pa.table({'a': [1]}), warm)\n")
+    native = QUICK_EXIT + tiny + (
+        "import pyarrow.fs as pafs, pyarrow.dataset as ds\nds.dataset(warm).to_table()\n"
+        f"fs = pafs.S3FileSystem(endpoint_override='{endpoint[len('http://'):]}', scheme='http', "
+        f"region='us-east-1', access_key='{KEY}', secret_key='{SECRET}')")
+    duck = QUICK_EXIT + tiny + (
+        "import duckdb, s3fs\ncon = duckdb.connect()\n"
+        "con.sql('SELECT * FROM read_parquet(?)', params=[warm]).fetchall()\n"
+        f"con.register_filesystem(s3fs.S3FileSystem(endpoint_url='{endpoint}', key='{KEY}', secret='{SECRET}'))")
+    warm_unistore = QUICK_EXIT + UNISTORE_WARM + f"unistore.read(warm, engine='duckdb')\n{warm('s3')}"
+    results = {}
+    for name, (columns, filters, expression, where) in S3_SHAPES.items():
+        select = ", ".join(columns) if columns else "*"
+        sql = f"SELECT {select} FROM read_parquet('{uri}/*.parquet')" + (f" WHERE {where}" if where else "")
+        results[name] = compare(f"Parquet on S3 (moto), {name}", [
+            Variant("pyarrow.dataset, native S3FileSystem", reference=True, setup=native,
+                    body=f"t = ds.dataset('{bucket_path}', format='parquet', filesystem=fs).to_table("
+                         f"columns={columns!r}{f', filter={expression}' if expression else ''})"),
+            Variant("DuckDB read_parquet over s3fs", reference=True, setup=duck,
+                    body=f"t = con.sql({sql!r}).fetch_record_batch(65536).read_all()"),
+            *[Variant(f"unistore.read (engine {engine})", setup=warm_unistore,
+                      body=f"t = unistore.read('{uri}', columns={columns!r}, filter={filters!r}, engine={engine!r})")
+              for engine in ("auto", "pyarrow", "duckdb")],
+        ], repeat=repeat)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=16_000_000)
@@ -150,6 +195,15 @@ def main() -> None:
                         body=f"n = sum(b.num_rows for b in unistore.scan('{uri}', fragment_readahead=1, "
                              "batch_readahead=4))"),
             ], repeat=args.repeat)
+            shapes = s3_shapes(uri, endpoint, args.repeat)
+            results["s3_shapes"] = shapes
+            import unistore
+
+            notes = {name: "auto read with " + unistore.provenance_of(unistore.read(
+                uri, columns=shape[0], filter=shape[1], limit=0)).query.pushed_down["engine"]
+                for name, shape in S3_SHAPES.items()}
+            print_targets(f"Parquet on S3 (moto), {size_mb:.0f} MB", shapes, "unistore.read (engine auto)",
+                          time_target=1.05, memory_target=1.1, notes=notes)
         finally:
             proc.terminate()
             proc.wait(timeout=30)

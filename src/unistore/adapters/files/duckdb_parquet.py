@@ -62,13 +62,23 @@ def engine_option(options: Any) -> str:
     return value
 
 
-#: ``"auto"``: below this many bytes of Parquet, a new DuckDB database (about 15 ms) costs more than it saves
+#: ``"auto"``: below this many bytes of Parquet, a read's own DuckDB database (15-20 ms to open) costs
+#: more than DuckDB saves
 AUTO_MIN_BYTES = 8 * 2**20
 
 
 def auto_prefers_duckdb(spec: Any, size: int, *, local: bool) -> bool:
-    """Whether ``"auto"`` reads through DuckDB: what the benchmarks measured faster (benchmarks/bench_embedded.py)."""
-    return local and size >= AUTO_MIN_BYTES
+    """Whether ``"auto"`` reads through DuckDB, as benchmarks/bench_embedded.py and bench_object_stores.py measured.
+
+    On local disk DuckDB took less CPU and memory than pyarrow.dataset for every shape
+    (whole read, projection, selective filter, hive partitions). On S3 pyarrow's native
+    client reads whole files faster (large coalesced range requests, where DuckDB asks
+    the fsspec client for one column chunk at a time), while a projection or a filter
+    reads less, in fewer requests, through DuckDB.
+    """
+    if size < AUTO_MIN_BYTES:
+        return False
+    return local or spec.filter is not None or spec.columns is not None
 
 
 # -- what DuckDB returns exactly ---------------------------------------------------
