@@ -354,6 +354,16 @@ def test_auto_reads_through_duckdb_from_its_size_up(local_folder, monkeypatch):
     assert unistore.provenance_of(residual).query.pushed_down["engine"] == "pyarrow"
 
 
+@pytest.mark.server
+def test_auto_reads_whole_files_from_s3_with_pyarrow_and_narrowed_reads_with_duckdb(s3_plain, monkeypatch):
+    monkeypatch.setattr(duckdb_parquet, "AUTO_MIN_BYTES", 1)
+
+    def engine(**options):
+        return unistore.provenance_of(unistore.read(s3_plain, **options)).query.pushed_down["engine"]
+    assert engine() == "pyarrow"
+    assert engine(columns=["id"]) == engine(filter=[("id", ">", 3)]) == "duckdb"
+
+
 @pytest.mark.parametrize("engine", ["DuckDB", "polars", 1, True, ["duckdb"]])
 def test_a_bad_engine_is_refused_before_anything_is_read(tmp_path, engine):
     missing = str(tmp_path / "nothing-here")
