@@ -23,7 +23,7 @@ import pytest
 
 import unistore
 from reference import FILTER_CASES, TABLE
-from stores.object_stores import parquet_bytes
+from stores.object_stores import HTTP_TOKEN, parquet_bytes
 from unistore import col
 from unistore.adapters.files import duckdb_parquet
 from unistore.errors import BadSpecError, QueryError
@@ -186,7 +186,16 @@ def s3_plain(moto_s3):
     return _s3_folder(moto_s3, versioned=False)
 
 
-FLAT_STORES = ["local_folder", "odd_names", "memory_folder",
+@pytest.fixture(scope="module")
+def http_file(http_files):
+    """One file over HTTP, its URL carrying a token the server checks (kept out of records and names)."""
+    name = f"engines-{uuid.uuid4().hex[:8]}.parquet"
+    with open(os.path.join(http_files.root, name), "wb") as f:
+        f.write(parquet_bytes(WIDE))
+    return f"{http_files.url}/{name}?token={HTTP_TOKEN}"
+
+
+FLAT_STORES = ["local_folder", "odd_names", "memory_folder", "http_file",
                pytest.param("s3_versioned", marks=pytest.mark.server), pytest.param("s3_plain", marks=pytest.mark.server)]
 
 
@@ -207,6 +216,11 @@ def test_threads_reading_one_file_through_the_snapshot_file_system_read_their_ow
     for _ in range(3):  # a race shows only now and then
         by_duckdb = unistore.read(str(tmp_path), engine="duckdb")
         assert pc.sum(by_duckdb.column("id")).as_py() == rows * (rows - 1) // 2
+
+
+def test_a_token_in_the_url_stays_out_of_what_duckdb_is_told(http_file):
+    _, by_duckdb = read_both(http_file, columns=["id"])
+    assert HTTP_TOKEN not in unistore.provenance_of(by_duckdb).to_json()
 
 
 def test_the_reference_filters_select_the_same_rows_as_the_reference(local_folder):
