@@ -77,9 +77,10 @@ def make_hive_parquet(flat: str) -> str:
     tmp = path + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     largest = max(f.count_rows() for f in source.get_fragments())
+    group = min(500_000, largest)  # row groups as large as the flat set's (batches split by month are small)
     ds.write_dataset(batches(), tmp, schema=schema, format="parquet",
                      partitioning=ds.partitioning(pa.schema([("month", pa.int32())]), flavor="hive"),
-                     max_rows_per_file=largest, max_rows_per_group=min(500_000, largest))
+                     max_rows_per_file=largest, min_rows_per_group=group, max_rows_per_group=group)
     os.rename(tmp, path)
     return path
 
