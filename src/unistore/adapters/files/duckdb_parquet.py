@@ -70,8 +70,8 @@ AUTO_MIN_BYTES = 8 * 2**20
 def auto_prefers_duckdb(spec: Any, size: int, *, local: bool) -> bool:
     """Whether ``"auto"`` reads through DuckDB, as benchmarks/bench_embedded.py and bench_object_stores.py measured.
 
-    On local disk (616 MB, 14 M rows) DuckDB took 0.4-0.6x pyarrow.dataset's time and
-    0.3-0.8x its memory for every shape (whole read, projection, selective filter, hive
+    On local disk (616 MB, 14 M rows) DuckDB took 0.3-0.8x pyarrow.dataset's time and
+    0.3-0.8x its peak memory for every shape (whole read, projection, selective filter, hive
     partitions). On S3 (a moto server, 588 MB) pyarrow's native client read whole files
     in 3.4 s, where DuckDB, asking the fsspec client for one column chunk at a time,
     took 24 s; a projection or a filter took 25 s through DuckDB and 68 s through pyarrow.
