@@ -19,7 +19,7 @@ import xxhash
 
 from ...errormap import ErrorTable, Rule, is_instance, mapped_errors
 from ...errors import (AuthenticationError, BadSpecError, QueryError, SnapshotUnavailableError,
-                       SourceNotFoundError, SourceUnavailableError)
+                       SourceNotFoundError, SourceUnavailableError, UnistoreError)
 from ...location import Location
 from ...provenance import Dataset, Query
 from ...snapshot import Snapshot
@@ -574,14 +574,39 @@ class FileSource(Connection):
 
 def _guard(batches: Iterable[pa.RecordBatch], source: FileSource, path: str,
            recheck: Callable[[], list[str]] | None, errors: ErrorTable) -> Iterator[pa.RecordBatch]:
-    """Map the engine's read ``errors`` to unistore errors; then ``recheck`` names the objects that changed under the read."""
-    with source._mapped(errors, path):
-        yield from batches
+    """Map the engine's read ``errors`` to unistore errors; then ``recheck`` names the objects that changed under the read.
+
+    A read that fails is checked too: an object rewritten while its byte ranges were read gives the
+    reader a footer of one version and pages of another, which it reports as corrupt data. Then the
+    change is the cause, and the error says so.
+    """
+    try:
+        with source._mapped(errors, path):
+            yield from batches
+    except UnistoreError as failure:
+        changed = _quietly_changed(recheck)
+        if changed:
+            raise _changed_error(source, changed) from failure
+        raise
     changed = recheck() if recheck is not None else []
     if changed:
-        shown = ", ".join(source._shown(p) for p in changed[:10])
-        raise QueryError(f"{len(changed)} object(s) changed during the read of {source.uri} ({shown}); "
-                         "the result may mix versions: read again")
+        raise _changed_error(source, changed)
+
+
+def _quietly_changed(recheck: Callable[[], list[str]] | None) -> list[str]:
+    """The objects that changed, or [] when that cannot be told (the original failure is then reported)."""
+    if recheck is None:
+        return []
+    try:
+        return recheck()
+    except Exception:
+        return []
+
+
+def _changed_error(source: FileSource, changed: list[str]) -> QueryError:
+    shown = ", ".join(source._shown(p) for p in changed[:10])
+    return QueryError(f"{len(changed)} object(s) changed during the read of {source.uri} ({shown}); "
+                      "the result may mix versions: read again")
 
 
 #: driver exceptions (botocore, azure-core, aiohttp) that mean "the store could not be reached"
