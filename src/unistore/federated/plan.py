@@ -41,7 +41,7 @@ from ..errors import BadSpecError
 from ..filters import Filter, short
 from ..sqlguard import classify
 from .pushdown import conjuncts, to_filter
-from .semijoin import Link, join_links
+from .semijoin import Link, column_equalities, join_links
 
 DIALECT = "duckdb"
 VIEW_PREFIX = "unistore_input_"
@@ -362,24 +362,11 @@ def _check_join_types(tree: exp.Expression, by_view: dict[str, InputPlan]) -> No
     """An equality between columns of two inputs whose types cannot match (a number and a text) is an error."""
     for scope in traverse_scope(tree):
         direct = _input_sources(scope, by_view)
-        for eq in scope.expression.find_all(exp.EQ):
-            left, right = eq.this.unnest(), eq.expression.unnest()
-            if not (isinstance(left, exp.Column) and isinstance(right, exp.Column)):
-                continue
-            a, b = direct.get(left.table), direct.get(right.table)
-            if a is None or b is None or a is b:
-                continue
-            fa, fb = _field(a.schema, left.name), _field(b.schema, right.name)
-            if fa is None or fb is None:
-                continue
+        for a, fa, b, fb in column_equalities(scope.expression.find_all(exp.EQ), direct):
             ka, kb = _kind(fa.type), _kind(fb.type)
             if ka and kb and ka != kb:
                 raise BadSpecError(f"type mismatch: {a.name}.{fa.name} is {fa.type} and {b.name}.{fb.name} is "
                                    f"{fb.type}; they cannot be compared (CAST one of them in the query)")
-
-
-def _field(schema: pa.Schema, name: str) -> pa.Field | None:
-    return next((f for f in schema if f.name.lower() == name.lower()), None)
 
 
 def _narrowest(schema: pa.Schema) -> str:

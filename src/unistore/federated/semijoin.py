@@ -27,6 +27,7 @@ Values layer: sqlglot, pyarrow and numpy only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,23 +76,33 @@ def join_links(tree: exp.Expression, by_view: dict[str, InputPlan]) -> list[Link
             return []  # an outer, semi, anti, ASOF or positional join
         conditions += conjuncts(join.args.get("on"))
     links: list[Link] = []
+    for a, fa, b, fb in column_equalities(conditions, aliases):
+        if _key_kind(fa.type) is None or _key_kind(fa.type) != _key_kind(fb.type):
+            continue
+        links += [Link(a.view, fa.name, b.view, fb.name), Link(b.view, fb.name, a.view, fa.name)]
+    return links
+
+
+def column_equalities(conditions: "Iterable[exp.Expression]", inputs: "Mapping[str, InputPlan]",
+                      ) -> "Iterator[tuple[InputPlan, pa.Field, InputPlan, pa.Field]]":
+    """``a.x = b.y`` among ``conditions`` where ``a`` and ``b`` are two different inputs (by alias in
+    ``inputs``) and both columns are theirs: each as (input, field, other input, other field)."""
     for condition in conditions:
         if not isinstance(condition, exp.EQ):
             continue
         left, right = condition.this.unnest(), condition.expression.unnest()
         if not (isinstance(left, exp.Column) and isinstance(right, exp.Column)):
             continue
-        a, b = aliases.get(left.table), aliases.get(right.table)
+        a, b = inputs.get(left.table), inputs.get(right.table)
         if a is None or b is None or a is b:
             continue
-        fa, fb = _field(a.schema, left.name), _field(b.schema, right.name)
-        if fa is None or fb is None or _key_kind(fa.type) is None or _key_kind(fa.type) != _key_kind(fb.type):
-            continue
-        links += [Link(a.view, fa.name, b.view, fb.name), Link(b.view, fb.name, a.view, fa.name)]
-    return links
+        fa, fb = field_named(a.schema, left.name), field_named(b.schema, right.name)
+        if fa is not None and fb is not None:
+            yield a, fa, b, fb
 
 
-def _field(schema: pa.Schema, name: str) -> pa.Field | None:
+def field_named(schema: pa.Schema, name: str) -> pa.Field | None:
+    """The field ``name`` refers to, as DuckDB resolves names (case-insensitively); None when none or several do."""
     found = [f for f in schema if f.name.lower() == name.lower()]
     return found[0] if len(found) == 1 else None
 
