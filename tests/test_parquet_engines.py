@@ -133,25 +133,21 @@ def _write_parts(put, table: pa.Table, names: list[str]) -> None:
 
 # -- the stores -------------------------------------------------------------------------
 
+def _local_parts(tmp_path_factory, folder: str, names: list[str]) -> str:
+    root = tmp_path_factory.mktemp(folder)
+    _write_parts(lambda name, data: (root / name).write_bytes(data), WIDE, names)
+    return str(root)
+
+
 @pytest.fixture(scope="module")
 def local_folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("flat")
-
-    def put(name, data):
-        (root / name).write_bytes(data)
-    _write_parts(put, WIDE, ["part-0.parquet", "part-1.parquet", "part-2.parquet"])
-    return str(root)
+    return _local_parts(tmp_path_factory, "flat", ["part-0.parquet", "part-1.parquet", "part-2.parquet"])
 
 
 @pytest.fixture(scope="module")
 def odd_names(tmp_path_factory):
     """File names DuckDB would expand as globs: read through the snapshot file system instead."""
-    root = tmp_path_factory.mktemp("odd")
-
-    def put(name, data):
-        (root / name).write_bytes(data)
-    _write_parts(put, WIDE, ["part[0].parquet", "part?1.parquet", "part*2.parquet"])
-    return str(root)
+    return _local_parts(tmp_path_factory, "odd", ["part[0].parquet", "part?1.parquet", "part*2.parquet"])
 
 
 @pytest.fixture(scope="module")
