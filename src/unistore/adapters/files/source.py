@@ -398,7 +398,7 @@ class FileSource(Connection):
         if problem is not None or condition(spec.filter, _types(dataset)).unsent is not None:
             return "pyarrow"  # pyarrow evaluates every predicate while it reads
         size = sum(o.get("size") or 0 for o in files.objects)
-        return "duckdb" if auto_prefers_duckdb(spec, size, local=not self.remote) else "pyarrow"
+        return "duckdb" if auto_prefers_duckdb(spec, size) else "pyarrow"
 
     def _duckdb_problem(self, spec: ReadSpec, files: _Files, dataset: ds.Dataset, row_groups: bool) -> str | None:
         """Why DuckDB cannot return exactly what pyarrow would for this read (None: it can)."""
@@ -475,7 +475,7 @@ class FileSource(Connection):
             residual = cond.residual
         else:
             scanner = dataset.scanner(columns=columns, filter=_arrow_filter(spec, files), batch_size=spec.batch_size,
-                                      use_threads=True, **tuning)
+                                      use_threads=True, **tuning, **self._scan_options(files))
             schema, residual, batches = scanner.projected_schema, None, scanner.to_batches()
         return Scan(
             schema=schema,
@@ -486,6 +486,14 @@ class FileSource(Connection):
             query=self._query(spec, files, count, engine, cond),
             close=close,
         )
+
+    def _scan_options(self, files: _Files) -> dict[str, Any]:
+        """Parquet on local disk is read without ``pre_buffer``: pyarrow's range cache, made for
+        high-latency stores, keeps every file's column chunks until the scan ends (220 MB on a 420 MB
+        data set, 18% of the read's peak) and saves nothing where a read costs no round trip."""
+        if files.fmt != "parquet" or not isinstance(self.arrow_fs, pafs.LocalFileSystem):
+            return {}
+        return {"fragment_scan_options": ds.ParquetFragmentScanOptions(pre_buffer=False)}
 
     def _query(self, spec: ReadSpec, files: _Files, count: int, engine: str, cond: Condition | None = None) -> Query:
         """What a read of ``count`` of ``files`` sends, for the record (the same text whichever engine reads).
