@@ -26,7 +26,7 @@ from .adapter import Connection, Scan, Split
 from .errors import AdapterError, BadSpecError, SnapshotUnavailableError, UnistoreError
 from .executor import plan_and_scan
 from .fingerprint import Fingerprinter, schema_fingerprint
-from .lineage.events import ReadContext
+from .lineage.events import ReadContext, ReadEvent
 from .lineage.span import ReadSpan
 from .location import cap, scrub
 from .provenance import Provenance, embedded_parents, now_rfc3339, remember, remember_returned, tag_fields, tag_schema, uuid7
@@ -91,7 +91,7 @@ def read_table(connection: Connection, spec: ReadSpec, *, owned: bool = False,
     """
     stream = _open_stream(connection, spec, owned, announce=False, checks=checks)
     batches = list(stream)
-    table = pa.Table.from_batches(batches, schema=tag_schema(stream.schema, stream.record))
+    table = pa.Table.from_batches(batches, schema=tag_schema(stream.schema, stream.record, stream.record_json))
     remember_returned(stream.record, table)  # so provenance_of(table) knows it without hashing
     if stream.record.checks:
         from .checkeval import verdict  # data tests are imported when a read has some
@@ -228,7 +228,7 @@ class _Unreported:
         return None
 
     def finish(self, record: Provenance | None, error: BaseException | None, duration_s: float) -> None:
-        pass
+        return None
 
 
 class _ReadStream:
@@ -258,6 +258,12 @@ class _ReadStream:
         self.pending: deque[pa.RecordBatch] = deque()
         self.batches = iter(scan.batches)
         self.done = False
+        self.event: ReadEvent | None = None  # what the lineage sinks got, once the read ended
+
+    @property
+    def record_json(self) -> str | None:
+        """The finished record's JSON when the sinks already made it (the table's metadata reuses it)."""
+        return self.event.record_json if self.event is not None else None
 
     def __iter__(self) -> "_ReadStream":
         return self
@@ -335,7 +341,7 @@ class _ReadStream:
         if self.owned:
             with contextlib.suppress(Exception):
                 self.connection.close()
-        self.span.finish(self.record, error, time.perf_counter() - self.started)
+        self.event = self.span.finish(self.record, error, time.perf_counter() - self.started)
 
     def __del__(self) -> None:
         # dropped before the end (closed reader, abandoned stream): release and report it as incomplete

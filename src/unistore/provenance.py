@@ -223,7 +223,7 @@ class Provenance:
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), default=jsonable, separators=(",", ":"), sort_keys=False)
+        return _RECORD_JSON(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Provenance":
@@ -280,6 +280,10 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+#: one encoder, made once (``json.dumps`` with options builds a new one per call)
+_RECORD_JSON = json.JSONEncoder(default=jsonable, separators=(",", ":")).encode
+
+
 def now_rfc3339() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -293,14 +297,16 @@ def tag_fields(schema: pa.Schema, record: Provenance) -> pa.Schema:
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def tag_schema(schema: pa.Schema, record: Provenance) -> pa.Schema:
-    """``schema`` with the record as schema metadata and the read id on every field."""
+def tag_schema(schema: pa.Schema, record: Provenance, text: str | None = None) -> pa.Schema:
+    """``schema`` with the record as schema metadata and the read id on every field.
+
+    ``text``: the record's JSON when it was already made (for the lineage sinks of the same read)."""
     rid = record.read_id.encode()
     if all((f.metadata or {}).get(FIELD_KEY) == rid for f in schema):
         fields = list(schema)
     else:
         fields = list(tag_fields(schema, record))
-    meta = {**(schema.metadata or {}), SCHEMA_KEY: record.to_json().encode()}
+    meta = {**(schema.metadata or {}), SCHEMA_KEY: (text if text is not None else record.to_json()).encode()}
     return pa.schema(fields, metadata=meta)
 
 

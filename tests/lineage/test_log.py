@@ -9,6 +9,7 @@ import pytest
 
 import unistore
 from unistore import lineage
+from unistore.provenance import SCHEMA_KEY
 from unistore.runs import read_log
 
 
@@ -31,6 +32,8 @@ def test_every_read_is_logged_and_read_back_with_unistore(tmp_path, sqlite_uri, 
         assert row["rows"] == table.num_rows
         assert json.loads(row["snapshot"]) == json.loads(json.dumps(record.snapshot.to_dict()))
         assert unistore.Provenance.from_json(row["record"]).to_dict() == record.to_dict()
+        # one serialisation serves both: the log holds exactly the text the table carries
+        assert row["record"].encode() == table.schema.metadata[SCHEMA_KEY]
     assert "SourceNotFoundError" in rows[2]["error"]
     # metadata is data too: the log read carries its own provenance
     assert unistore.provenance_of(log).source.system == "files"

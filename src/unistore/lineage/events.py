@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..location import Location
@@ -103,6 +104,11 @@ class ReadEvent:
     schema: "pa.Schema | None" = None  # the result's Arrow schema, when the read got that far
     #: a cross-silo query's input reads (their own events), so sinks can report them as its inputs
     inputs: tuple["ReadEvent", ...] = ()
+
+    @cached_property
+    def record_json(self) -> str | None:
+        """The finished record as JSON text, made once for the sinks and the table's metadata that all need it."""
+        return self.record.to_json() if self.record is not None else None
 
 
 @runtime_checkable

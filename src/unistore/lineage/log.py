@@ -56,7 +56,6 @@ SCHEMA = pa.schema([
 
 # one encoder each, made once: ``json.dumps`` with options builds a new encoder per call, a fifth of a line's cost
 _SNAPSHOT_JSON = json.JSONEncoder(default=jsonable, sort_keys=True).encode
-_RECORD_JSON = json.JSONEncoder(default=jsonable, separators=(",", ":")).encode
 _LINE_JSON = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -75,19 +74,18 @@ def row(event: "ReadEvent") -> dict[str, Any]:
         "rows": 0, "bytes": 0, "fingerprint": "", "schema_fingerprint": "", "record": "",
     }
     if record is not None:
-        data = record.to_dict()  # once: serialising the record is most of a log line's cost
         out.update({
             "read_id": record.read_id, "read_at": record.read_at,
             "source_system": record.source.system, "source_namespace": record.source.namespace,
             "source_name": record.source.name, "source_uri": record.source.uri,
             "snapshot_kind": record.snapshot.kind,
-            "snapshot": _SNAPSHOT_JSON(data["snapshot"]),
+            "snapshot": _SNAPSHOT_JSON(record.snapshot.to_dict()),
             "replayable": bool(record.snapshot.replayable),
             "query_language": record.query.language, "query_text": record.query.text,
             "rows": record.result.rows, "bytes": record.result.bytes,
             "fingerprint": record.result.fingerprint or "",
             "schema_fingerprint": record.result.schema_fingerprint or "",
-            "record": _RECORD_JSON(data),
+            "record": event.record_json,  # made once for every sink and the table's metadata
         })
     return out
 

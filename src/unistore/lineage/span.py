@@ -48,9 +48,10 @@ class ReadSpan:
         return otel.activate(self._otel)
 
     def finish(self, record: "Provenance | None", error: BaseException | None, duration_s: float,
-               inputs: tuple[ReadEvent, ...] = ()) -> None:
+               inputs: tuple[ReadEvent, ...] = ()) -> ReadEvent | None:
+        """Report the finished read; the event the sinks got (None when none is installed)."""
         if self._done:
-            return
+            return None
         self._done = True
         try:
             otel.finish(self._otel, record, error, duration_s)
@@ -58,7 +59,7 @@ class ReadSpan:
             _log.warning("OpenTelemetry reporting failed", exc_info=True)
         current = sinks()
         if not current and self._run is None:
-            return
+            return None
         event = ReadEvent(record, error, duration_s, self._source_uri, self._run, self._stats, self._schema, inputs)
         if self._run is not None:
             try:
@@ -70,6 +71,7 @@ class ReadSpan:
                 sink.emit(event)
             except Exception:
                 _log.warning("lineage sink %r failed; the read is unaffected", sink, exc_info=True)
+        return event
 
 
     def split_spans(self, splits: list[tuple[int, int, int, int, int]]) -> None:
