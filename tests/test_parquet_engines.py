@@ -25,7 +25,7 @@ import unistore
 from reference import FILTER_CASES, TABLE
 from stores.object_stores import HTTP_TOKEN, parquet_bytes
 from unistore import col
-from unistore.adapters.files import duckdb_parquet
+from unistore.adapters.files import duckdb_databases as databases, duckdb_parquet
 from unistore.errors import BadSpecError, QueryError
 
 N = TABLE.num_rows
@@ -429,3 +429,50 @@ def test_a_broken_file_is_a_query_error_with_either_engine(tmp_path):
     for engine in ("pyarrow", "duckdb"):
         with pytest.raises(QueryError, match="cannot read"):
             unistore.read(str(tmp_path), engine=engine)
+
+
+def _eventually(condition, seconds: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_read_takes_the_database_opened_ahead_of_it_and_no_two_reads_share_one(local_folder, monkeypatch):
+    taken = []
+    take = databases.take
+    monkeypatch.setattr(databases, "take", lambda: taken.append(take()) or taken[-1])
+    first = unistore.read(local_folder, engine="duckdb")
+    assert _eventually(lambda: databases._spare is not None)
+    spare = databases._spare
+    second = unistore.read(local_folder, engine="duckdb")
+    assert taken[1] is spare and taken[0] is not spare
+    fingerprints = {unistore.provenance_of(t).result.fingerprint for t in (first, second)}
+    assert len(fingerprints) == 1 and first.num_rows == second.num_rows == N
+    # the spare is a fresh database: reading configured and locked the one it took, never the next
+    assert _eventually(lambda: databases._spare is not None)
+    databases._spare.execute("SET threads = 2")
+
+
+def _read_in_child(path: str, out) -> None:
+    out.put(unistore.read(path, engine="duckdb").num_rows)
+
+
+def test_a_forked_child_opens_its_own_database_instead_of_the_parents_spare(local_folder):
+    import multiprocessing
+
+    unistore.read(local_folder, engine="duckdb")
+    assert _eventually(lambda: databases._spare is not None)
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_read_in_child, args=(local_folder, out))
+    child.start()
+    child.join(60)
+    if child.is_alive():  # a database inherited through the fork has no worker threads: its use hangs
+        child.kill()
+        pytest.fail("the forked child's DuckDB read hung")
+    assert child.exitcode == 0 and out.get(timeout=5) == N

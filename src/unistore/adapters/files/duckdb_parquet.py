@@ -44,6 +44,7 @@ import pyarrow.dataset as ds
 
 from ...errors import BadSpecError
 from ...filters import Filter, Predicate, short
+from . import duckdb_databases as databases
 
 ENGINES = ("auto", "pyarrow", "duckdb")
 #: the protocol :class:`SnapshotFiles` is registered under in a read's own DuckDB database
@@ -407,13 +408,11 @@ class DuckDBParquet:
     def __init__(self, names: list[str], partitions: dict[str, Partition], schema: pa.Schema, keep: int,
                  cond: Condition, limit: int | None, batch_size: int, *, allowed: list[str],
                  filesystem: SnapshotFiles | None):
-        import duckdb
-
         self.names, self.partitions, self.schema = names, partitions, schema
         self.output = pa.schema(list(schema)[:keep], metadata=schema.metadata)
         self.cond, self.limit, self.batch_size = cond, limit, batch_size
-        self.con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
-                                                      "autoload_known_extensions": False})
+        self.drained = False  # every batch taken: nothing of the query is in use any more
+        self.con = databases.take()
         try:
             self.con.execute("SET TimeZone = 'UTC'")  # a tz-aware bound value means the same instant everywhere
             self.con.execute("SET preserve_insertion_order = true")  # the files' row order, as pyarrow returns it
@@ -481,6 +480,7 @@ class DuckDBParquet:
         import pyarrow.compute as pc
 
         if not self.names:  # every file pruned
+            self.drained = True
             return
         sql, params = self.query()
         reader = self.con.sql(sql, params=params).to_arrow_reader(self.batch_size)
@@ -499,6 +499,10 @@ class DuckDBParquet:
             if batch.num_rows:
                 yield batch if len(keep) == len(self.schema) else pa.RecordBatch.from_arrays(
                     [batch.column(i) for i in keep], schema=self.output)
+        self.drained = True
 
     def close(self) -> None:
-        self.con.close()
+        if self.drained:
+            databases.release(self.con)  # on another thread: the batches are Arrow's own memory
+        else:  # stopped early: the query's stream may still be open, so the database goes now, here
+            self.con.close()
