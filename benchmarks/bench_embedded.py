@@ -4,8 +4,8 @@
   hive partitions whole and filtered): unistore.read (provenance and fingerprint on) with
   engine "auto", "pyarrow" and "duckdb" vs pyarrow.dataset(...).to_table(), the same
   scanner drained with Table.from_batches, and DuckDB's read_parquet streamed as record
-  batches; then per shape, unistore "auto"'s time over the
-  faster of the two and its peak memory over the lower (targets 1.05x and 1.1x).
+  batches; then per shape, unistore "auto"'s time over the fastest of them and its peak
+  memory over the lowest (targets 1.05x and 1.1x).
 - SQLite table (>= 2 million rows, 6 mixed columns): unistore.read (ADBC driver, and the
   sqlite3 fallback) vs the ADBC SQLite driver's fetch_arrow_table() vs pandas.read_sql.
 - Fingerprint throughput on an in-memory table.
