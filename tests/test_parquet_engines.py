@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import os
+import subprocess
+import sys
 import uuid
 from zoneinfo import ZoneInfo
 
@@ -476,3 +478,45 @@ def test_a_forked_child_opens_its_own_database_instead_of_the_parents_spare(loca
         child.kill()
         pytest.fail("the forked child's DuckDB read hung")
     assert child.exitcode == 0 and out.get(timeout=5) == N
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    """``code`` run in a fresh interpreter, so that a crash aborts the child, not the test session."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_reads_on_a_daemon_thread_leave_nothing_to_cut_off_at_interpreter_exit(local_folder):
+    # a thread inherits its daemon flag from the thread that starts it: a database opened or closed
+    # behind a framework's daemon worker would be cut off inside DuckDB at exit, which aborts the process
+    done = _python(
+        "import threading, unistore\n"
+        "seen = []\n"
+        "def work():\n"
+        "    for _ in range(3):\n"
+        f"        unistore.read({local_folder!r}, engine='duckdb', columns=['id'])\n"
+        "        seen.extend(t.daemon for t in threading.enumerate() if t.name.startswith('unistore-duckdb'))\n"
+        "worker = threading.Thread(target=work, daemon=True)\n"
+        "worker.start()\n"
+        "worker.join()\n"
+        "print('daemon' if any(seen) else 'ok')\n")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
+
+
+def test_a_forked_child_that_inherited_a_spare_exits_cleanly(local_folder):
+    # the spare's threads stayed in the parent: the child must not destroy it even when its interpreter
+    # finalises (a plain os.fork() child that returns, a daemonised service), where module references go
+    done = _python(
+        "import os, sys, time, unistore\n"
+        "from unistore.adapters.files import duckdb_databases as databases\n"
+        f"unistore.read({local_folder!r}, engine='duckdb', columns=['id'])\n"
+        "deadline = time.monotonic() + 10\n"
+        "while databases._spare is None and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        f"    unistore.read({local_folder!r}, engine='duckdb', columns=['id'])\n"
+        "    sys.exit(0)\n"
+        "print(os.waitpid(pid, 0)[1])\n")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "0", "the forked child died at exit (wait status " + done.stdout.strip() + ")"

@@ -9,8 +9,10 @@ closed on a background thread; its batches are Arrow memory of their own by then
 
 A spare belongs to the process that made it: after a fork its worker threads do not
 exist in the child, so the child neither uses nor destroys it (doing either would
-hang) and opens its own. The threads are not daemons: interpreter exit waits for an
-open or close under way rather than cutting DuckDB off in the middle of one.
+hang or crash, even at the child's interpreter exit) and opens its own. The threads
+are never daemons, even when a read runs on a daemon thread (a thread inherits that
+flag from the one that starts it): interpreter exit waits for an open or close under
+way rather than cutting DuckDB off in the middle of one, which aborts the process.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": Fa
 _lock = threading.Lock()
 _spare: Any = None  # a DuckDB connection to a fresh in-memory database, made in this process
 _making = False
-#: spares inherited through a fork: kept referenced forever, since destroying one in the child would hang
-_inherited: list[Any] = []
 
 
 def _open() -> Any:
@@ -48,7 +48,7 @@ def take() -> Any:
 
 def release(con: Any) -> None:
     """Close a read's database off the reading thread (only once its query's results are all taken)."""
-    threading.Thread(target=con.close, name="unistore-duckdb-close").start()
+    threading.Thread(target=con.close, name="unistore-duckdb-close", daemon=False).start()
 
 
 def _make_spare_soon() -> None:
@@ -58,7 +58,7 @@ def _make_spare_soon() -> None:
             return
         _making = True
     try:
-        threading.Thread(target=_make_spare, name="unistore-duckdb-spare").start()
+        threading.Thread(target=_make_spare, name="unistore-duckdb-spare", daemon=False).start()
     except RuntimeError:  # interpreter shutting down: no more threads, and no need for a spare
         with _lock:
             _making = False
@@ -82,8 +82,16 @@ def _forget_after_fork() -> None:
     global _spare, _making, _lock
     _lock = threading.Lock()  # a lock held by a parent's thread at the fork would never be released here
     if _spare is not None:
-        _inherited.append(_spare)
+        _leak(_spare)
     _spare, _making = None, False
+
+
+def _leak(con: Any) -> None:
+    """Keep ``con`` alive until the process ends: a reference held by a module would be dropped when the
+    interpreter finalises, and destroying a database whose threads stayed in the parent crashes the child."""
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(con))
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
