@@ -365,6 +365,7 @@ def test_auto_reads_narrowed_reads_through_duckdb_from_its_size_up_and_whole_rea
     assert engine(columns=["id"]) == "pyarrow"
     monkeypatch.setattr(duckdb_parquet, "AUTO_MIN_BYTES", 1)
     assert engine(columns=["id"]) == engine(filter=[("id", ">", 3)]) == "duckdb"
+    assert engine(limit=5) == "duckdb"  # DuckDB stops where pyarrow's scanner has read far ahead
     assert engine() == "pyarrow"  # a whole read: pyarrow's scanner is the faster there (bench_embedded.py)
     residual = unistore.read(local_folder, **SHAPES["residual-and"])  # pyarrow evaluates all of it while reading
     assert unistore.provenance_of(residual).query.pushed_down["engine"] == "pyarrow"
@@ -457,7 +458,11 @@ def test_a_read_takes_the_database_opened_ahead_of_it_and_no_two_reads_share_one
     assert len(fingerprints) == 1 and first.num_rows == second.num_rows == N
     # the spare is a fresh database: reading configured and locked the one it took, never the next
     assert _eventually(lambda: databases._spare is not None)
-    databases._spare.execute("SET threads = 2")
+    fresh = databases.take()
+    try:
+        fresh.execute("SET threads = 2")  # not locked
+    finally:
+        fresh.close()
 
 
 def _read_in_child(path: str, out) -> None:
