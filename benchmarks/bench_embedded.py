@@ -110,10 +110,10 @@ def shape_variants(path: str, shape: tuple, hive: bool) -> list[Variant]:
 
 
 def engine_chosen(path: str, shape: tuple) -> str:
-    """The engine ``"auto"`` picks for a shape (a read of no rows says it)."""
+    """The engine ``"auto"`` picks for a shape (a limit would change the choice, so the shape is read whole)."""
     import unistore
 
-    table = unistore.read(path, columns=shape[0], filter=shape[1], limit=0)
+    table = unistore.read(path, columns=shape[0], filter=shape[1])
     return f"auto read with {unistore.provenance_of(table).query.pushed_down['engine']}"
 WARM_SQLITE = "import unistore, adbc_driver_sqlite.dbapi\nunistore.registry.get_adapter('sqlite')"
 
