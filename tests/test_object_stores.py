@@ -236,6 +236,59 @@ def test_access_denied_is_an_authentication_error_without_the_secret(moto_auth):
 
 # -- streaming keeps memory bounded ------------------------------------------------------
 
+def _fresh(uri: str, **options):
+    """A source with s3fs clients of its own (fsspec shares instances between sources otherwise)."""
+    return unistore.source(uri, storage_options={"skip_instance_cache": True}, **options)
+
+
+def test_a_few_objects_are_listed_described_and_read_without_an_s3fs_client(moto_s3, plain, versioned):
+    """pyarrow's client lists a small data set and HEADs each object (ETag, VersionId), and DuckDB
+    reads it through that client too: s3fs's botocore client, about 0.15 s of CPU to create, is not
+    made. The pins are the ones an s3fs listing gives."""
+    for bucket in (plain, versioned):
+        uri = f"s3://{bucket}/{_two_parts(moto_s3, bucket)}"
+        with _fresh(uri) as native, _fresh(uri, data_path="fsspec") as listed_by_s3fs:
+            assert native.schema(None).names == TABLE.schema.names
+            tables = [native.read(engine=engine, columns=["id", "amount"], filter=[("id", ">", 3)])
+                      for engine in ("pyarrow", "duckdb")]
+            assert native.connection.fs._s3 is None
+            if bucket == plain:  # a versioned bucket's pinned versions are read through s3fs
+                assert native.connection.systems.versions_fs._s3 is None
+            expected = listed_by_s3fs.read(engine="pyarrow", columns=["id", "amount"], filter=[("id", ">", 3)])
+            assert listed_by_s3fs.connection.fs._s3 is not None
+        records = [unistore.provenance_of(t) for t in tables]
+        for table, record in zip(tables, records):
+            assert without_metadata(table).equals(without_metadata(expected))
+            assert record.snapshot.to_dict() == unistore.provenance_of(expected).snapshot.to_dict()
+        objects = records[0].snapshot.pins["objects"]
+        assert all(o["etag"] and o["size"] for o in objects)
+        assert all("version_id" in o for o in objects) == (bucket == versioned)
+
+
+def test_more_objects_than_pyarrow_describes_are_listed_by_s3fs(moto_s3, plain):
+    from unistore.adapters.files.s3native import MAX_OBJECTS
+
+    prefix = f"many-{uuid.uuid4().hex[:8]}"
+    for i in range(MAX_OBJECTS + 1):
+        _put(moto_s3, plain, f"{prefix}/part-{i:03d}.parquet", TABLE.slice(i, 1))
+    with _fresh(f"s3://{plain}/{prefix}") as src:
+        table = src.read()
+        assert src.connection.fs._s3 is not None  # one LIST holds every ETag
+    objects = unistore.provenance_of(table).snapshot.pins["objects"]
+    assert len(objects) == MAX_OBJECTS + 1 and all(o["etag"] for o in objects)
+    assert table.num_rows == MAX_OBJECTS + 1
+
+
+@pytest.mark.parametrize("engine", ["pyarrow", "duckdb"])
+def test_an_object_overwritten_while_an_engine_reads_fails_the_read(moto_s3, plain, engine):
+    prefix = _two_parts(moto_s3, plain)
+    reader = unistore.scan(f"s3://{plain}/{prefix}", batch_size=5, engine=engine)
+    next(iter(reader))
+    _put(moto_s3, plain, f"{prefix}/part-001.parquet", bump_second_amount(TABLE.slice(30)))
+    with pytest.raises(unistore.QueryError, match="changed during the read"):
+        list(reader)
+
+
 @pytest.mark.slow
 def test_scan_streams_a_data_set_larger_than_the_batch_budget(moto_s3, plain):
     """96 MB of Arrow data in 24 S3 objects, read in 50,000-row batches.

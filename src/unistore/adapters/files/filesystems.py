@@ -1,6 +1,7 @@
 """Setting up the file systems behind a files source: one for listing, one for data.
 
-Listing (and object versions) goes through fsspec, which knows every store;
+Listing (and object versions) goes through fsspec, which knows every store
+(a small S3 data set is listed and described by pyarrow's client, see s3native);
 the bytes of the data path go through pyarrow's native file systems where
 they exist (local disk, S3), because they read with parallel, coalesced range
 requests and no Python in the loop. Credentials come from ``storage_options``
@@ -156,6 +157,9 @@ class FileSystems:
     versions_fs: fsspec.AbstractFileSystem | None = None
     #: run once before the first request (a fast reachability check): opening a source sends nothing
     preflight: Callable[[], None] | None = None
+    #: pyarrow's S3 client, where it reads the data: it also lists and describes small data sets
+    #: (see s3native), sparing a process s3fs's botocore client
+    native_s3: pafs.FileSystem | None = None
 
     def versioned(self, path: str, version_id: str) -> str:
         """The path that reads ``version_id`` of the object at ``path`` through ``pinned_fs``."""
@@ -245,7 +249,7 @@ def _s3(location: Location, options: dict[str, Any], secrets: tuple[str, ...], d
     arrow_fs = settings.native() if use_native else pinned
     return FileSystems(fs, root, arrow_fs, pinned_fs=pinned, secrets=secrets + settings.secrets,
                        data_path="native" if use_native else "fsspec", head_versions=True,
-                       versions_fs=versions)
+                       versions_fs=versions, native_s3=arrow_fs if use_native else None)
 
 
 def _http(location: Location, options: dict[str, Any], secrets: tuple[str, ...]) -> FileSystems:

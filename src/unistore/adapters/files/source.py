@@ -28,6 +28,7 @@ from ...spec import ReadSpec
 from .duckdb_parquet import (PROTOCOL, Condition, DuckDBParquet, SnapshotFiles, SnapshotObject, auto_prefers_duckdb,
                              condition, engine_option, inexact_columns, native_name, partition_sql_type,
                              partition_values, snapshot_name)
+from . import s3native
 from .filesystems import SecretLocation, open_filesystems
 from .formats import dataset_format, format_name, infer_format, json_storage_schema
 from .fragments import payload_of, plan_splits, restrict, units_of
@@ -114,6 +115,8 @@ class FileSource(Connection):
             root = parts._replace(query="", fragment="").geturl()
             self._query_suffix = f"?{parts.query}" if parts.query else ""
         self.root = root.rstrip("/") or "/"
+        #: paths found to hold more objects than pyarrow's client describes (see s3native): s3fs lists them
+        self._many: set[str] = set()
 
     def _reach(self) -> None:
         """The file systems' one-time check before the first request (GCS: is the endpoint there at all)."""
@@ -138,15 +141,19 @@ class FileSource(Connection):
         """The path as sent to the store (with the location's query string for HTTP)."""
         return path + self._query_suffix
 
-    def objects(self, path: str, *, versions: bool = True) -> list[dict[str, Any]]:
+    def objects(self, path: str, *, versions: bool = True, pins: bool = True) -> list[dict[str, Any]]:
         """The data objects at ``path`` (file, directory or glob), sorted, with their pins.
 
-        ``versions=False`` skips asking for version ids (enough to see whether objects changed).
+        ``versions=False`` skips asking for version ids (enough to see whether objects changed);
+        ``pins=False`` asks only for names and sizes (enough to open the files: a schema, partition columns).
         """
         self._reach()
         is_glob = bool(GLOB_CHARS & set(path))
         if not self.remote and (not is_glob or "**" in path) and posixpath.normpath(_base_dir(path)) == "/":
             raise BadSpecError("refusing to list the whole disk (/); name a folder, a file or a glob under it")
+        native = None if is_glob else self._native_objects(path, pins)
+        if native is not None:
+            return native
         with self._mapped(STORE_ERRORS, path):
             if GLOB_CHARS & set(path) and not self.http:
                 found = self.fs.glob(path, detail=True)
@@ -176,6 +183,30 @@ class FileSource(Connection):
             kept = self._current_versions(kept, path)
         return [_pin(name, info) for name, info in kept.items()]
 
+    def _native_objects(self, path: str, pins: bool) -> list[dict[str, Any]] | None:
+        """A small S3 data set's objects, listed and described by pyarrow's client (see s3native);
+        None when s3fs lists them (more objects, none found, or no native client)."""
+        fs = self.systems.native_s3
+        if fs is None or path in self._many:
+            return None
+        with self._mapped(STORE_ERRORS, path):
+            try:
+                found = s3native.list_files(fs, path)
+            except OSError as exc:
+                raise s3native.python_error(exc) from None
+        if len(found) > s3native.MAX_OBJECTS:
+            self._many.add(path)
+            return None
+        kept = [i for i in found if not _hidden(i.path, path)]
+        if not kept:
+            return None  # s3fs lists again and names what is missing
+        if not pins:
+            return [{"path": i.path, "size": i.size} for i in kept]
+        heads = self._infos([i.path for i in kept], path)
+        if any(head is None for head in heads):
+            raise QueryError(f"objects under {self._shown(path)} changed while they were listed; read again")
+        return [_pin(i.path, head) for i, head in zip(kept, heads)]
+
     def _find_local(self, path: str) -> dict[str, dict[str, Any]]:
         """Files under a local folder, refusing a folder too large to be a data set (no walk of a whole disk)."""
         infos: dict[str, dict[str, Any]] = {}
@@ -204,8 +235,11 @@ class FileSource(Connection):
         return dict(zip(names, heads))
 
     def _infos(self, names: list[str], where: str) -> list[dict[str, Any] | None]:
-        """What the store says of each object now (None: it is gone), asked concurrently where fsspec can."""
+        """What the store says of each object now (None: it is gone), asked concurrently (by pyarrow's
+        client for a few S3 objects, see s3native; else by fsspec, where it can)."""
         with self._mapped(STORE_ERRORS, where):
+            if self.systems.native_s3 is not None and len(names) <= s3native.MAX_OBJECTS:
+                return s3native.describe(self.systems.native_s3, names)
             if self.fs.async_impl and len(names) > 1:
                 from fsspec.asyn import _run_coros_in_chunks, sync
 
@@ -261,7 +295,7 @@ class FileSource(Connection):
         path = self._path(table)
         base = _base_dir(path) if GLOB_CHARS & set(path) else path
         found: list[str] = []
-        for obj in self.objects(path, versions=False):
+        for obj in self.objects(path, versions=False, pins=False):
             rel = posixpath.relpath(obj["path"], base.lstrip("/") if not obj["path"].startswith("/") else base)
             for part in rel.split("/")[:-1]:
                 if _is_partition(part) and part.split("=", 1)[0] not in found:
@@ -270,7 +304,7 @@ class FileSource(Connection):
 
     def schema(self, table: str | tuple[str, ...] | None = None) -> pa.Schema:
         path = self._path(table)
-        dataset = self._dataset(path, self.objects(path), None).dataset
+        dataset = self._dataset(path, self.objects(path, versions=False, pins=False), None).dataset
         return self.declared_schema if self.declared_schema is not None else dataset.schema
 
     # -- reading -----------------------------------------------------------
@@ -299,8 +333,11 @@ class FileSource(Connection):
             schema = json_storage_schema(schema)
         # exact: the recorded versions, whatever is current now
         filesystem = self.systems.pinned_fs if exact else self.arrow_fs
+        names: list[Any] = [self._data_path(o, exact) for o in objects]
+        if filesystem is self.systems.native_s3 and all(o.get("size") is not None for o in objects):
+            names = [pafs.FileInfo(n, size=o["size"]) for n, o in zip(names, objects)]  # opened with no HEAD
         with self._mapped(DATASET_ERRORS, path, fmt=fmt):
-            dataset = ds.dataset([self._data_path(o, exact) for o in objects], format=file_format,
+            dataset = ds.dataset(names, format=file_format,
                                  filesystem=filesystem, schema=schema, partitioning=partitioning,
                                  partition_base_dir=base if partitioning else None)
         declared = self.declared_schema
@@ -440,6 +477,9 @@ class FileSource(Connection):
         else:
             served: dict[str, SnapshotObject] = {}
             fs = self.systems.versions_fs if files.exact else self.fs
+            if not files.exact and self.systems.native_s3 is not None and len(objects) <= s3native.MAX_OBJECTS:
+                # as listed: by pyarrow's client (no botocore client, no event loop, footers read ahead)
+                fs = s3native.NativeRanges(self.systems.native_s3, [f.path for f in fragments])
 
             def names(path: str) -> str:
                 name = snapshot_name(len(served), path)
@@ -518,7 +558,10 @@ class FileSource(Connection):
         return Query(language="files", text=text, pushed_down=pushed)
 
     def _changed_in_listing(self, path: str, objects: list[dict[str, Any]]) -> list[str]:
-        """The objects of ``objects`` that a fresh listing of ``path`` shows changed or gone (one LIST, no HEADs)."""
+        """The objects of ``objects`` that a fresh listing of ``path`` shows changed or gone (one LIST, no HEADs;
+        a few S3 objects are asked by concurrent HEADs of pyarrow's client, see s3native)."""
+        if self.systems.native_s3 is not None and len(objects) <= s3native.MAX_OBJECTS:
+            return sorted(self._changed(objects, path))
         before = {o["path"]: _identity(o) for o in objects}
         try:
             after = {o["path"]: _identity(o) for o in self.objects(path, versions=False) if o["path"] in before}
