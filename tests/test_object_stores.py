@@ -536,3 +536,25 @@ def test_azure_snapshot_follows_an_overwrite_at_once(azurite):
     loader.put("unistore/etag/a.parquet", bump_second_amount(TABLE))
     second = unistore.provenance_of(unistore.read("az://unistore/etag")).snapshot.pins["objects"][0]
     assert first["etag"] != second["etag"]
+
+
+@pytest.mark.parametrize("change", ["overwrite", "delete"])
+def test_an_object_changed_between_listing_and_opening_fails_as_changed(moto_s3, plain, change, monkeypatch):
+    """pyarrow opens a listed object at its listed size: a footer read of an object rewritten (or deleted)
+    since looks corrupt, and the read must say the object changed, not that it is not Parquet."""
+    from unistore.adapters.files.source import FileSource
+
+    prefix = _two_parts(moto_s3, plain)
+    listed = FileSource.objects
+
+    def then_changed(self, path, **kwargs):
+        found = listed(self, path, **kwargs)
+        if change == "overwrite":
+            _put(moto_s3, plain, f"{prefix}/part-000.parquet", TABLE.slice(0, 20))
+        else:
+            moto_s3.client().delete_object(Bucket=plain, Key=f"{prefix}/part-000.parquet")
+        return found
+
+    monkeypatch.setattr(FileSource, "objects", then_changed)
+    with pytest.raises(unistore.QueryError, match="changed during the read"):
+        unistore.read(f"s3://{plain}/{prefix}")

@@ -258,6 +258,17 @@ class FileSource(Connection):
         return [o["path"] for o, info in zip(objects, now)
                 if info is None or _identity(_pin(o["path"], info)) != _identity(o)]
 
+    def _moved(self, objects: list[dict[str, Any]], where: str) -> list[str]:
+        """Like :meth:`_changed`, for objects listed with or without pins (then only their sizes are compared)."""
+        now = self._infos([o["path"] for o in objects], where)
+
+        def same(obj: dict[str, Any], info: dict[str, Any]) -> bool:
+            size, tag = _identity(obj)
+            now_size, now_tag = _identity(_pin(obj["path"], info))
+            return size == now_size and (tag is None or tag == now_tag)
+
+        return [o["path"] for o, info in zip(objects, now) if info is None or not same(o, info)]
+
     def _http_objects(self, path: str) -> dict[str, dict[str, Any]]:
         """A URL is one file, unless the server answers with an HTML index: then the files it links to."""
         info = self.fs.info(self._request(path))
@@ -336,10 +347,18 @@ class FileSource(Connection):
         names: list[Any] = [self._data_path(o, exact) for o in objects]
         if filesystem is self.systems.native_s3 and all(o.get("size") is not None for o in objects):
             names = [pafs.FileInfo(n, size=o["size"]) for n, o in zip(names, objects)]  # opened with no HEAD
-        with self._mapped(DATASET_ERRORS, path, fmt=fmt):
-            dataset = ds.dataset(names, format=file_format,
-                                 filesystem=filesystem, schema=schema, partitioning=partitioning,
-                                 partition_base_dir=base if partitioning else None)
+        try:
+            with self._mapped(DATASET_ERRORS, path, fmt=fmt):
+                dataset = ds.dataset(names, format=file_format,
+                                     filesystem=filesystem, schema=schema, partitioning=partitioning,
+                                     partition_base_dir=base if partitioning else None)
+        except UnistoreError as failure:
+            # a file opened at its listed size reads a footer of whatever is there now: an object rewritten
+            # or deleted since the listing looks corrupt or missing, and the change is the cause
+            changed = [] if exact or not self.remote else _quietly_changed(partial(self._moved, objects, path))
+            if changed:
+                raise _changed_error(self, changed) from failure
+            raise
         declared = self.declared_schema
         return _Files(path, objects, exact, dataset, fmt, base,
                       casting=declared is not None and not dataset.schema.equals(declared))
