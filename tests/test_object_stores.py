@@ -558,3 +558,20 @@ def test_an_object_changed_between_listing_and_opening_fails_as_changed(moto_s3,
     monkeypatch.setattr(FileSource, "objects", then_changed)
     with pytest.raises(unistore.QueryError, match="changed during the read"):
         unistore.read(f"s3://{plain}/{prefix}")
+
+
+def test_an_object_changed_before_a_plan_reads_its_footer_fails_as_changed(moto_s3, plain, monkeypatch):
+    """A plan cuts two files into row groups by their footers, read at the listed sizes."""
+    from unistore.adapters.files.source import FileSource
+
+    prefix = _two_parts(moto_s3, plain)
+    listed = FileSource.objects
+
+    def then_changed(self, path, **kwargs):
+        found = listed(self, path, **kwargs)
+        _put(moto_s3, plain, f"{prefix}/part-001.parquet", TABLE.slice(30, 5))
+        return found
+
+    monkeypatch.setattr(FileSource, "objects", then_changed)
+    with pytest.raises(unistore.QueryError, match="changed during the read"):
+        _plan(f"s3://{plain}/{prefix}", 4)

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any, ClassVar
@@ -347,21 +348,29 @@ class FileSource(Connection):
         names: list[Any] = [self._data_path(o, exact) for o in objects]
         if filesystem is self.systems.native_s3 and all(o.get("size") is not None for o in objects):
             names = [pafs.FileInfo(n, size=o["size"]) for n, o in zip(names, objects)]  # opened with no HEAD
+        with self._opening(path, objects, exact, fmt):
+            dataset = ds.dataset(names, format=file_format,
+                                 filesystem=filesystem, schema=schema, partitioning=partitioning,
+                                 partition_base_dir=base if partitioning else None)
+        declared = self.declared_schema
+        return _Files(path, objects, exact, dataset, fmt, base,
+                      casting=declared is not None and not dataset.schema.equals(declared))
+
+    @contextmanager
+    def _opening(self, path: str, objects: list[dict[str, Any]], exact: bool, fmt: str) -> Iterator[None]:
+        """Map the errors of reading ``objects``' footers; one that changed since the listing is named as changed.
+
+        A file is opened at its listed size (pyarrow's native S3 client sends no HEAD then): the footer
+        read of an object rewritten or deleted since looks corrupt or missing, and the change is the cause.
+        """
         try:
             with self._mapped(DATASET_ERRORS, path, fmt=fmt):
-                dataset = ds.dataset(names, format=file_format,
-                                     filesystem=filesystem, schema=schema, partitioning=partitioning,
-                                     partition_base_dir=base if partitioning else None)
+                yield
         except UnistoreError as failure:
-            # a file opened at its listed size reads a footer of whatever is there now: an object rewritten
-            # or deleted since the listing looks corrupt or missing, and the change is the cause
             changed = [] if exact or not self.remote else _quietly_changed(partial(self._moved, objects, path))
             if changed:
                 raise _changed_error(self, changed) from failure
             raise
-        declared = self.declared_schema
-        return _Files(path, objects, exact, dataset, fmt, base,
-                      casting=declared is not None and not dataset.schema.equals(declared))
 
     def _listed(self, spec: ReadSpec) -> tuple[str, list[dict[str, Any]], bool]:
         """The location a read names, its objects (listed now, or the recorded ones on replay), and whether
@@ -398,7 +407,7 @@ class FileSource(Connection):
             obj = listed[data_path]
             return obj["path"], obj.get("size"), None
 
-        with self._mapped(DATASET_ERRORS, path, fmt=files.fmt):  # Parquet footers, when files are cut
+        with self._opening(path, objects, files.exact, files.fmt):  # Parquet footers, when files are cut
             units = units_of(list(files.dataset.get_fragments(filter=expr)), max_splits, expr,
                              files.dataset.schema, describe, row_groups=engine_option(spec.options) != "duckdb")
         snapshot = _snapshot(objects)
