@@ -265,7 +265,8 @@ def test_a_few_objects_are_listed_described_and_read_without_an_s3fs_client(moto
         assert all("version_id" in o for o in objects) == (bucket == versioned)
 
 
-def test_more_objects_than_pyarrow_describes_are_listed_by_s3fs(moto_s3, plain):
+def test_more_objects_than_pyarrow_describes_are_listed_by_s3fs(moto_s3, plain, monkeypatch):
+    from unistore.adapters.files import s3native
     from unistore.adapters.files.s3native import MAX_OBJECTS
 
     prefix = f"many-{uuid.uuid4().hex[:8]}"
@@ -277,6 +278,13 @@ def test_more_objects_than_pyarrow_describes_are_listed_by_s3fs(moto_s3, plain):
     objects = unistore.provenance_of(table).snapshot.pins["objects"]
     assert len(objects) == MAX_OBJECTS + 1 and all(o["etag"] for o in objects)
     assert table.num_rows == MAX_OBJECTS + 1
+    # the next read (a new source, as every unistore.read opens) lists it once, with s3fs only
+    native_lists = []
+    list_files = s3native.list_files
+    monkeypatch.setattr(s3native, "list_files", lambda fs, path: native_lists.append(path) or list_files(fs, path))
+    with _fresh(f"s3://{plain}/{prefix}") as src:
+        again = src.read()
+    assert native_lists == [] and again.num_rows == MAX_OBJECTS + 1
 
 
 @pytest.mark.parametrize("engine", ["pyarrow", "duckdb"])

@@ -16,6 +16,8 @@ versioned bucket through s3fs.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,30 @@ import pyarrow.fs as pafs
 
 #: a data set with more objects is listed by s3fs (one LIST holds every ETag; this many HEADs go out at once)
 MAX_OBJECTS = 8
+
+#: paths found to hold more than MAX_OBJECTS objects, in this process (the most recent LARGE_KEPT): a read
+#: opens a new source each time, and without this each read of a large data set would list it twice. A
+#: stale entry only sends a read to s3fs, which pins the same objects.
+_large: "OrderedDict[str, None]" = OrderedDict()
+_large_lock = threading.Lock()
+LARGE_KEPT = 1024
+
+
+def known_large(path: str) -> bool:
+    """Whether ``path`` was found to hold more objects than pyarrow's client is used for."""
+    with _large_lock:
+        if path in _large:
+            _large.move_to_end(path)
+            return True
+    return False
+
+
+def remember_large(path: str) -> None:
+    with _large_lock:
+        _large[path] = None
+        _large.move_to_end(path)
+        while len(_large) > LARGE_KEPT:
+            _large.popitem(last=False)
 
 
 def list_files(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:

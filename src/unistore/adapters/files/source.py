@@ -116,8 +116,6 @@ class FileSource(Connection):
             root = parts._replace(query="", fragment="").geturl()
             self._query_suffix = f"?{parts.query}" if parts.query else ""
         self.root = root.rstrip("/") or "/"
-        #: paths found to hold more objects than pyarrow's client describes (see s3native): s3fs lists them
-        self._many: set[str] = set()
 
     def _reach(self) -> None:
         """The file systems' one-time check before the first request (GCS: is the endpoint there at all)."""
@@ -188,7 +186,7 @@ class FileSource(Connection):
         """A small S3 data set's objects, listed and described by pyarrow's client (see s3native);
         None when s3fs lists them (more objects, none found, or no native client)."""
         fs = self.systems.native_s3
-        if fs is None or path in self._many:
+        if fs is None or s3native.known_large(path):
             return None
         with self._mapped(STORE_ERRORS, path):
             try:
@@ -196,7 +194,7 @@ class FileSource(Connection):
             except OSError as exc:
                 raise s3native.python_error(exc) from None
         if len(found) > s3native.MAX_OBJECTS:
-            self._many.add(path)
+            s3native.remember_large(path)
             return None
         kept = [i for i in found if not _hidden(i.path, path)]
         if not kept:
