@@ -252,13 +252,9 @@ class FileSource(Connection):
         return [None if isinstance(r, FileNotFoundError) else r for r in found]
 
     def _changed(self, objects: list[dict[str, Any]], where: str) -> list[str]:
-        """The objects whose content is no longer the one pinned (size, ETag/checksum or mtime), or that are gone."""
-        now = self._infos([o["path"] for o in objects], where)
-        return [o["path"] for o, info in zip(objects, now)
-                if info is None or _identity(_pin(o["path"], info)) != _identity(o)]
+        """The objects whose content is no longer the one pinned (size, ETag/checksum or mtime), or that are gone.
 
-    def _moved(self, objects: list[dict[str, Any]], where: str) -> list[str]:
-        """Like :meth:`_changed`, for objects listed with or without pins (then only their sizes are compared)."""
+        Objects listed without pins (a schema lookup: names and sizes) are compared by size."""
         now = self._infos([o["path"] for o in objects], where)
 
         def same(obj: dict[str, Any], info: dict[str, Any]) -> bool:
@@ -365,7 +361,7 @@ class FileSource(Connection):
             with self._mapped(DATASET_ERRORS, path, fmt=fmt):
                 yield
         except UnistoreError as failure:
-            changed = [] if exact or not self.remote else _quietly_changed(partial(self._moved, objects, path))
+            changed = [] if exact or not self.remote else _quietly_changed(partial(self._changed, objects, path))
             if changed:
                 raise _changed_error(self, changed) from failure
             raise
