@@ -55,6 +55,13 @@ class Variant:
     reference: bool = False  # a direct path the others are compared with
 
 
+def engine_variants(location: str, columns: list[str] | None, filters: object, setup: str) -> list[Variant]:
+    """unistore.read of one Parquet read shape with each ``engine=`` ("auto" first, the one judged)."""
+    return [Variant(f"unistore.read (engine {engine})", setup=setup,
+                    body=f"t = unistore.read({location!r}, columns={columns!r}, filter={filters!r}, engine={engine!r})")
+            for engine in ("auto", "pyarrow", "duckdb")]
+
+
 def run_variant(v: Variant) -> dict:
     code = CHILD.format(setup=textwrap.dedent(v.setup), body=textwrap.indent(textwrap.dedent(v.body), ""))
     env = {**os.environ, "PYTHONHASHSEED": "0"}

@@ -27,7 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _data import make_hive_parquet, make_parquet  # noqa: E402
-from _harness import UNISTORE_WARM, Variant, compare, print_targets  # noqa: E402
+from _harness import UNISTORE_WARM, Variant, compare, engine_variants, print_targets  # noqa: E402
 
 DATA = os.path.join(HERE, "data")
 
@@ -103,9 +103,7 @@ def shape_variants(path: str, shape: tuple, hive: bool) -> list[Variant]:
                      f"{arrow_filter})\nt = pa.Table.from_batches(sc.to_batches(), schema=sc.projected_schema)"),
         Variant("DuckDB read_parquet, record batches", reference=True, setup=WARM_DUCKDB,
                 body=f"t = con.sql({sql!r}).fetch_record_batch(65536).read_all()"),
-        *[Variant(f"unistore.read (engine {engine})", setup=WARM_PARQUET,
-                  body=f"t = unistore.read({path!r}, columns={columns!r}, filter={filters!r}, engine={engine!r})")
-          for engine in ("auto", "pyarrow", "duckdb")],
+        *engine_variants(path, columns, filters, WARM_PARQUET),
     ]
 
 

@@ -32,7 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _data import make_parquet  # noqa: E402
-from _harness import UNISTORE_WARM, Variant, compare, print_targets  # noqa: E402
+from _harness import UNISTORE_WARM, Variant, compare, engine_variants, print_targets  # noqa: E402
 
 DATA = os.path.join(HERE, "data", "object_stores")
 BUCKET = "unistore-bench"
@@ -146,9 +146,7 @@ def s3_shapes(uri: str, endpoint: str, repeat: int) -> dict[str, list[dict]]:
                          f"columns={columns!r}{f', filter={expression}' if expression else ''})"),
             Variant("DuckDB read_parquet over s3fs", reference=True, setup=duck,
                     body=f"t = con.sql({sql!r}).fetch_record_batch(65536).read_all()"),
-            *[Variant(f"unistore.read (engine {engine})", setup=warm_unistore,
-                      body=f"t = unistore.read('{uri}', columns={columns!r}, filter={filters!r}, engine={engine!r})")
-              for engine in ("auto", "pyarrow", "duckdb")],
+            *engine_variants(uri, columns, filters, warm_unistore),
         ], repeat=repeat)
     return results
 
