@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -35,6 +36,11 @@ from .spec import ReadSpec, check_read_options
 if TYPE_CHECKING:
     from .checkeval import CheckRun
     from .checks import Check
+
+#: a judgement of a complete read that needs all of it (a catalog's lock check): called with the finished
+#: record and the result's schema before the read is reported, it notes its outcome in the record and may
+#: raise; see :class:`_ReadStream`
+Finish = Callable[[Provenance, pa.Schema], None]
 
 
 def refuse_unsupported(connection: Connection, spec: ReadSpec) -> None:
@@ -64,32 +70,34 @@ def refuse_unsupported(connection: Connection, spec: ReadSpec) -> None:
 
 
 def start_read(connection: Connection, spec: ReadSpec, *, owned: bool = False,
-               checks: "tuple[Check, ...]" = ()) -> pa.RecordBatchReader:
+               checks: "tuple[Check, ...]" = (), finish: Finish | None = None) -> pa.RecordBatchReader:
     """Run one read as a stream whose schema announces the record (source, snapshot, query).
 
     ``owned`` closes the connection when the stream ends (``unistore.scan(uri)``); ``checks``
-    (prepared by :func:`unistore.checkrun.prepare`) are judged when the stream ends.
+    (prepared by :func:`unistore.checkrun.prepare`) are judged when the stream ends, and so is
+    ``finish`` (:data:`Finish`).
     """
     stream = _open_stream(connection, dataclasses.replace(spec, streamed=True), owned, announce=True,
-                          checks=checks)
+                          checks=checks, finish=finish)
     return _ClosingReader.of(stream)
 
 
-def stream_read(connection: Connection, spec: ReadSpec) -> "_ReadStream":
+def stream_read(connection: Connection, spec: ReadSpec, *, finish: Finish | None = None) -> "_ReadStream":
     """A read's batches for a caller inside unistore that iterates them on one thread: no reader around
     them (``start_read``'s costs one copy per batch). Iterate it to its end, or ``abort()`` it; its
     ``record`` is complete once it has ended. Marked ``streamed`` as ``start_read``'s are: the caller
     consumes batch by batch."""
-    return _open_stream(connection, dataclasses.replace(spec, streamed=True), False, announce=True)
+    return _open_stream(connection, dataclasses.replace(spec, streamed=True), False, announce=True,
+                        finish=finish)
 
 
 def read_table(connection: Connection, spec: ReadSpec, *, owned: bool = False,
-               checks: "tuple[Check, ...]" = ()) -> pa.Table:
-    """Run one read into a table; the record is serialised once, when it is complete.
+               checks: "tuple[Check, ...]" = (), finish: Finish | None = None) -> pa.Table:
+    """Run one read into a table; the record is serialised once, when it is complete (``finish`` included).
 
     A failed data test raises once the table is built, so the error carries it.
     """
-    stream = _open_stream(connection, spec, owned, announce=False, checks=checks)
+    stream = _open_stream(connection, spec, owned, announce=False, checks=checks, finish=finish)
     batches = list(stream)
     table = pa.Table.from_batches(batches, schema=tag_schema(stream.schema, stream.record, stream.record_json))
     remember_returned(stream.record, table)  # so provenance_of(table) knows it without hashing
@@ -163,7 +171,8 @@ class SplitBatches:
 
 
 def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: bool,
-                 split: Split | None = None, checks: "tuple[Check, ...]" = ()) -> "_ReadStream":
+                 split: Split | None = None, checks: "tuple[Check, ...]" = (),
+                 finish: Finish | None = None) -> "_ReadStream":
     """The adapter plans and starts the read (or one ``split`` of it); the core wraps its batches."""
     started = time.perf_counter()
     span: ReadSpan | _Unreported = ReadSpan(ReadContext.of(connection, spec)) if split is None else _Unreported()
@@ -202,7 +211,7 @@ def _open_stream(connection: Connection, spec: ReadSpec, owned: bool, announce: 
         embedded_parents(record, scan.schema)  # a sample file written by unistore: lineage to its dataset
         remember(record)
         schema = tag_schema(schema, record) if announce else tag_fields(schema, record)
-        return _ReadStream(connection, spec, scan, record, schema, span, started, owned, run, announce)
+        return _ReadStream(connection, spec, scan, record, schema, span, started, owned, run, announce, finish)
     except Exception as exc:  # nothing streams yet: release what the adapter opened, report, raise
         if run is not None:
             run.close()
@@ -239,17 +248,23 @@ class _ReadStream:
     once: when the adapter's batches run out, when an error is raised, or when
     the stream is dropped unfinished (recorded as incomplete). A class rather
     than a generator so that a stream dropped before its first batch still
-    closes its transaction and reports the read. Data tests (``checks``) see
-    every batch that is returned; their results enter the record of a complete
-    read before it is reported, and ``judge`` raises for a failed one at the end.
+    closes its transaction and reports the read.
+
+    A complete read is judged before it is reported, so every sink, the
+    read registry and the result's metadata hold one record: data tests
+    (``checks``, which see every batch returned) put their results in it,
+    then ``finish`` (:data:`Finish`) notes its outcome. An error ``finish``
+    raises (a catalog's ``DriftError``) reaches the caller once the read is
+    reported as what it was, a complete read whose record says what was
+    found; a failed ``error`` test raises after that (``judge``).
     """
 
     def __init__(self, connection: Connection, spec: ReadSpec, scan: Scan, record: Provenance, schema: pa.Schema,
                  span: "ReadSpan | _Unreported", started: float, owned: bool, checks: "CheckRun | None" = None,
-                 judge: bool = True):
+                 judge: bool = True, finish: Finish | None = None):
         self.connection, self.spec, self.scan, self.record, self.schema = connection, spec, scan, record, schema
         self.span, self.started, self.owned = span, started, owned
-        self.checks, self.judge = checks, judge
+        self.checks, self.judge, self.finish = checks, judge, finish
         self.fingerprint = Fingerprinter(schema, ordered=scan.ordered)
         self.observe = span.observer(schema)  # per-batch column statistics, only when a lineage sink wants them
         self.residual = scan.residual.to_arrow() if scan.residual is not None else None
@@ -330,10 +345,16 @@ class _ReadStream:
         result.bytes = self.fingerprint.nbytes
         result.set_digest(self.fingerprint.digest())
         result.complete = complete
+        failed: BaseException | None = None
         if self.checks is not None:  # a read that ended early tested only part of the data: no verdict
             if complete:
                 self.record.checks = self.checks.results()
             self.checks.close()
+        if complete and self.finish is not None:
+            try:
+                self.finish(self.record, self.schema)
+            except BaseException as exc:  # raised once the read is released and reported
+                failed = exc
         remember(self.record, finished=True)
         if self.scan.close is not None:
             with contextlib.suppress(Exception):
@@ -342,6 +363,11 @@ class _ReadStream:
             with contextlib.suppress(Exception):
                 self.connection.close()
         self.event = self.span.finish(self.record, error, time.perf_counter() - self.started)
+        if failed is not None:
+            try:
+                raise failed
+            finally:
+                failed = None  # no frame <-> traceback cycle
 
     def __del__(self) -> None:
         # dropped before the end (closed reader, abandoned stream): release and report it as incomplete

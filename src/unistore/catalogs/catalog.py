@@ -16,7 +16,10 @@ compared with the locked fingerprint: ``strict`` raises
 no lock file at all; ``strict`` insists on one). The read's provenance record names
 the catalog, the dataset and the lock entry it was checked against (its
 ``catalog`` part), and OpenLineage gets the dataset's description, owners and
-tags.
+tags. The check runs as the read ends, before the read is reported, so the
+table, the lineage log, OpenLineage and the read registry hold the same record,
+lock status included; a drift in ``strict`` mode is reported as a complete read
+whose status is ``drifted``, then raised.
 
 ``lock --check`` reads each dataset as ``lock`` would (not pinned) and
 compares with the lock: that is how a CI job learns that a source moved on.
@@ -28,8 +31,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +46,12 @@ from ..checkrun import prepare
 from ..checkeval import verdict
 from ..checks import Check as DataTest
 from ..checks import Relationships, RowCount, Unique, as_checks, evaluate
-from ..errors import BadSpecError, DataTestError, DriftError, SourceNotFoundError, UnistoreError
+from ..errors import BadSpecError, DriftError, SourceNotFoundError, UnistoreError
 from ..filters import as_filter
 from ..inputs import NAMED_INPUTS, NamedInput
 from ..inputs import scrub_error as _scrubbed
 from ..location import remember_secrets, scrub
-from ..provenance import Provenance, catalog_entry, lookup, provenance_of, remember, remember_returned, tag_schema
+from ..provenance import Provenance, catalog_entry, lookup, provenance_of, remember, remember_returned
 from ..snapshot import Snapshot
 from ..source import Source
 from ..spec import ReadSpec
@@ -201,10 +205,13 @@ class Catalog:
         if pin is not None and not reshaped:
             def finish(record: Provenance, schema: pa.Schema) -> None:
                 self._verify(name, src_def, mode, entry, definition, record, schema, secrets)
+        elif info["lock"] is not None and info["lock"].get("status") == "pending":
+            info["lock"]["status"] = "unchecked"  # narrowed (or read as of another time): no whole read to compare
         return NamedInput(name=f"catalog:{name}", source=src, table=table, read=kwargs, pin=pin, part=info,
                           finish=finish, whole=finish is not None, secrets=secrets)
 
     def _read(self, name: str, how: str, lock: str | None, overrides: dict[str, Any]) -> Any:
+        """One read or scan of dataset ``name``; the lock check is the read's ``finish`` (see :mod:`unistore.engine`)."""
         extra, tests = _pop_tests(overrides)
         prepared = self.input(name, lock=lock, **overrides)
         ds = self.dataset(name)
@@ -215,11 +222,8 @@ class Catalog:
             spec = prepared.spec()
             checks = self._checks_for(ds, spec, extra, tests, reshaped, lock, prepared.part)
             if how == "scan":
-                reader = start_read(src.connection, spec, owned=True, checks=checks)
-                if finish is None:
-                    return reader
-                return _checked_stream(reader, finish)
-            table, failed = _read_tested(src.connection, spec, checks)
+                return start_read(src.connection, spec, owned=True, checks=checks, finish=finish)
+            return read_table(src.connection, spec, owned=True, checks=checks, finish=finish)
         except UnistoreError as exc:
             src.close()
             raise _scrubbed(exc, secrets) from None
@@ -228,32 +232,24 @@ class Catalog:
             raise
         finally:
             catalog_entry.reset(token)
-        record = lookup(provenance_of(table).read_id) or provenance_of(table)
-        if prepared.pin is None:
-            return _judged(table, failed)
-        if finish is None:
-            record.catalog["lock"]["status"] = "unchecked"  # type: ignore[index]
-        else:
-            finish(record, table.schema)
-        again = table.replace_schema_metadata(tag_schema(table.schema, record).metadata)
-        remember_returned(record, again)
-        return _judged(again, failed)
 
     def _verify(self, name: str, src_def: SourceDef, mode: str, entry: LockEntry | None, definition: str,
                 record: Provenance, schema: pa.Schema, secrets: tuple[str, ...]) -> None:
-        """Compare a completed read with its lock entry; note the outcome in the record; act on the mode."""
+        """Compare a completed read with its lock entry; note the outcome in the record; act on the mode.
+
+        Called by the read engine before the read is reported, so every sink sees the outcome."""
         assert entry is not None
         now = LockEntry.of_read(record, schema, src_def.redacted, definition)
         diffs = entry.differences(now)
         if record.catalog is not None and record.catalog.get("lock") is not None:
-            record.catalog["lock"]["status"] = "drifted" if diffs else "verified"
-            if diffs:
-                record.catalog["lock"]["changed"] = sorted(diffs)
+            # the record's own copy: the catalog part it was made from is shared with other records
+            outcome = {"status": "drifted" if diffs else "verified", **({"changed": sorted(diffs)} if diffs else {})}
+            record.catalog = {**record.catalog, "lock": {**record.catalog["lock"], **outcome}}
         if diffs:
-            self._drift(name, src_def, mode, diffs, before=False, secrets=secrets, stacklevel=6)
+            self._drift(name, src_def, mode, diffs, before=False, secrets=secrets)
 
     def _drift(self, name: str, src_def: SourceDef, mode: str, diffs: dict[str, Any], *, before: bool,
-               secrets: tuple[str, ...] = (), stacklevel: int = 5) -> None:
+               secrets: tuple[str, ...] = ()) -> None:
         where = f"catalog:{name} ({src_def.redacted})"
         if "lock" in diffs:
             text = f"{where} is not in {self.lock_path}: run `unistore lock --update {name}`"
@@ -266,7 +262,7 @@ class Catalog:
             raise _scrubbed(DriftError(where, diffs, message=text), secrets)
         if mode == "warn":
             warnings.warn(text + (" (read without the lock's pin)" if before else ""), DriftWarning,
-                          stacklevel=stacklevel)
+                          stacklevel=_caller_level())
 
     def _mode(self, lock: str | None, ds: DatasetDef) -> str:
         mode = lock or ds.lock or self.lock_mode
@@ -473,24 +469,14 @@ def _record_part(cat: Catalog, ds: DatasetDef, mode: str) -> dict[str, Any]:
     return part
 
 
-def _checked_stream(reader: pa.RecordBatchReader,
-                    verify: Callable[[Provenance, pa.Schema], None]) -> pa.RecordBatchReader:
-    """``reader``'s batches, then the lock check once the stream has ended."""
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        failed = None
-        try:
-            yield from reader
-        except DataTestError as exc:  # the lock is checked all the same, then the tests' verdict stands
-            failed = exc
-        finally:
-            reader.close()
-        record = provenance_of(reader)
-        verify(lookup(record.read_id) or record, reader.schema)
-        if failed is not None:
-            raise failed
-
-    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning given in :meth:`Catalog._drift` at the first frame outside
+    unistore: the caller's code, however deep the check ran (a read, a scan being iterated, a query)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame, level = sys._getframe(2), 2  # _drift's caller, as warnings.warn counts from _drift
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _sample_key(ds: DatasetDef) -> list[str]:
@@ -505,24 +491,6 @@ def _pop_tests(overrides: dict[str, Any]) -> tuple[Any, bool | None]:
     if tests is not None and not isinstance(tests, bool):
         raise BadSpecError(f"tests= takes True or False, got {type(tests).__name__}")
     return overrides.pop("checks", None), tests
-
-
-def _read_tested(connection: Any, spec: ReadSpec, checks: tuple[DataTest, ...]) -> tuple[pa.Table, DataTestError | None]:
-    """Read a table; a failed data test is held back (the lock is checked first), not lost."""
-    try:
-        return read_table(connection, spec, owned=True, checks=checks), None
-    except DataTestError as exc:
-        if exc.table is None:
-            raise
-        return exc.table, exc
-
-
-def _judged(table: pa.Table, failed: DataTestError | None) -> pa.Table:
-    """``table``, or the held-back :class:`DataTestError` carrying it."""
-    if failed is None:
-        return table
-    failed.table = table
-    raise failed
 
 
 def _read_named(name: str, how: str, table: Any, kwargs: dict[str, Any]) -> Any:

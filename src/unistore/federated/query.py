@@ -176,7 +176,8 @@ class _Feed:
         try:
             if self.named is not None and self.named.part is not None:
                 catalog_entry.set(self.named.part)  # this thread's context: the input's record names its entry
-            stream = stream_read(self.src.connection, self.spec)
+            # e.g. the lock check of a catalog dataset read as defined: judged before the input read is reported
+            stream = stream_read(self.src.connection, self.spec, finish=self.finish)
             self.schema = stream.schema
             self.opened.set()
             try:
@@ -188,8 +189,6 @@ class _Feed:
             finally:
                 if not stream.done:
                     stream.abort()
-            if self.finish is not None:  # e.g. the lock check of a catalog dataset read as defined
-                self.finish(stream.record, stream.schema)
             self.record = stream.record
         except BaseException as exc:  # handed to the caller's thread
             self.error = scrub_error(exc, self.named.secrets) if self.named is not None and isinstance(
