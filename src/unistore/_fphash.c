@@ -99,6 +99,7 @@ static inline uint64_t bits_at(const uint8_t *bitmap, Py_ssize_t first, Py_ssize
 typedef struct {
     int kind, width;
     uint64_t seed, mul, null_hash;
+    uint64_t len_hash[17]; /* strings: the length term fmix64(seed + n * LEN_STEP) of n = 0..16 bytes */
     Py_ssize_t offset;
     Py_buffer validity, values, data;
     int have_validity, have_values, have_data;
@@ -132,6 +133,7 @@ static int column_init(column *c, PyObject *spec, Py_ssize_t length) {
     c->seed = (uint64_t)seed;
     c->mul = (uint64_t)mul;
     c->null_hash = fmix64(c->seed ^ NULL_TAG);
+    for (int n = 0; n <= 16; n++) c->len_hash[n] = fmix64(c->seed + (uint64_t)n * LEN_STEP);
     if (c->offset < 0 || c->kind < K_NULL || c->kind > K_HASHES) {
         PyErr_SetString(PyExc_ValueError, "column: bad kind or offset");
         return -1;
@@ -261,67 +263,79 @@ static ALWAYS_INLINE int column_values(const column *c, Py_ssize_t a, Py_ssize_t
     }
     case K_STR32:
     case K_STR64: {
-        /* Two passes over the block. The first, scalar, reads each value's offsets; a value of at most 16 bytes
-         * (the common case) leaves its two words, masked, in w0/w1 for the second pass, a longer one (or one
-         * at the very end of the data) sums its word hashes here. The second pass mixes the short values'
-         * words, the length and the final mixer, branch-free, so the compiler vectorises it. Nulls are
-         * hashed as empty values and replaced by the validity pass below. */
+        /* Branch-free passes over the block, which the compiler vectorises (gathers on AVX2/AVX-512), and a
+         * scalar one for the rare long value:
+         *  1. each value's offsets, widened, checked (as Arrow's own full validation does) and made lengths;
+         *  2. a value of at most 16 bytes whose two words lie inside the data (the common case) leaves those
+         *     words, masked to its own bytes, in w0/w1; any other value reads a harmless in-bounds word that
+         *     is masked out again in pass 4;
+         *  3. a longer value (or one at the very end of the data) sums its word hashes, scalar;
+         *  4. the short values' words, the length and the final mixer.
+         * Nulls are hashed as whatever their offsets span and replaced by the validity pass below. */
         const uint8_t *data = c->have_data ? (const uint8_t *)c->data.buf : NULL;
         const int64_t data_len = c->have_data ? (int64_t)c->data.len : 0;
-        const int wide = c->kind == K_STR64;
-        uint64_t w0[BLOCK], w1[BLOCK], longs = 0;
-        for (i = 0; i < m; i++) {
-            Py_ssize_t k = first + i;
-            int64_t o0, o1;
-            if (wide) {
-                memcpy(&o0, vals + 8 * k, 8);
-                memcpy(&o1, vals + 8 * k + 8, 8);
-            } else {
-                int32_t s0, s1;
-                memcpy(&s0, vals + 4 * k, 4);
-                memcpy(&s1, vals + 4 * k + 4, 4);
-                o0 = s0;
-                o1 = s1;
+        uint64_t w0[BLOCK], w1[BLOCK], lh[BLOCK], is_long[BLOCK], bad = 0, any_long = 0;
+        int64_t at[BLOCK + 1];
+        if (c->kind == K_STR64) {
+            memcpy(at, vals + 8 * first, (size_t)(m + 1) * 8);
+        } else {
+            const uint8_t *p = vals + 4 * first;
+            for (i = 0; i <= m; i++) {
+                int32_t s;
+                memcpy(&s, p + 4 * i, 4);
+                at[i] = s;
             }
-            /* a null is hashed as whatever its offsets span (in Arrow nothing, or bytes it may skip), with no
-             * branch on its validity, and replaced by the validity pass below; offsets are checked for every
-             * value, as Arrow's own full validation does */
-            if (o0 < 0 || o1 < o0 || o1 > data_len) return -1;
-            const uint64_t n = (uint64_t)(o1 - o0);
-            const int64_t at = o0;
-            len[i] = n;
-            if (n <= 16 && at + 16 <= data_len) { /* both words lie inside the data; bytes past the value masked */
-                const uint64_t b0 = n < 8 ? n : 8, b1 = n > 8 ? n - 8 : 0;
-                w0[i] = load64(data + at) & (b0 >= 8 ? ~0ULL : (1ULL << (8 * b0)) - 1);
-                w1[i] = load64(data + at + 8) & (b1 >= 8 ? ~0ULL : (1ULL << (8 * b1)) - 1);
-                v[i] = 0;
-                continue;
-            }
-            const uint8_t *p = data + at;
-            uint64_t sum = 0, key = seed, left = n;
-            while (left >= 8) {
-                key += WORD_STEP;
-                sum += fmix64(load64(p) ^ key);
-                p += 8;
-                left -= 8;
-            }
-            if (left) { /* the last word: only the value's own bytes, zero-filled */
-                key += WORD_STEP;
-                uint64_t w = at + (int64_t)(n - left) + 8 <= data_len ? load64(p) & (~0ULL >> (64 - 8 * left))
-                                                                      : load_le(p, (size_t)left);
-                sum += fmix64(w ^ key);
-            }
-            v[i] = sum;
-            w0[i] = w1[i] = 0;
-            longs |= 1ULL << i;
         }
+        for (i = 0; i < m; i++) {
+            const int64_t o0 = at[i], o1 = at[i + 1];
+            bad |= (uint64_t)((o0 < 0) | (o1 < o0) | (o1 > data_len));
+            const uint64_t n = (uint64_t)(o1 - o0), lng = (uint64_t)0 - (uint64_t)((n > 16) | (o0 > data_len - 16));
+            len[i] = n;
+            is_long[i] = lng;
+            any_long |= lng;
+        }
+        if (bad) return -1;
+        if (data_len >= 16) {
+            for (i = 0; i < m; i++) {
+                const uint64_t n = len[i];
+                const int64_t from = at[i] & (int64_t)~is_long[i]; /* a long value reads the data's first word */
+                const uint64_t b0 = n < 8 ? n : 8, b1 = n > 16 ? 8 : (n > 8 ? n - 8 : 0);
+                w0[i] = load64(data + from) & (b0 >= 8 ? ~0ULL : (1ULL << (8 * b0)) - 1);
+                w1[i] = load64(data + from + 8) & (b1 >= 8 ? ~0ULL : (1ULL << (8 * b1)) - 1);
+                lh[i] = c->len_hash[n > 16 ? 16 : n]; /* a long value's is made in pass 3 */
+            }
+        } else {
+            memset(w0, 0, (size_t)m * 8); /* every value is long here (o0 > data_len - 16) */
+            memset(w1, 0, (size_t)m * 8);
+        }
+        if (any_long)
+            for (i = 0; i < m; i++) {
+                if (!is_long[i]) continue;
+                const uint64_t n = len[i];
+                const uint8_t *p = data + at[i];
+                uint64_t sum = 0, key = seed, left = n;
+                while (left >= 8) {
+                    key += WORD_STEP;
+                    sum += fmix64(load64(p) ^ key);
+                    p += 8;
+                    left -= 8;
+                }
+                if (left) { /* the last word: only the value's own bytes, zero-filled */
+                    key += WORD_STEP;
+                    uint64_t w = at[i] + (int64_t)(n - left) + 8 <= data_len ? load64(p) & (~0ULL >> (64 - 8 * left))
+                                                                            : load_le(p, (size_t)left);
+                    sum += fmix64(w ^ key);
+                }
+                v[i] = sum;
+                lh[i] = fmix64(seed + n * LEN_STEP);
+            }
         const uint64_t k1 = seed + WORD_STEP, k2 = seed + 2 * WORD_STEP;
         for (i = 0; i < m; i++) {
-            const uint64_t n = len[i], is_long = (uint64_t)0 - ((longs >> i) & 1);
+            const uint64_t n = len[i], lng = is_long[i];
             const uint64_t short_sum = (fmix64(w0[i] ^ k1) & ((uint64_t)0 - (n > 0))) +
                                        (fmix64(w1[i] ^ k2) & ((uint64_t)0 - (n > 8)));
-            const uint64_t sum = (v[i] & is_long) | (short_sum & ~is_long);
-            v[i] = fmix64(sum + fmix64(seed + n * LEN_STEP));
+            const uint64_t sum = (v[i] & lng) | (short_sum & ~lng);
+            v[i] = fmix64(sum + lh[i]);
         }
         break;
     }
