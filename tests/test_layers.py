@@ -65,6 +65,7 @@ LAYERS = {
     "unistore.adapters.": 2,
     "unistore.engine": 3,
     "unistore.executor": 3,
+    "unistore.fingerprint_worker": 3,
     "unistore.source": 3,
     "unistore.checkrun": 3,
     "unistore.inputs": 3,

@@ -26,7 +26,8 @@ from ._version import __version__
 from .adapter import Connection, Scan, Split
 from .errors import AdapterError, BadSpecError, SnapshotUnavailableError, UnistoreError
 from .executor import plan_and_scan
-from .fingerprint import Fingerprinter, schema_fingerprint
+from .fingerprint import schema_fingerprint
+from .fingerprint_worker import FingerprintWorker
 from .lineage.events import ReadContext, ReadEvent
 from .lineage.span import ReadSpan
 from .location import cap, scrub
@@ -265,7 +266,7 @@ class _ReadStream:
         self.connection, self.spec, self.scan, self.record, self.schema = connection, spec, scan, record, schema
         self.span, self.started, self.owned = span, started, owned
         self.checks, self.judge, self.finish = checks, judge, finish
-        self.fingerprint = Fingerprinter(schema, ordered=scan.ordered)
+        self.fingerprint = FingerprintWorker(schema, ordered=scan.ordered)  # hashed beside the read
         self.observe = span.observer(schema)  # per-batch column statistics, only when a lineage sink wants them
         self.residual = scan.residual.to_arrow() if scan.residual is not None else None
         self.project = list(schema.names) if list(scan.schema.names) != list(schema.names) else None
@@ -340,12 +341,17 @@ class _ReadStream:
         if self.done:
             return
         self.done = True
+        failed: BaseException | None = None
         result = self.record.result
+        try:
+            result.set_digest(self.fingerprint.digest())
+        except Exception as exc:  # a batch the kernel refused (malformed Arrow data): the read failed
+            if error is None:  # else the read already failed, and that error is the one raised
+                failed = error = public_error(exc, self.connection)
+            complete = False
         result.rows = self.fingerprint.rows
         result.bytes = self.fingerprint.nbytes
-        result.set_digest(self.fingerprint.digest())
         result.complete = complete
-        failed: BaseException | None = None
         if self.checks is not None:  # a read that ended early tested only part of the data: no verdict
             if complete:
                 self.record.checks = self.checks.results()
@@ -372,8 +378,11 @@ class _ReadStream:
     def __del__(self) -> None:
         # dropped before the end (closed reader, abandoned stream): release and report it as incomplete
         if not getattr(self, "done", True):
-            with contextlib.suppress(Exception):
-                self._finish(complete=False)
+            self.fingerprint.when_idle(self._finish_dropped)
+
+    def _finish_dropped(self) -> None:
+        with contextlib.suppress(Exception):
+            self._finish(complete=False)
 
     def abort(self) -> None:
         """The caller closed the reader early: release the store now and report the read incomplete."""

@@ -1,0 +1,165 @@
+"""A read's fingerprint hashed on a worker thread (unistore.fingerprint_worker): the same digests as
+hashing on the reading thread, in order, with bounded waiting batches, errors raised to the reader,
+no waiting in a finaliser, and a forked child that makes its own workers."""
+
+import importlib
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import unistore
+from unistore.fingerprint import Fingerprinter
+
+FW = importlib.import_module("unistore.fingerprint_worker")
+FP = importlib.import_module("unistore.fingerprint")
+
+
+def _batches(rows: int, size: int) -> list[pa.RecordBatch]:
+    rng = np.random.default_rng(rows)
+    table = pa.table({"i": rng.integers(0, 10**9, rows), "s": [f"v{k % 997}" for k in range(rows)],
+                      "f": pa.array(rng.random(rows), mask=rng.random(rows) < 0.1)})
+    return table.to_batches(max_chunksize=size)
+
+
+@pytest.mark.parametrize("inline_below", [0, 1 << 40, 20_000])  # all on workers, all inline, a mix
+@pytest.mark.parametrize("ordered", [False, True])
+def test_same_digest_as_hashing_on_the_reading_thread(monkeypatch, inline_below, ordered):
+    monkeypatch.setattr(FW, "INLINE_BELOW", inline_below)
+    batches = _batches(50_000, 1_500)
+    expected = Fingerprinter(batches[0].schema, ordered=ordered)
+    worker = FW.FingerprintWorker(batches[0].schema, ordered=ordered)
+    for b in batches:
+        expected.update(b)
+        worker.update(b)
+    assert worker.digest() == expected.digest()
+    assert (worker.rows, worker.nbytes) == (expected.rows, expected.nbytes)
+
+
+def test_waiting_batches_stay_bounded(monkeypatch):
+    """A slow hash holds the reader back: never more than AHEAD batches wait (a stream's memory)."""
+    monkeypatch.setattr(FW, "INLINE_BELOW", 0)
+    most = 0
+    real = Fingerprinter.update
+
+    def slow(self, batch):
+        nonlocal most
+        most = max(most, len(worker._waiting))
+        time.sleep(0.002)
+        real(self, batch)
+
+    monkeypatch.setattr(Fingerprinter, "update", slow)
+    batches = _batches(4_000, 100)
+    worker = FW.FingerprintWorker(batches[0].schema)
+    for b in batches:
+        worker.update(b)
+        most = max(most, len(worker._waiting))
+    worker.digest()
+    assert 1 <= most <= FW.AHEAD
+
+
+def test_a_batch_the_kernel_refuses_is_raised_by_digest(monkeypatch):
+    monkeypatch.setattr(FW, "INLINE_BELOW", 0)
+
+    def refuse(self, batch):
+        raise ValueError("string offsets outside the data buffer")
+
+    monkeypatch.setattr(Fingerprinter, "update", refuse)
+    batches = _batches(1_000, 100)
+    worker = FW.FingerprintWorker(batches[0].schema)
+    for b in batches:
+        worker.update(b)
+    with pytest.raises(ValueError, match="offsets"):
+        worker.digest()
+
+
+def test_a_read_whose_batch_cannot_be_hashed_fails_and_is_reported(tmp_path, monkeypatch, lineage_events):
+    """The error reaches the caller of read() and the sinks hear of a failed, incomplete read."""
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(FW, "INLINE_BELOW", 0)
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"x": list(range(10_000))}), path)
+    calls = 0
+    real = Fingerprinter.update
+
+    def refuse_second(self, batch):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ValueError("string offsets outside the data buffer")
+        real(self, batch)
+
+    monkeypatch.setattr(Fingerprinter, "update", refuse_second)
+    with pytest.raises(unistore.UnistoreError, match="offsets"):
+        unistore.read(str(path), batch_size=1_000)
+    event = lineage_events[-1]
+    assert event.error is not None and not event.record.result.complete
+
+
+def test_when_idle_waits_for_the_last_batch_without_blocking_the_caller(monkeypatch):
+    monkeypatch.setattr(FW, "INLINE_BELOW", 0)
+    release = threading.Event()
+    real = Fingerprinter.update
+
+    def held(self, batch):
+        release.wait(10)
+        real(self, batch)
+
+    monkeypatch.setattr(Fingerprinter, "update", held)
+    batches = _batches(300, 100)
+    worker = FW.FingerprintWorker(batches[0].schema)
+    for b in batches:
+        worker.update(b)
+    ran = threading.Event()
+    worker.when_idle(ran.set)  # returns at once: the batches are still waiting
+    assert not ran.is_set()
+    release.set()
+    assert ran.wait(10)
+    worker.digest()
+    later = threading.Event()
+    worker.when_idle(later.set)  # idle now: at once, on this thread
+    assert later.is_set()
+
+
+def test_a_stream_dropped_mid_read_is_reported_incomplete(tmp_path, monkeypatch, lineage_events):
+    """The finaliser of an abandoned stream hands its finish to the worker instead of waiting."""
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(FW, "INLINE_BELOW", 0)
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"x": list(range(50_000))}), path, row_group_size=5_000)
+    reader = unistore.scan(str(path), batch_size=5_000)
+    next(iter(reader))
+    del reader
+    deadline = time.monotonic() + 10
+    while not lineage_events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert lineage_events and not lineage_events[-1].record.result.complete
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_hashes_with_its_own_workers(tmp_path):
+    """The parent's pool threads do not exist in a forked child: reading there must not hang."""
+    code = f"""
+import os, sys, pyarrow as pa, pyarrow.parquet as pq
+import unistore
+from unistore import fingerprint_worker as FW
+FW.INLINE_BELOW = 0
+path = {str(tmp_path / "t.parquet")!r}
+pq.write_table(pa.table({{"x": list(range(100_000))}}), path)
+first = unistore.provenance_of(unistore.read(path, batch_size=10_000)).result.fingerprint
+pid = os.fork()
+if pid == 0:
+    again = unistore.provenance_of(unistore.read(path, batch_size=10_000)).result.fingerprint
+    os._exit(0 if again == first else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    done = subprocess.run([sys.executable, "-c", code], timeout=120, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
