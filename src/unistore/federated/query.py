@@ -54,6 +54,7 @@ from ..engine import stream_read
 from ..errors import BadSpecError, QueryError, SourceNotFoundError, UnistoreError
 from ..filters import short
 from ..fingerprint import Fingerprinter, schema_fingerprint
+from ..fingerprint_worker import FingerprintWorker
 from ..inputs import NamedInput, named_input, scrub_error
 from ..lineage.events import ReadContext, ReadEvent, current_run
 from ..lineage.openlineage import output_dataset
@@ -98,12 +99,14 @@ def sql(query: str, sources: Mapping[str, SourceLike] | None = None, *, params: 
 def run_whole(execution: "_Execution") -> pa.Table:
     """Run a planned query to its end: the result table, tagged with its complete record."""
     with execution as run:
-        table = run.execute().read_all()
-        fingerprint = Fingerprinter(table.schema, ordered=run.plan.ordered)
-        for batch in table.to_batches():
+        reader = run.execute()
+        fingerprint = FingerprintWorker(reader.schema, ordered=run.plan.ordered)  # hashed while DuckDB runs
+        batches = []
+        for batch in reader:
             fingerprint.update(batch)
-        record = run.conclude(table.schema, fingerprint, True)
-    tagged = pa.Table.from_batches(table.to_batches(), schema=tag_schema(table.schema, record))
+            batches.append(batch)
+        record = run.conclude(reader.schema, fingerprint, True)
+    tagged = pa.Table.from_batches(batches, schema=tag_schema(reader.schema, record))
     remember_returned(record, tagged)
     return tagged
 
@@ -121,6 +124,8 @@ def sql_scan(query: str, sources: Mapping[str, SourceLike] | None = None, *,
     schema = tag_schema(reader.schema, run.announce(reader.schema))
 
     def batches() -> Iterator[pa.RecordBatch]:
+        # on the consumer's thread: this generator's finally may run in a collector pass on any thread, where
+        # waiting for a worker could wait for itself
         fingerprint = Fingerprinter(reader.schema, ordered=run.plan.ordered)
         complete = False
         try:
@@ -484,7 +489,7 @@ class _Execution:
         remember(record)
         return record
 
-    def conclude(self, schema: pa.Schema, fingerprint: Fingerprinter, complete: bool) -> Provenance:
+    def conclude(self, schema: pa.Schema, fingerprint: Fingerprinter | FingerprintWorker, complete: bool) -> Provenance:
         """Read every input to its end, then complete the record and report the query (one span, one event)."""
         try:
             for feed in self.feeds:
