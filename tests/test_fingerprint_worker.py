@@ -244,6 +244,24 @@ def test_a_batch_whose_update_was_interrupted_is_not_counted(monkeypatch):
     assert worker.digest() == expected.digest()
 
 
+def test_a_read_interrupted_while_its_last_batches_are_hashed_is_released_and_reported(
+        tmp_path, monkeypatch, lineage_events):
+    """Ctrl-C while the read waits for its fingerprint: the store is still released and the read reported
+    (incomplete), then the interrupt goes on."""
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"x": list(range(10_000))}), path)
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FW.FingerprintWorker, "digest", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        unistore.read(str(path), batch_size=1_000)
+    assert lineage_events and not lineage_events[-1].record.result.complete
+
+
 def test_a_drain_queued_although_submit_failed_never_hashes_beside_the_caller(monkeypatch):
     """The pool can queue a task and then fail to start a thread (RuntimeError): the caller then hashes
     itself, and the queued drain, should it run, must not hash beside it nor declare the worker idle."""
