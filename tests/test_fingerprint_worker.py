@@ -339,3 +339,43 @@ sys.exit(os.waitstatus_to_exitcode(status))
     except subprocess.TimeoutExpired:
         pytest.fail("a forked child going on with a read hung")
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+
+
+def test_a_read_on_a_pool_thread_hashes_there_instead_of_waiting_for_the_pool():
+    """A dropped read is finished on the pool thread that hashed its last batch, and its sinks may read
+    (one read inside another): were that read to wait for the pool, every pool thread busy the same way
+    would wait for the others forever."""
+    code = """
+import threading, sys
+import pyarrow as pa
+from unistore import fingerprint_worker as FW
+from unistore.fingerprint import Fingerprinter
+FW.INLINE_BELOW = 0
+threads = FW._workers()._max_workers
+batch = pa.record_batch({"x": list(range(1000))})
+gate = threading.Event()
+real = Fingerprinter.update
+def held(self, b):
+    gate.wait(30)
+    real(self, b)
+Fingerprinter.update = held
+all_in = threading.Barrier(threads, timeout=30)
+done = threading.Semaphore(0)
+def finish_dropped_read():  # its lineage sink reads, on the pool thread
+    all_in.wait()
+    inner = FW.FingerprintWorker(batch.schema)
+    inner.update(batch)
+    inner.digest()
+    done.release()
+dropped = [FW.FingerprintWorker(batch.schema) for _ in range(threads)]
+for worker in dropped:
+    worker.update(batch)
+    worker.when_idle(finish_dropped_read)
+gate.set()
+print("ok" if all(done.acquire(timeout=20) for _ in range(threads)) else "stuck", flush=True)
+"""
+    try:
+        done = subprocess.run([sys.executable, "-c", code], timeout=60, capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reads on pool threads waited for the pool forever")
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.stdout, done.stderr[-2000:])

@@ -13,7 +13,8 @@ Small batches, while nothing waits, are hashed at once on the caller's
 thread: a tiny read pays no hand-over. Where no thread can be started, and
 once the interpreter exits (it joins the pool's threads then, so they stop
 taking batches: a daemon thread still reading cannot hold the process), the
-caller's thread hashes its batches.
+caller's thread hashes its batches; so does a read on a pool thread (one
+inside the finish of a dropped read), which must never wait for the pool.
 One drain at a time hashes a read's batches: a drain the pool queued but
 could not start (a failed submit) does nothing should it run later. A
 forked child does not have the threads that hashed for its parent: a read
@@ -55,6 +56,8 @@ def _workers() -> ThreadPoolExecutor:
 
 #: every worker, for the fork handler
 _live: "weakref.WeakSet[FingerprintWorker]" = weakref.WeakSet()
+#: ``pool`` is set on the pool's threads
+_here = threading.local()
 
 
 _exit_started = False
@@ -135,8 +138,9 @@ class FingerprintWorker:
         return ticket
 
     def _start(self, ticket: object) -> None:
-        """Hand the drain to the pool; hash here once the interpreter exits or no thread can be had."""
-        if not _exiting():
+        """Hand the drain to the pool; hash here once the interpreter exits or no thread can be had, and on
+        a pool thread (a read inside the finish of a dropped one): a pool thread never waits for the pool."""
+        if not _exiting() and not getattr(_here, "pool", False):
             try:
                 _workers().submit(self._drain, ticket, True)
                 return
@@ -158,6 +162,8 @@ class FingerprintWorker:
             if self._ticket is not ticket or self._draining:
                 return
             self._draining = True
+        if on_pool:
+            _here.pool = True
         then = None
         try:
             while True:
