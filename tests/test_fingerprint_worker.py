@@ -379,3 +379,29 @@ print("ok" if all(done.acquire(timeout=20) for _ in range(threads)) else "stuck"
     except subprocess.TimeoutExpired:
         pytest.fail("reads on pool threads waited for the pool forever")
     assert done.returncode == 0 and done.stdout.strip() == "ok", (done.stdout, done.stderr[-2000:])
+
+
+def test_an_interrupt_while_the_caller_hashes_goes_on_and_the_digest_is_refused(monkeypatch):
+    """Where the caller's thread drains (at exit), Ctrl-C there reaches the caller at once, not at the
+    read's end; the batch it cut short is lost, so the digest is refused rather than wrong."""
+    monkeypatch.setattr(FW, "INLINE_BELOW", 0)
+    monkeypatch.setattr(FW, "_exit_started", True)
+    real = Fingerprinter.update
+    calls = 0
+
+    def interrupted_once(self, batch):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+        real(self, batch)
+
+    monkeypatch.setattr(Fingerprinter, "update", interrupted_once)
+    batches = _batches(500, 100)
+    worker = FW.FingerprintWorker(batches[0].schema)
+    worker.update(batches[0])
+    with pytest.raises(KeyboardInterrupt):
+        worker.update(batches[1])
+    worker.update(batches[2])
+    with pytest.raises(unistore.UnistoreError, match="interrupted"):
+        worker.digest()

@@ -175,12 +175,12 @@ class FingerprintWorker:
                 if self._error is None:
                     try:
                         self._fingerprint.update(batch)
-                    except BaseException as exc:  # noqa: BLE001 - raised to the reader by digest()
+                    except Exception as exc:  # raised to the reader by digest()
                         self._error = exc
                 del batch
-        except BaseException as exc:  # interrupted between batches (a drain on the caller's thread)
+        except BaseException:  # interrupted (a drain on the caller's thread): a batch may be lost
             if self._error is None:
-                self._error = exc  # a batch may be lost: the digest is not to be trusted
+                self._error = UnistoreError("hashing this read's batches was interrupted: its fingerprint is lost")
             raise
         finally:
             with self._changed:
