@@ -440,6 +440,11 @@ def test_kernel_refuses_malformed_buffers():
     second_null = pa.py_buffer(bytes([0b01]))  # a null's offsets are checked too (they are read, not branched on)
     with pytest.raises(ValueError, match="offsets"):
         k.update([(4, 0, seed, mul, 0, second_null, offsets, pa.py_buffer(b"x" * 10))], 2, 0, 2)
+    extreme = np.iinfo(np.int64)  # large_string offsets whose difference overflows int64: refused all the same
+    for wide in ([extreme.min, extreme.max], [5, extreme.min], [extreme.max, 0], [0, -1], [3, 2]):
+        with pytest.raises(ValueError, match="offsets"):
+            k.update([(5, 0, seed, mul, 0, None, pa.py_buffer(np.array(wide, np.int64).tobytes()),
+                       pa.py_buffer(b"x" * 20))], 1, 0, 1)
     with pytest.raises(ValueError):
         k.update([(9, 8, seed, mul, 0, None, short, None)], 1, 0, 1)
     with pytest.raises(ValueError):

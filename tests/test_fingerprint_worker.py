@@ -163,3 +163,244 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
     done = subprocess.run([sys.executable, "-c", code], timeout=120, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_daemon_thread_still_reading_does_not_hold_the_interpreter_at_exit():
+    """A daemon thread's read must not keep the process alive: the pool's threads are joined at exit,
+    so they stop taking batches then, and the reading thread hashes what is left itself."""
+    code = """
+import threading, time
+import pyarrow as pa
+from unistore import fingerprint_worker as FW
+from unistore.fingerprint import Fingerprinter
+FW.INLINE_BELOW = 0
+real = Fingerprinter.update
+def behind(self, batch):  # a long read whose store is faster than the hashing: batches always wait
+    deadline = time.monotonic() + 0.05
+    while len(worker._waiting) < FW.AHEAD - 1 and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    real(self, batch)
+Fingerprinter.update = behind
+batch = pa.record_batch({"x": list(range(1000))})
+worker = FW.FingerprintWorker(batch.schema)
+fed = threading.Event()
+def feed():
+    for i in range(10**9):
+        worker.update(batch)
+        if i == 20:
+            fed.set()
+threading.Thread(target=feed, daemon=True).start()
+fed.wait(60)
+print("exiting", flush=True)
+"""
+    try:
+        done = subprocess.run([sys.executable, "-c", code], timeout=60, capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the interpreter did not exit while a daemon thread kept reading")
+    assert done.returncode == 0 and done.stdout.strip() == "exiting", done.stderr[-2000:]
+
+
+class _InterruptOnce(threading.Condition):
+    """A condition whose first wait is interrupted (Ctrl-C on the waiting thread)."""
+
+    interrupted = False
+
+    def wait(self, timeout=None):
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return super().wait(timeout)
+
+
+def test_a_batch_whose_update_was_interrupted_is_not_counted(monkeypatch):
+    """Ctrl-C while the caller waits for room: that batch was not taken, so rows and bytes leave it out
+    (the record's rows must be the rows its digest covers)."""
+    monkeypatch.setattr(FW, "INLINE_BELOW", 0)
+    release = threading.Event()
+    real = Fingerprinter.update
+
+    def held(self, batch):
+        release.wait(10)
+        real(self, batch)
+
+    monkeypatch.setattr(Fingerprinter, "update", held)
+    batches = _batches(1_000, 100)
+    worker = FW.FingerprintWorker(batches[0].schema)
+    worker._changed = _InterruptOnce(threading.Lock())
+    taken = []
+    for b in batches:
+        try:
+            worker.update(b)
+        except KeyboardInterrupt:
+            release.set()
+            continue
+        taken.append(b)
+    assert len(taken) == len(batches) - 1
+    monkeypatch.setattr(Fingerprinter, "update", real)
+    expected = Fingerprinter(batches[0].schema)
+    for b in taken:
+        expected.update(b)
+    assert (worker.rows, worker.nbytes) == (expected.rows, expected.nbytes)
+    assert worker.digest() == expected.digest()
+
+
+def test_a_read_interrupted_while_its_last_batches_are_hashed_is_released_and_reported(
+        tmp_path, monkeypatch, lineage_events):
+    """Ctrl-C while the read waits for its fingerprint: the store is still released and the read reported
+    (incomplete), then the interrupt goes on."""
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"x": list(range(10_000))}), path)
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FW.FingerprintWorker, "digest", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        unistore.read(str(path), batch_size=1_000)
+    assert lineage_events and not lineage_events[-1].record.result.complete
+
+
+def test_a_drain_queued_although_submit_failed_never_hashes_beside_the_caller(monkeypatch):
+    """The pool can queue a task and then fail to start a thread (RuntimeError): the caller then hashes
+    itself, and the queued drain, should it run, must not hash beside it nor declare the worker idle."""
+    monkeypatch.setattr(FW, "INLINE_BELOW", 0)
+    hashing, release = threading.Event(), threading.Event()
+    real = Fingerprinter.update
+
+    def held(self, batch):
+        hashing.set()
+        release.wait(10)
+        real(self, batch)
+
+    class QueuedThenFailed:
+        def submit(self, fn, *args):
+            threading.Thread(target=fn, args=args).start()  # an idle pool thread took the task...
+            hashing.wait(10)
+            raise RuntimeError("can't start new thread")  # ...but growing the pool failed
+
+    monkeypatch.setattr(FW, "_workers", QueuedThenFailed)
+    monkeypatch.setattr(Fingerprinter, "update", held)
+    batches = _batches(200, 100)
+    worker = FW.FingerprintWorker(batches[0].schema)
+    worker.update(batches[0])
+    timer = threading.Timer(0.5, release.set)  # lets the queued drain go on once digest() waits for it
+    timer.start()
+    try:
+        got = worker.digest()
+    finally:
+        release.set()
+        timer.cancel()
+    monkeypatch.setattr(Fingerprinter, "update", real)
+    expected = Fingerprinter(batches[0].schema)
+    expected.update(batches[0])
+    assert got == expected.digest()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_child_forked_while_a_batch_is_hashed_fails_its_read_instead_of_hanging():
+    """The batch a parent's worker was hashing is lost in a forked child: a read the child goes on with
+    fails when it ends, rather than waiting for a thread the child does not have. (The third-party
+    counter:// store's batches are in memory, so the child can go on; a store's own threads may not.)"""
+    code = """
+import os, sys, threading
+import unistore
+from unistore import fingerprint_worker as FW
+from unistore.fingerprint import Fingerprinter
+FW.INLINE_BELOW = 0
+hashing, release = threading.Event(), threading.Event()
+real = Fingerprinter.update
+def held(self, batch):
+    hashing.set()
+    release.wait(30)
+    real(self, batch)
+Fingerprinter.update = held
+reader = unistore.scan("counter://100000", batch_size=10_000)
+batches = iter(reader)
+next(batches)
+hashing.wait(30)
+pid = os.fork()
+if pid == 0:
+    Fingerprinter.update = real
+    try:
+        for _ in batches:
+            pass
+    except unistore.UnistoreError as exc:
+        os._exit(0 if "fork" in str(exc) else 4)
+    os._exit(3)
+release.set()
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    try:
+        done = subprocess.run([sys.executable, "-c", code], timeout=60, capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a forked child going on with a read hung")
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+
+
+def test_a_read_on_a_pool_thread_hashes_there_instead_of_waiting_for_the_pool():
+    """A dropped read is finished on the pool thread that hashed its last batch, and its sinks may read
+    (one read inside another): were that read to wait for the pool, every pool thread busy the same way
+    would wait for the others forever."""
+    code = """
+import threading, sys
+import pyarrow as pa
+from unistore import fingerprint_worker as FW
+from unistore.fingerprint import Fingerprinter
+FW.INLINE_BELOW = 0
+threads = FW._workers()._max_workers
+batch = pa.record_batch({"x": list(range(1000))})
+gate = threading.Event()
+real = Fingerprinter.update
+def held(self, b):
+    gate.wait(30)
+    real(self, b)
+Fingerprinter.update = held
+all_in = threading.Barrier(threads, timeout=30)
+done = threading.Semaphore(0)
+def finish_dropped_read():  # its lineage sink reads, on the pool thread
+    all_in.wait()
+    inner = FW.FingerprintWorker(batch.schema)
+    inner.update(batch)
+    inner.digest()
+    done.release()
+dropped = [FW.FingerprintWorker(batch.schema) for _ in range(threads)]
+for worker in dropped:
+    worker.update(batch)
+    worker.when_idle(finish_dropped_read)
+gate.set()
+print("ok" if all(done.acquire(timeout=20) for _ in range(threads)) else "stuck", flush=True)
+"""
+    try:
+        done = subprocess.run([sys.executable, "-c", code], timeout=60, capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reads on pool threads waited for the pool forever")
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.stdout, done.stderr[-2000:])
+
+
+def test_an_interrupt_while_the_caller_hashes_goes_on_and_the_digest_is_refused(monkeypatch):
+    """Where the caller's thread drains (at exit), Ctrl-C there reaches the caller at once, not at the
+    read's end; the batch it cut short is lost, so the digest is refused rather than wrong."""
+    monkeypatch.setattr(FW, "INLINE_BELOW", 0)
+    monkeypatch.setattr(FW, "_exit_started", True)
+    real = Fingerprinter.update
+    calls = 0
+
+    def interrupted_once(self, batch):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+        real(self, batch)
+
+    monkeypatch.setattr(Fingerprinter, "update", interrupted_once)
+    batches = _batches(500, 100)
+    worker = FW.FingerprintWorker(batches[0].schema)
+    worker.update(batches[0])
+    with pytest.raises(KeyboardInterrupt):
+        worker.update(batches[1])
+    worker.update(batches[2])
+    with pytest.raises(unistore.UnistoreError, match="interrupted"):
+        worker.digest()

@@ -289,7 +289,8 @@ static ALWAYS_INLINE int column_values(const column *c, Py_ssize_t a, Py_ssize_t
         for (i = 0; i < m; i++) {
             const int64_t o0 = at[i], o1 = at[i + 1];
             bad |= (uint64_t)((o0 < 0) | (o1 < o0) | (o1 > data_len));
-            const uint64_t n = (uint64_t)(o1 - o0), lng = (uint64_t)0 - (uint64_t)((n > 16) | (o0 > data_len - 16));
+            /* (unsigned: bad offsets, refused after this pass, may be any two int64s) */
+            const uint64_t n = (uint64_t)o1 - (uint64_t)o0, lng = (uint64_t)0 - (uint64_t)((n > 16) | (o0 > data_len - 16));
             len[i] = n;
             is_long[i] = lng;
             any_long |= lng;

@@ -349,6 +349,8 @@ class _ReadStream:
             if error is None:  # else the read already failed, and that error is the one raised
                 failed = error = public_error(exc, self.connection)
             complete = False
+        except BaseException as exc:  # interrupted while the last batches were hashed: release, report, go on
+            failed, complete = exc, False
         result.rows = self.fingerprint.rows
         result.bytes = self.fingerprint.nbytes
         result.complete = complete
