@@ -18,6 +18,7 @@ from unistore.fingerprint import Fingerprinter
 
 FW = importlib.import_module("unistore.fingerprint_worker")
 FP = importlib.import_module("unistore.fingerprint")
+_REAL_UPDATE = Fingerprinter.update
 
 
 def _batches(rows: int, size: int) -> list[pa.RecordBatch]:
@@ -25,6 +26,18 @@ def _batches(rows: int, size: int) -> list[pa.RecordBatch]:
     table = pa.table({"i": rng.integers(0, 10**9, rows), "s": [f"v{k % 997}" for k in range(rows)],
                       "f": pa.array(rng.random(rows), mask=rng.random(rows) < 0.1)})
     return table.to_batches(max_chunksize=size)
+
+
+def _hold_hashing(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Make every hash wait for ``release``; ``hashing`` is set once one has started."""
+    hashing, release = threading.Event(), threading.Event()
+    def held(self, batch):
+        hashing.set()
+        release.wait(10)
+        _REAL_UPDATE(self, batch)
+
+    monkeypatch.setattr(Fingerprinter, "update", held)
+    return hashing, release
 
 
 @pytest.mark.parametrize("inline_below", [0, 1 << 40, 20_000])  # all on workers, all inline, a mix
@@ -104,14 +117,7 @@ def test_a_read_whose_batch_cannot_be_hashed_fails_and_is_reported(tmp_path, mon
 
 def test_when_idle_waits_for_the_last_batch_without_blocking_the_caller(monkeypatch):
     monkeypatch.setattr(FW, "INLINE_BELOW", 0)
-    release = threading.Event()
-    real = Fingerprinter.update
-
-    def held(self, batch):
-        release.wait(10)
-        real(self, batch)
-
-    monkeypatch.setattr(Fingerprinter, "update", held)
+    _, release = _hold_hashing(monkeypatch)
     batches = _batches(300, 100)
     worker = FW.FingerprintWorker(batches[0].schema)
     for b in batches:
@@ -216,14 +222,7 @@ def test_a_batch_whose_update_was_interrupted_is_not_counted(monkeypatch):
     """Ctrl-C while the caller waits for room: that batch was not taken, so rows and bytes leave it out
     (the record's rows must be the rows its digest covers)."""
     monkeypatch.setattr(FW, "INLINE_BELOW", 0)
-    release = threading.Event()
-    real = Fingerprinter.update
-
-    def held(self, batch):
-        release.wait(10)
-        real(self, batch)
-
-    monkeypatch.setattr(Fingerprinter, "update", held)
+    _, release = _hold_hashing(monkeypatch)
     batches = _batches(1_000, 100)
     worker = FW.FingerprintWorker(batches[0].schema)
     worker._changed = _InterruptOnce(threading.Lock())
@@ -236,7 +235,7 @@ def test_a_batch_whose_update_was_interrupted_is_not_counted(monkeypatch):
             continue
         taken.append(b)
     assert len(taken) == len(batches) - 1
-    monkeypatch.setattr(Fingerprinter, "update", real)
+    monkeypatch.setattr(Fingerprinter, "update", _REAL_UPDATE)
     expected = Fingerprinter(batches[0].schema)
     for b in taken:
         expected.update(b)
@@ -266,13 +265,7 @@ def test_a_drain_queued_although_submit_failed_never_hashes_beside_the_caller(mo
     """The pool can queue a task and then fail to start a thread (RuntimeError): the caller then hashes
     itself, and the queued drain, should it run, must not hash beside it nor declare the worker idle."""
     monkeypatch.setattr(FW, "INLINE_BELOW", 0)
-    hashing, release = threading.Event(), threading.Event()
-    real = Fingerprinter.update
-
-    def held(self, batch):
-        hashing.set()
-        release.wait(10)
-        real(self, batch)
+    hashing, release = _hold_hashing(monkeypatch)
 
     class QueuedThenFailed:
         def submit(self, fn, *args):
@@ -281,7 +274,6 @@ def test_a_drain_queued_although_submit_failed_never_hashes_beside_the_caller(mo
             raise RuntimeError("can't start new thread")  # ...but growing the pool failed
 
     monkeypatch.setattr(FW, "_workers", QueuedThenFailed)
-    monkeypatch.setattr(Fingerprinter, "update", held)
     batches = _batches(200, 100)
     worker = FW.FingerprintWorker(batches[0].schema)
     worker.update(batches[0])
@@ -292,7 +284,7 @@ def test_a_drain_queued_although_submit_failed_never_hashes_beside_the_caller(mo
     finally:
         release.set()
         timer.cancel()
-    monkeypatch.setattr(Fingerprinter, "update", real)
+    monkeypatch.setattr(Fingerprinter, "update", _REAL_UPDATE)
     expected = Fingerprinter(batches[0].schema)
     expected.update(batches[0])
     assert got == expected.digest()

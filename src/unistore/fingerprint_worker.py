@@ -60,12 +60,8 @@ _live: "weakref.WeakSet[FingerprintWorker]" = weakref.WeakSet()
 _here = threading.local()
 
 
+#: set as the interpreter exits, before it joins the pool's threads
 _exit_started = False
-
-
-def _exiting() -> bool:
-    """Whether the interpreter is exiting: the pool's threads are about to be joined."""
-    return _exit_started
 
 
 def _at_exit() -> None:
@@ -140,7 +136,7 @@ class FingerprintWorker:
     def _start(self, ticket: object) -> None:
         """Hand the drain to the pool; hash here once the interpreter exits or no thread can be had, and on
         a pool thread (a read inside the finish of a dropped one): a pool thread never waits for the pool."""
-        if not _exiting() and not getattr(_here, "pool", False):
+        if not _exit_started and not getattr(_here, "pool", False):
             try:
                 _workers().submit(self._drain, ticket, True)
                 return
@@ -168,7 +164,7 @@ class FingerprintWorker:
         try:
             while True:
                 with self._changed:
-                    if not self._waiting or (on_pool and _exiting()):  # (at exit the callers hash the rest)
+                    if not self._waiting or (on_pool and _exit_started):  # (at exit the callers hash the rest)
                         break
                     batch = self._waiting.popleft()
                     self._changed.notify_all()
