@@ -31,10 +31,10 @@ def _batches(rows: int, size: int) -> list[pa.RecordBatch]:
 def _hold_hashing(monkeypatch) -> tuple[threading.Event, threading.Event]:
     """Make every hash wait for ``release``; ``hashing`` is set once one has started."""
     hashing, release = threading.Event(), threading.Event()
-    def held(self, batch):
+    def held(self, batch, nbytes=None):
         hashing.set()
         release.wait(10)
-        _REAL_UPDATE(self, batch)
+        _REAL_UPDATE(self, batch, nbytes)
 
     monkeypatch.setattr(Fingerprinter, "update", held)
     return hashing, release
@@ -60,11 +60,11 @@ def test_waiting_batches_stay_bounded(monkeypatch):
     most = 0
     real = Fingerprinter.update
 
-    def slow(self, batch):
+    def slow(self, batch, nbytes=None):
         nonlocal most
         most = max(most, len(worker._waiting))
         time.sleep(0.002)
-        real(self, batch)
+        real(self, batch, nbytes)
 
     monkeypatch.setattr(Fingerprinter, "update", slow)
     batches = _batches(4_000, 100)
@@ -79,7 +79,7 @@ def test_waiting_batches_stay_bounded(monkeypatch):
 def test_a_batch_the_kernel_refuses_is_raised_by_digest(monkeypatch):
     monkeypatch.setattr(FW, "INLINE_BELOW", 0)
 
-    def refuse(self, batch):
+    def refuse(self, batch, nbytes=None):
         raise ValueError("string offsets outside the data buffer")
 
     monkeypatch.setattr(Fingerprinter, "update", refuse)
@@ -101,12 +101,12 @@ def test_a_read_whose_batch_cannot_be_hashed_fails_and_is_reported(tmp_path, mon
     calls = 0
     real = Fingerprinter.update
 
-    def refuse_second(self, batch):
+    def refuse_second(self, batch, nbytes=None):
         nonlocal calls
         calls += 1
         if calls == 2:
             raise ValueError("string offsets outside the data buffer")
-        real(self, batch)
+        real(self, batch, nbytes)
 
     monkeypatch.setattr(Fingerprinter, "update", refuse_second)
     with pytest.raises(unistore.UnistoreError, match="offsets"):
@@ -181,11 +181,11 @@ from unistore import fingerprint_worker as FW
 from unistore.fingerprint import Fingerprinter
 FW.INLINE_BELOW = 0
 real = Fingerprinter.update
-def behind(self, batch):  # a long read whose store is faster than the hashing: batches always wait
+def behind(self, batch, nbytes=None):  # a long read whose store is faster than the hashing: batches always wait
     deadline = time.monotonic() + 0.05
     while len(worker._waiting) < FW.AHEAD - 1 and time.monotonic() < deadline:
         time.sleep(0.0005)
-    real(self, batch)
+    real(self, batch, nbytes)
 Fingerprinter.update = behind
 batch = pa.record_batch({"x": list(range(1000))})
 worker = FW.FingerprintWorker(batch.schema)
@@ -303,10 +303,10 @@ from unistore.fingerprint import Fingerprinter
 FW.INLINE_BELOW = 0
 hashing, release = threading.Event(), threading.Event()
 real = Fingerprinter.update
-def held(self, batch):
+def held(self, batch, nbytes=None):
     hashing.set()
     release.wait(30)
-    real(self, batch)
+    real(self, batch, nbytes)
 Fingerprinter.update = held
 reader = unistore.scan("counter://100000", batch_size=10_000)
 batches = iter(reader)
@@ -346,9 +346,9 @@ threads = FW._workers()._max_workers
 batch = pa.record_batch({"x": list(range(1000))})
 gate = threading.Event()
 real = Fingerprinter.update
-def held(self, b):
+def held(self, b, nbytes=None):
     gate.wait(30)
-    real(self, b)
+    real(self, b, nbytes)
 Fingerprinter.update = held
 all_in = threading.Barrier(threads, timeout=30)
 done = threading.Semaphore(0)
@@ -380,12 +380,12 @@ def test_an_interrupt_while_the_caller_hashes_goes_on_and_the_digest_is_refused(
     real = Fingerprinter.update
     calls = 0
 
-    def interrupted_once(self, batch):
+    def interrupted_once(self, batch, nbytes=None):
         nonlocal calls
         calls += 1
         if calls == 2:
             raise KeyboardInterrupt
-        real(self, batch)
+        real(self, batch, nbytes)
 
     monkeypatch.setattr(Fingerprinter, "update", interrupted_once)
     batches = _batches(500, 100)

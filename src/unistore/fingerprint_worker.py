@@ -96,7 +96,7 @@ class FingerprintWorker:
 
     def __init__(self, schema: pa.Schema, *, ordered: bool = False):
         self._fingerprint = Fingerprinter(schema, ordered=ordered)
-        self._waiting: deque[pa.RecordBatch] = deque()
+        self._waiting: deque[tuple[pa.RecordBatch, int]] = deque()  # (batch, its nbytes)
         self._busy = False  # a drain is started or running: it empties _waiting
         self._draining = False  # a drain is hashing (never two: the digest is a sequence of updates)
         self._ticket: object | None = None  # the drain last started; an older one does nothing
@@ -115,13 +115,13 @@ class FingerprintWorker:
             inline = not self._busy and not self._waiting and nbytes < INLINE_BELOW
             ticket = None
             if not inline:
-                self._waiting.append(batch)
+                self._waiting.append((batch, nbytes))
                 ticket = self._claim()
         # counted once taken: a caller interrupted while it waited for room gave nothing
         self.rows += batch.num_rows
         self.nbytes += nbytes
         if inline:
-            self._fingerprint.update(batch)
+            self._fingerprint.update(batch, nbytes)
         elif ticket is not None:
             self._start(ticket)
 
@@ -166,11 +166,11 @@ class FingerprintWorker:
                 with self._changed:
                     if not self._waiting or (on_pool and _exit_started):  # (at exit the callers hash the rest)
                         break
-                    batch = self._waiting.popleft()
+                    batch, nbytes = self._waiting.popleft()
                     self._changed.notify_all()
                 if self._error is None:
                     try:
-                        self._fingerprint.update(batch)
+                        self._fingerprint.update(batch, nbytes)
                     except Exception as exc:  # raised to the reader by digest()
                         self._error = exc
                 del batch
