@@ -385,8 +385,8 @@ def provenance_of(obj: Any) -> Provenance:
 
 # -- does a record describe this table? ---------------------------------------
 
-#: read id -> (the table the read returned, weakly; its row count; the identity of its buffers)
-_returned: "OrderedDict[str, tuple[weakref.ref[Any], int, tuple[Any, ...]]]" = OrderedDict()
+#: read id -> (the table the read returned, weakly; its row count)
+_returned: "OrderedDict[str, tuple[weakref.ref[Any], int]]" = OrderedDict()
 #: id(table) -> (the table, weakly; its digest): hashing a table once is enough
 _digests: "OrderedDict[int, tuple[weakref.ref[Any], ContentDigest]]" = OrderedDict()
 
@@ -403,9 +403,10 @@ def _identity(data: pa.Table | pa.RecordBatch) -> tuple[Any, ...]:
 def remember_returned(record: Provenance, table: pa.Table) -> None:
     """Note what a read returned, so :func:`provenance_of` knows that table without hashing it.
 
-    The table is held weakly: while it lives, its buffers cannot be reused by other data.
+    The table is held weakly: while it lives, its buffers cannot be reused by other data, so
+    its buffers' identity, worked out only when another table is asked about, stays its own.
     """
-    entry = (weakref.ref(table), table.num_rows, _identity(table))
+    entry = (weakref.ref(table), table.num_rows)
     with _lock:
         _returned[record.read_id] = entry
         _returned.move_to_end(record.read_id)
@@ -416,9 +417,10 @@ def remember_returned(record: Provenance, table: pa.Table) -> None:
 def _is_returned(record: Provenance, data: pa.Table | pa.RecordBatch) -> bool:
     with _lock:
         entry = _returned.get(record.read_id)
-    if entry is None or entry[0]() is None or entry[1] != data.num_rows:
+    returned = entry[0]() if entry is not None else None
+    if returned is None or entry[1] != data.num_rows:
         return False
-    return _identity(data) == entry[2]
+    return returned is data or _identity(data) == _identity(returned)
 
 
 def table_digest(data: pa.Table | pa.RecordBatch, *, ordered: bool = False) -> ContentDigest:
