@@ -116,3 +116,22 @@ def test_a_reader_and_its_schema_give_the_reads_record(tmp_path):
         batches = list(reader)
     record = unistore.provenance_of(reader)
     assert not record.derived and record.result.rows == N_ROWS and len(batches) > 1
+
+
+def test_the_returned_table_and_one_on_its_buffers_are_known_without_hashing(read, monkeypatch):
+    """The table a read returned, or another table object on the same buffers, is judged by buffer identity
+    (the returned table is held weakly, so its buffers are its own while it lives); other tables are hashed."""
+    import unistore.provenance as P
+
+    hashed = []
+    real = P.table_digest
+    monkeypatch.setattr(P, "table_digest", lambda data, **kw: hashed.append(data) or real(data, **kw))
+    record = unistore.provenance_of(read)
+    assert not record.derived and hashed == []
+    same_buffers = pa.Table.from_batches(read.to_batches(), schema=read.schema)
+    assert same_buffers is not read
+    assert unistore.provenance_of(same_buffers).read_id == record.read_id and hashed == []
+    copied = pa.Table.from_pylist(read.to_pylist(), schema=read.schema)  # equal rows, new buffers: hashed
+    assert unistore.provenance_of(copied).read_id == record.read_id and len(hashed) == 1
+    shifted = pa.concat_tables([read.slice(1), read.slice(0, 1)])  # same rows and count, other buffers
+    assert unistore.provenance_of(shifted).read_id == record.read_id and len(hashed) == 2
