@@ -5,6 +5,7 @@ query parameters and the whole user info of HTTP / object-store locations go.
 """
 
 import base64
+import os
 import subprocess
 import sys
 import textwrap
@@ -133,6 +134,29 @@ def test_a_location_parsed_again_still_sees_credentials_set_in_the_environment_s
     assert "env-pw-0123456789" in again.secrets  # ...with today's environment
     assert "env-pw-0123456789" in unistore.location.known_secrets()
     assert scrub("failed: env-pw-0123456789", again.secrets) == "failed: ***"
+
+
+def test_environment_secrets_are_what_os_environ_gives_however_it_changes(monkeypatch):
+    """The quick "is any credential variable set" check must not change what is found: every name, in
+    order, short values left out, surrogate-escaped bytes as os.environ decodes them, a replaced mapping."""
+    from unistore.location import ENV_SECRETS
+
+    loc = Location.parse("sqlite:///no-secrets.db")
+    for name in ENV_SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    assert loc.secrets == ()
+    monkeypatch.setenv("MYSQL_PWD", "ab")  # too short to scrub
+    assert loc.secrets == ()
+    undecodable = "pw-\udcff\udcfe-0123456789"  # bytes that are not UTF-8, as os.environ hands them back
+    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", undecodable)
+    monkeypatch.setenv("PGPASSWORD", "env-pw-4567")
+    assert loc.secrets == (undecodable, "env-pw-4567")
+    assert loc.secrets == tuple(sorted((v for n in ENV_SECRETS if len(v := os.environ.get(n, "")) >= 3),
+                                       key=len, reverse=True))
+    monkeypatch.delenv("GOOGLE_OAUTH_ACCESS_TOKEN")
+    assert loc.secrets == ("env-pw-4567",)
+    monkeypatch.setattr(os, "environ", {"INFLUX_TOKEN": "plain-dict-token"})
+    assert loc.secrets == ("plain-dict-token",)
 
 
 def test_the_parse_cache_keeps_no_malformed_text_and_separates_equal_looking_texts():

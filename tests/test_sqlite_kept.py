@@ -1,6 +1,8 @@
 """SQLite reads reuse a kept read-only connection, and a record still describes exactly the data it sits on."""
 
 import os
+import subprocess
+import sys
 import sqlite3
 import threading
 
@@ -260,3 +262,66 @@ def test_a_read_inherited_over_fork_leaves_the_parents_connection_alone(tmp_path
     assert os.waitstatus_to_exitcode(status) == 0, "the child ran no statement on the parent's connection"
     assert sum(b.num_rows for b in reader) == 50
     assert unistore.read(uri, "t", driver="sqlite3").num_rows == 50
+
+
+def _write_from_another_process(path):
+    """A write committed by another process, without waiting for a lock: 'written' or SQLite's error."""
+    code = ("import sqlite3, sys\n"
+            "con = sqlite3.connect(sys.argv[1], timeout=0)\n"
+            "try:\n"
+            "    with con:\n"
+            "        con.execute('INSERT INTO t VALUES (9, \"w\", 0.0)')\n"
+            "    print('written')\n"
+            "except sqlite3.OperationalError as exc:\n"
+            "    print(exc)\n")
+    return subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("kept", [False, True])
+def test_a_read_in_progress_keeps_writers_of_other_processes_out(tmp_path, opened, driver, kept):
+    """Rollback-journal mode: the shared lock stays held until the read ends. Taking the snapshot (header,
+    stats) must not open and close the file: closing any descriptor drops the process's POSIX locks."""
+    path = _make(tmp_path / "one.db", rows=[(i, "k", float(i)) for i in range(50)])
+    uri = f"sqlite:///{path}"
+    if kept:
+        unistore.read(uri, "t", driver=driver)
+    with unistore.scan(uri, "t", batch_size=10, driver=driver) as reader:
+        assert reader.read_next_batch().num_rows == 10
+        assert "locked" in _write_from_another_process(path)
+        assert sum(b.num_rows for b in reader) == 40
+    assert _write_from_another_process(path) == "written"
+    assert unistore.read(uri, "t", driver=driver).num_rows == 51
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_an_open_plan_keeps_writers_of_other_processes_out_while_its_splits_read(tmp_path, opened, driver):
+    path = _make(tmp_path / "one.db", rows=[(i, "k", float(i)) for i in range(50)])
+    with unistore.source(f"sqlite:///{path}", driver=driver) as src:
+        spec = unistore.ReadSpec.build("t", partitions=2)
+        plan = src.connection.plan(spec, 2)
+        try:
+            assert "locked" in _write_from_another_process(path)
+            for split in plan.splits:  # each on a connection of its own, whose snapshot is checked
+                scan = src.connection.scan_split(spec, split)
+                scan.close()
+            assert "locked" in _write_from_another_process(path)
+        finally:
+            plan.close()
+    assert _write_from_another_process(path) == "written"
+
+
+def test_descriptors_of_a_file_close_only_when_no_link_uses_it(tmp_path, opened):
+    path = _make(tmp_path / "one.db")
+    first, second = sqlitelink.Link(path, "sqlite3"), sqlitelink.Link(path, "sqlite3")
+    key = first.opened
+    assert key == second.opened and sqlitelink.FILES._open[key][0] == 2
+    fds = sqlitelink.FILES._open[key][1:]
+    first.close()
+    assert sqlitelink.FILES._open[key][1:] == fds, "the other link's read keeps its locks"
+    os.fstat(fds[0])
+    second.close()
+    assert key not in sqlitelink.FILES._open
+    for fd in fds:
+        with pytest.raises(OSError):
+            os.fstat(fd)

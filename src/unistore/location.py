@@ -178,7 +178,7 @@ class Location:
         The driver's credential variables are read now (they may change between reads); the URI's own
         secrets are worked out once.
         """
-        env = [value for name in ENV_SECRETS if len(value := os.environ.get(name, "")) >= 3]
+        env = _env_secrets()
         if not env:
             return self._uri_secrets
         found = dict.fromkeys(self._uri_secrets)
@@ -244,6 +244,29 @@ class Location:
 
     def __str__(self) -> str:
         return self.redacted()
+
+
+def _env_secrets() -> list[str]:
+    """The values (3 characters or more) of :data:`ENV_SECRETS` in ``os.environ`` now, in that order.
+
+    Read on every parse, so cheaply: ``os.environ.get`` costs a microsecond a name, and usually none is
+    set. The mapping's own store is asked once whether any of the names is in it (spelt as the mapping
+    spells its keys); when one is, every value is read the ordinary way, so it is exactly what
+    ``os.environ`` gives (surrogate-escaped bytes included). A replaced ``os.environ`` is read name by name.
+    """
+    global _ENCODED_NAMES
+    env = os.environ
+    data = getattr(env, "_data", None)
+    if type(data) is dict and hasattr(env, "encodekey"):
+        if _ENCODED_NAMES[0] is not env:
+            _ENCODED_NAMES = (env, frozenset(map(env.encodekey, ENV_SECRETS)))
+        if data.keys().isdisjoint(_ENCODED_NAMES[1]):
+            return []
+    return [value for name in ENV_SECRETS if len(value := env.get(name, "")) >= 3]
+
+
+#: the os.environ the names were encoded for, and :data:`ENV_SECRETS` as its store spells them
+_ENCODED_NAMES: tuple[Any, frozenset[Any]] = (None, frozenset())
 
 
 @functools.lru_cache(maxsize=256)

@@ -29,11 +29,18 @@ def database_path(location: Location, kind: str) -> str:
 def file_snapshot(kind: str, path: str, wal: str, **format_pins: Any) -> Snapshot:
     """A verify-only snapshot of a database file; ``format_pins`` lead the value (e.g. a change counter)."""
     st = os.stat(path)
-    pins: dict[str, Any] = {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino,
-                            **format_pins}
-    parts = [str(v) for v in format_pins.values()] + [str(st.st_size), str(st.st_mtime_ns)]
-    if os.path.exists(wal):
-        wst = os.stat(wal)
-        pins["wal"] = {"size": wst.st_size, "mtime_ns": wst.st_mtime_ns}
-        parts.append(f"wal{wst.st_size}:{wst.st_mtime_ns}")
+    wst = os.stat(wal) if os.path.exists(wal) else None
+    return stat_snapshot(kind, path, st.st_size, st.st_mtime_ns, st.st_ino,
+                         None if wst is None else (wst.st_size, wst.st_mtime_ns), **format_pins)
+
+
+def stat_snapshot(kind: str, path: str, size: int, mtime_ns: int, inode: int, wal: tuple[int, int] | None,
+                  **format_pins: Any) -> Snapshot:
+    """:func:`file_snapshot` from stats already taken (``wal``: the log's size and mtime, None if there is none),
+    for a reader that has just taken them under its lock."""
+    pins: dict[str, Any] = {"path": path, "size": size, "mtime_ns": mtime_ns, "inode": inode, **format_pins}
+    parts = [str(v) for v in format_pins.values()] + [str(size), str(mtime_ns)]
+    if wal is not None:
+        pins["wal"] = {"size": wal[0], "mtime_ns": wal[1]}
+        parts.append(f"wal{wal[0]}:{wal[1]}")
     return Snapshot(kind=kind, value=":".join(parts), consistent=True, replayable=False, pins=pins)

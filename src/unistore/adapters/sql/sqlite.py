@@ -37,7 +37,7 @@ from ...location import Location
 from ...provenance import Dataset
 from ...snapshot import Snapshot
 from .base import Compiled, Session, SQLSource
-from .filedb import database_path, file_snapshot
+from .filedb import database_path, stat_snapshot
 from .sqlitelink import KEPT, Link
 from .types import cast_batch, declared_to_arrow
 
@@ -247,12 +247,16 @@ class SQLiteSession(Session):
         return target, (cast_batch(b, target) for b in batches)
 
     def snapshot(self) -> Snapshot:
-        with open(self.path, "rb") as f:
-            header = f.read(100)
+        """The file's state under this read's lock: the stats :meth:`Link.unchanged` just took, the header
+        and WAL index read through the link's descriptors (opening and closing the file would drop the lock)."""
+        assert self.link is not None and self.link.state is not None
+        header = self.link.header()
         counter = int.from_bytes(header[24:28], "big") if len(header) >= 28 else None
         wal = header[18:20] == b"\x02\x02"  # the file format versions say WAL mode
-        pins = {"wal_index": _wal_index(self.path + "-shm")} if wal else {}
-        return file_snapshot("sqlite.file", self.path, self.path + "-wal", change_counter=counter, **pins)
+        pins = {"wal_index": self.link.wal_index()} if wal else {}
+        main, log = self.link.state  # (st_dev, st_ino, size, mtime_ns, ctime_ns) of the file and its -wal
+        return stat_snapshot("sqlite.file", self.path, main[2], main[3], main[1],
+                             None if log is None else (log[2], log[3]), change_counter=counter, **pins)
 
     def close(self) -> None:
         """End the read (rolled back: nothing was written); the connection waits for the next read."""
@@ -289,24 +293,6 @@ class SQLiteSession(Session):
 
 class _Replaced(Exception):
     """A kept connection's file was replaced at its path."""
-
-
-def _wal_index(shm: str) -> str | None:
-    """The WAL index header (iChange, mxFrame, frame checksum, salts: sqlite.org/walformat.html) as hex.
-
-    Every commit in WAL mode changes it, unlike the database header. SQLite
-    writes it twice; a commit in progress shows two different copies, so the
-    read is repeated until they agree. None when there is no index file.
-    """
-    try:
-        for _ in range(100):
-            with open(shm, "rb") as f:
-                head = f.read(96)
-            if head[:48] == head[48:96]:
-                break
-    except FileNotFoundError:
-        return None
-    return head[8:48].hex() if len(head) >= 48 else None
 
 
 def _columnar(cur: Any, batch_size: int, schema: pa.Schema | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:

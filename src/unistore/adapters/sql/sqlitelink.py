@@ -17,7 +17,13 @@ from its page cache, with its cached schemas. A new link checks that the path
 named the same file (device and inode) before it connected and once its lock
 is held, so a file replaced while connecting is never read through a link
 that then looks current. The read's snapshot is captured under the lock as
-before, so a record describes exactly what was read. A child process never
+before, so a record describes exactly what was read: from the state just
+recorded and the file's header and WAL index, read through descriptors the
+link keeps (:data:`FILES`). Closing any descriptor of a file drops every POSIX
+lock the process holds on it, SQLite's included (sqlite.org/howtocorrupt.html,
+2.2): a header read that opened and closed the file let a writer in another
+process commit in the middle of a read, and the plan of a split read stop
+pinning anything. A child process never
 uses (nor closes) a link inherited over ``fork``: SQLite forbids it, and
 closing could drop the parent's file locks.
 """
@@ -46,15 +52,72 @@ def _stat_key(path: str) -> tuple[int, int, int, int, int] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _inode(path: str) -> tuple[int, int] | None:
-    key = _stat_key(path)
-    return key[:2] if key else None
-
-
 def file_state(path: str) -> tuple:
     """What any write to a SQLite database changes: the main file's and the ``-wal`` file's device, inode,
     size, modification and change (ctime, which no user can set) times; ``None`` for a missing file."""
     return (_stat_key(path), _stat_key(path + "-wal"))
+
+
+class Files:
+    """Read-only descriptors of files SQLite locks, closed only once no link uses the file any more.
+
+    The descriptors of one file (device, inode) are closed together when the
+    last link holding one is closed, so no close drops the locks of another
+    link's read in progress (SQLite defers its own closes the same way). A
+    connection this module did not open, reading the same file at that moment,
+    can still lose its locks: that is SQLite's rule for any code sharing a process.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: (st_dev, st_ino) -> [links using the file, their descriptors...]
+        self._open: dict[tuple[int, int], list[int]] = {}
+
+    def open(self, path: str) -> tuple[int, os.stat_result] | None:
+        """A new descriptor of ``path`` and its stat, counted as one user of the file; None if it cannot be opened."""
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+        except OSError:  # pragma: no cover - fstat of a descriptor just opened
+            os.close(fd)  # no key to defer it under; nothing can hold a lock through a descriptor this young
+            return None
+        with self._lock:
+            entry = self._open.setdefault((st.st_dev, st.st_ino), [0])
+            entry[0] += 1
+            entry.append(fd)
+        return fd, st
+
+    def release(self, key: tuple[int, int]) -> None:
+        """One user of the file ``key`` is gone; the last one closes every descriptor of it."""
+        with self._lock:
+            entry = self._open.get(key)
+            if entry is None:
+                return
+            entry[0] -= 1
+            if entry[0] > 0:
+                return
+            del self._open[key]
+        for fd in entry[1:]:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def forget_all(self) -> None:
+        """In a forked child: the parent's descriptors are the parent's links' (left open, never used)."""
+        self._lock = threading.Lock()
+        self._open = {}
+
+
+def _read_at(fd: int, size: int) -> bytes:
+    """The first ``size`` bytes through ``fd`` (no descriptor opened or closed)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, 0)
+    os.lseek(fd, 0, os.SEEK_SET)  # pragma: no cover - Windows; a link is used by one read at a time
+    return os.read(fd, size)  # pragma: no cover
 
 
 class Link:
@@ -67,20 +130,30 @@ class Link:
         #: the file's state (see :func:`file_state`) seen under the last read's lock: a later read reuses this
         #: connection only if the file is still in exactly that state
         self.state: tuple | None = None
-        #: (st_dev, st_ino) of the path just before connecting: the file this connection opened, if the path
-        #: still names it once the first read lock is held
-        self.opened = _inode(path)
         #: table schemas keyed by (schema_version, name parts): valid while the schema cookie stays put
         self.schemas: dict[tuple[int, tuple[str, ...]], pa.Schema] = {}
         self._control: Any = None
+        self.conn: Any = None
+        #: files held in :data:`FILES` (released at close); the -shm file's descriptor and key, once read
+        self._held: list[tuple[int, int]] = []
+        self._shm: tuple[int, tuple[int, int]] | None = None
+        #: the file the path named just before connecting: read through this descriptor, its (st_dev, st_ino)
+        #: the file this connection opened, if the path still names it once the first read lock is held
+        self._fd: int | None = None
+        self.opened: tuple[int, int] | None = None
+        held = FILES.open(path)
+        if held is not None:
+            self._fd, st = held
+            self.opened = (st.st_dev, st.st_ino)
+            self._held.append(self.opened)
         uri = f"file:{quote(path)}?mode=ro"
-        if driver == "adbc":
-            import adbc_driver_sqlite.dbapi as adbc
-
-            self.conn: Any = adbc.connect(uri, autocommit=True)
-        else:
-            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         try:
+            if driver == "adbc":
+                import adbc_driver_sqlite.dbapi as adbc
+
+                self.conn = adbc.connect(uri, autocommit=True)
+            else:
+                self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             if driver == "adbc":
                 # one statement for the control statements: the DB-API cursor costs several times more per call
                 self._control = self.conn.cursor()
@@ -125,6 +198,37 @@ class Link:
         self.state = state
         return ok
 
+    def header(self) -> bytes:
+        """The database header (100 bytes) of the file this link reads: call with the read lock held, after
+        :meth:`unchanged` said the path still names that file."""
+        assert self._fd is not None, "a link whose file could not be opened is never unchanged"
+        return _read_at(self._fd, 100)
+
+    def wal_index(self) -> str | None:
+        """The WAL index header of the ``-shm`` file at the path (iChange, mxFrame, frame checksum, salts:
+        sqlite.org/walformat.html) as hex; None when there is none. Call with the read lock held.
+
+        Every commit in WAL mode changes it, unlike the database header. SQLite
+        writes it twice; a commit in progress shows two different copies, so the
+        read is repeated until they agree.
+        """
+        shm = self.path + "-shm"
+        key = _stat_key(shm)
+        if key is None:
+            return None
+        if self._shm is None or self._shm[1] != key[:2]:
+            held = FILES.open(shm)
+            if held is None:
+                return None
+            fd, st = held
+            self._held.append((st.st_dev, st.st_ino))  # an earlier one stays held: SQLite may still lock it
+            self._shm = (fd, (st.st_dev, st.st_ino))
+        for _ in range(100):
+            head = _read_at(self._shm[0], 96)
+            if head[:48] == head[48:96]:
+                break
+        return head[8:48].hex() if len(head) >= 48 else None
+
     def remember_schema(self, key: tuple[int, tuple[str, ...]], schema: pa.Schema) -> None:
         if len(self.schemas) >= MAX_SCHEMAS:
             self.schemas.clear()
@@ -141,6 +245,9 @@ class Link:
                 except Exception:
                     pass
         self._control = self.conn = None
+        held, self._held, self._fd, self._shm = self._held, [], None, None
+        for key in held:  # after the connection: its own locks are gone, and no other link's is dropped
+            FILES.release(key)
 
 
 class Kept:
@@ -206,8 +313,11 @@ class Kept:
         self._idle.clear()
 
 
+#: descriptors of the files links read (header, WAL index), closed when no link uses the file
+FILES = Files()
 #: the process's idle SQLite connections (none on Windows, where a file that is open cannot be removed)
 KEPT = Kept(per_file=0 if os.name == "nt" else 2)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=KEPT.forget_all)
+    os.register_at_fork(after_in_child=FILES.forget_all)
 atexit.register(KEPT.close_all)  # closed in order (statement, then connection) rather than by the collector
