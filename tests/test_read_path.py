@@ -145,3 +145,21 @@ def test_the_engine_fills_the_request_columns_and_filter_of_the_record():
     assert query.columns == ["n"] and "n" in query.filter and ">=" in query.filter
     assert query.request["filter"] == [[["n", ">=", 3]]]
     assert query.text == "count to 5", "what the adapter said it sent"
+
+
+def test_read_ids_are_rfc_9562_version_7_uuids_in_time_order():
+    import time
+    import uuid
+
+    from unistore.provenance import uuid7
+
+    ids = []
+    for _ in range(3):
+        ids += [uuid7() for _ in range(200)]
+        time.sleep(0.002)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert len(set(ids)) == len(ids)
+    millis = [uuid.UUID(t).int >> 80 for t in ids]
+    assert millis == sorted(millis) and abs(millis[-1] - time.time_ns() // 1_000_000) < 5_000
