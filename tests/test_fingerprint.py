@@ -583,3 +583,27 @@ def test_a_null_that_spans_bytes_hashes_as_null():
     spans.validate(full=True)
     assert fingerprint(pa.table({"s": spans})) == fingerprint(pa.table({"s": pa.array(["ab", None, "cde"])}))
     assert fingerprint(pa.table({"s": spans.slice(1)})) == fingerprint(pa.table({"s": pa.array([None, "cde"])}))
+
+
+class _PlainExtension(pa.ExtensionType):
+    """An extension type as pyarrow's docs write one: no ``__hash__``, so Python makes it unhashable."""
+
+    def __init__(self) -> None:
+        super().__init__(pa.int64(), "unistore.test.plain")
+
+    def __arrow_ext_serialize__(self) -> bytes:
+        return b""
+
+    @classmethod
+    def __arrow_ext_deserialize__(cls, storage_type, serialized):
+        return cls()
+
+
+def test_an_unhashable_extension_type_is_fingerprinted_as_before():
+    """The schema keys' cache needs hashable types; a Python extension type without ``__hash__`` is not
+    one, and its table must still be fingerprinted, to the values from before the cache."""
+    with pytest.raises(TypeError):
+        hash(_PlainExtension())
+    table = pa.table({"e": pa.ExtensionArray.from_storage(_PlainExtension(), pa.array([1, 2, None]))})
+    assert FP.schema_fingerprint(table.schema) == "xxh3_128:8284e25a74728eb9af426f1cf757dbde"
+    assert digest(table).fingerprint == "ms128v2:dc76b454d15364ce93c91eb530823a9c"

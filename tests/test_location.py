@@ -166,3 +166,17 @@ def test_the_parse_cache_keeps_no_malformed_text_and_separates_equal_looking_tex
         Location.parse("postgresql://bob:pw@db.example:notaport/shop")
     a, b = Location.parse("postgresql://bob:pw@db/x"), Location.parse("postgresql://bob:pw2@db/x")
     assert a.password == "pw" and b.password == "pw2" and a is not b
+
+
+def test_a_credential_variable_added_to_the_names_is_found(monkeypatch):
+    """The names' encoded spelling is kept between parses; a module that adds its driver's credential
+    variable to ENV_SECRETS must still have that variable's value scrubbed."""
+    from unistore import location
+
+    loc = Location.parse("sqlite:///no-secrets.db")
+    for name in location.ENV_SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    assert loc.secrets == ()  # the names as they were are encoded and kept
+    monkeypatch.setattr(location, "ENV_SECRETS", location.ENV_SECRETS + ("SNOWFLAKE_PASSWORD",))
+    monkeypatch.setenv("SNOWFLAKE_PASSWORD", "snow-pw-0123")
+    assert loc.secrets == ("snow-pw-0123",)

@@ -315,13 +315,113 @@ def test_descriptors_of_a_file_close_only_when_no_link_uses_it(tmp_path, opened)
     path = _make(tmp_path / "one.db")
     first, second = sqlitelink.Link(path, "sqlite3"), sqlitelink.Link(path, "sqlite3")
     key = first.opened
-    assert key == second.opened and sqlitelink.FILES._open[key][0] == 2
-    fds = sqlitelink.FILES._open[key][1:]
+    assert key == second.opened and sqlitelink.FILES._open[key].users == 2
+    fds = [sqlitelink.FILES._open[key].fd]
+    assert first._fd == second._fd == fds[0], "links of one file share its descriptor"
     first.close()
-    assert sqlitelink.FILES._open[key][1:] == fds, "the other link's read keeps its locks"
+    assert sqlitelink.FILES._open[key].fd == fds[0], "the other link's read keeps its locks"
     os.fstat(fds[0])
     second.close()
     assert key not in sqlitelink.FILES._open
     for fd in fds:
         with pytest.raises(OSError):
             os.fstat(fd)
+
+
+def _locks_held(path):
+    """The POSIX locks this process holds on ``path`` (from /proc/locks)."""
+    st = os.stat(path)
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    with open("/proc/locks") as f:
+        return [line for line in f if f" {os.getpid()} {dev} " in line]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="reads the kernel's lock table")
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_closing_a_link_keeps_the_wal_index_locks_of_another_links_read(tmp_path, opened, driver):
+    """WAL mode: a reader's locks are on the -shm file. A link that has not yet read the WAL index holds no
+    descriptor of it, but its read does hold SQLite's locks there: another link's close must not drop them."""
+    path = str(tmp_path / "wal.db")
+    with sqlite3.connect(path) as con:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("CREATE TABLE t (id INTEGER)")
+        con.execute("INSERT INTO t VALUES (1)")
+    con.close()
+    first = sqlitelink.Link(path, driver)
+    first.begin()
+    assert first.unchanged() and first.wal_index() is not None
+    first.run("ROLLBACK")
+    second = sqlitelink.Link(path, driver)
+    try:
+        second.begin()
+        assert second.unchanged()
+        assert _locks_held(path + "-shm"), "the read in progress holds its WAL index locks"
+        first.close()
+        assert _locks_held(path + "-shm"), "closing the other link dropped the locks of this read"
+        assert second.wal_index() is not None
+        second.run("ROLLBACK")
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="reads the kernel's lock table")
+def test_a_link_opened_while_the_last_one_closes_keeps_its_locks(tmp_path, opened, monkeypatch):
+    """The last link of a file closes its descriptors; a link of the same file opened meanwhile (another
+    thread) must not have begun its read by then, or that close drops the new read's locks."""
+    path = _make(tmp_path / "one.db")
+    first = sqlitelink.Link(path, "sqlite3")
+    doomed = {sqlitelink.FILES._open[first.opened].fd}
+    second: list = []
+    real_close = os.close
+
+    def begin_second():
+        link = sqlitelink.Link(path, "sqlite3")
+        second.append(link)
+        link.begin()
+
+    def close(fd):
+        if fd in doomed:  # the closing thread is paused here; another starts a read of the same file
+            doomed.discard(fd)
+            other = threading.Thread(target=begin_second)
+            other.start()
+            other.join(0.5)
+            close.threads.append(other)
+        real_close(fd)
+
+    close.threads = []
+    monkeypatch.setattr(os, "close", close)
+    first.close()
+    monkeypatch.setattr(os, "close", real_close)
+    for thread in close.threads:
+        thread.join()
+    try:
+        assert _locks_held(path), "the read begun while the other link closed lost its shared lock"
+    finally:
+        second[0].run("ROLLBACK")
+        second[0].close()
+
+
+@pytest.mark.parametrize("wal", [False, True])
+def test_descriptors_do_not_pile_up_while_a_link_of_the_file_stays_kept(tmp_path, opened, wal):
+    """Two links kept (a split read leaves as many), then reads that each follow a write: the kept link
+    on top is closed and replaced every time, the one below stays. The file's descriptors must not grow."""
+    path = _make(tmp_path / "one.db")
+    if wal:
+        _write(path, "PRAGMA journal_mode=WAL")
+    uri = f"sqlite:///{path}"
+    with unistore.scan(uri, "t", driver="sqlite3") as one, unistore.scan(uri, "t", driver="sqlite3") as two:
+        one.read_all(), two.read_all()
+    assert opened[0] == 2
+
+    def descriptors():
+        return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else \
+            sum(1 + len(held.shm) + len(held.spare) for held in sqlitelink.FILES._open.values())
+
+    unistore.read(uri, "t", driver="sqlite3")
+    before = descriptors()
+    for i in range(20):
+        _write(path, "INSERT INTO t VALUES (?, 'w', 0.0)", 100 + i)
+        assert unistore.read(uri, "t", driver="sqlite3").num_rows == 2 + i
+    assert opened[0] == 22
+    assert descriptors() <= before + 1

@@ -88,7 +88,11 @@ def _schema_keys(schema: pa.Schema) -> SchemaKeys:
     schema carries its own record there), so every read of a table shares one
     entry.
     """
-    return _keys_of(tuple(schema.names), tuple(schema.types))
+    names, types = tuple(schema.names), tuple(schema.types)
+    try:
+        return _keys_of(names, types)
+    except TypeError:  # an unhashable type (a Python extension type without __hash__): worked out, not kept
+        return _keys_of.__wrapped__(names, types)
 
 
 @functools.lru_cache(maxsize=512)

@@ -258,15 +258,16 @@ def _env_secrets() -> list[str]:
     env = os.environ
     data = getattr(env, "_data", None)
     if type(data) is dict and hasattr(env, "encodekey"):
-        if _ENCODED_NAMES[0] is not env:
-            _ENCODED_NAMES = (env, frozenset(map(env.encodekey, ENV_SECRETS)))
-        if data.keys().isdisjoint(_ENCODED_NAMES[1]):
+        if _ENCODED_NAMES[0] is not env or _ENCODED_NAMES[1] is not ENV_SECRETS:
+            _ENCODED_NAMES = (env, ENV_SECRETS, frozenset(map(env.encodekey, ENV_SECRETS)))
+        if data.keys().isdisjoint(_ENCODED_NAMES[2]):
             return []
     return [value for name in ENV_SECRETS if len(value := env.get(name, "")) >= 3]
 
 
-#: the os.environ the names were encoded for, and :data:`ENV_SECRETS` as its store spells them
-_ENCODED_NAMES: tuple[Any, frozenset[Any]] = (None, frozenset())
+#: the os.environ and the :data:`ENV_SECRETS` (a module may add its driver's names) the names were encoded
+#: for, and those names as that mapping's store spells them
+_ENCODED_NAMES: tuple[Any, Any, frozenset[Any]] = (None, None, frozenset())
 
 
 @functools.lru_cache(maxsize=256)

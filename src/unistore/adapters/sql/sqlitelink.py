@@ -58,53 +58,113 @@ def file_state(path: str) -> tuple:
     return (_stat_key(path), _stat_key(path + "-wal"))
 
 
+_O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+class _Held:
+    """One database file's descriptors in :class:`Files`: the one links read through, each ``-shm`` file's."""
+
+    __slots__ = ("users", "fd", "shm", "spare")
+
+    def __init__(self, fd: int):
+        self.users = 0  #: links holding the file
+        self.fd = fd
+        self.shm: dict[tuple[int, int], int] = {}  #: (st_dev, st_ino) of a -shm file -> its descriptor
+        self.spare: list[int] = []  #: descriptors opened by two threads at once: one is used, none may be closed
+
+
 class Files:
     """Read-only descriptors of files SQLite locks, closed only once no link uses the file any more.
 
-    The descriptors of one file (device, inode) are closed together when the
-    last link holding one is closed, so no close drops the locks of another
-    link's read in progress (SQLite defers its own closes the same way). A
-    connection this module did not open, reading the same file at that moment,
-    can still lose its locks: that is SQLite's rule for any code sharing a process.
+    The links of one database file (device, inode) share one descriptor of it
+    and one of each ``-shm`` file read beside it, so a file read again and
+    again while some link of it stays kept does not gather descriptors. They
+    are closed together when the last link holding the database file is
+    closed, so no close drops the locks of another link's read in progress
+    (SQLite defers its own closes the same way). A link holds the database
+    file from before it connects; its read locks the ``-shm`` file from its
+    first statement, before its snapshot reads that file, which is why the
+    ``-shm`` descriptors are the database file's. A connection this module
+    did not open, reading the same file at that moment, can still lose its
+    locks: that is SQLite's rule for any code sharing a process.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        #: (st_dev, st_ino) -> [links using the file, their descriptors...]
-        self._open: dict[tuple[int, int], list[int]] = {}
+        #: (st_dev, st_ino) of a database file -> its descriptors
+        self._open: dict[tuple[int, int], _Held] = {}
 
-    def open(self, path: str) -> tuple[int, os.stat_result] | None:
-        """A new descriptor of ``path`` and its stat, counted as one user of the file; None if it cannot be opened."""
+    def open(self, path: str) -> tuple[int, tuple[int, int]] | None:
+        """A descriptor of the file ``path`` names and its (st_dev, st_ino), counted as one user of the file
+        (the descriptor is shared: read it with :func:`_read_at`); None if it cannot be opened."""
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+            st = os.stat(path)
+        except OSError:
+            return None
+        key = (st.st_dev, st.st_ino)
+        with self._lock:  # a file held is alive: its (st_dev, st_ino) names no other file
+            held = self._open.get(key)
+            if held is not None:
+                held.users += 1
+                return held.fd, key
+        try:
+            fd = os.open(path, _O_READ)
         except OSError:
             return None
         try:
             st = os.fstat(fd)
         except OSError:  # pragma: no cover - fstat of a descriptor just opened
-            os.close(fd)  # no key to defer it under; nothing can hold a lock through a descriptor this young
+            os.close(fd)  # nothing can hold a lock through a descriptor this young
+            return None
+        key = (st.st_dev, st.st_ino)
+        with self._lock:
+            held = self._open.get(key)
+            if held is None:
+                held = self._open[key] = _Held(fd)
+            else:  # opened by another thread (or the path replaced by a file held) meanwhile
+                held.spare.append(fd)
+            held.users += 1
+            return held.fd, key
+
+    def shm(self, key: tuple[int, int], path: str) -> tuple[int, tuple[int, int]] | None:
+        """A descriptor of ``path``, the ``-shm`` file of the database file ``key`` (which the caller holds),
+        closed with the database file's, and the (st_dev, st_ino) it reads; None if there is none."""
+        try:
+            st = os.stat(path)
+        except OSError:
             return None
         with self._lock:
-            entry = self._open.setdefault((st.st_dev, st.st_ino), [0])
-            entry[0] += 1
-            entry.append(fd)
-        return fd, st
+            fd = self._open[key].shm.get((st.st_dev, st.st_ino))
+        if fd is not None:
+            return fd, (st.st_dev, st.st_ino)
+        try:
+            fd = os.open(path, _O_READ)
+        except OSError:
+            return None
+        st = os.fstat(fd)
+        with self._lock:
+            held = self._open[key]
+            first = held.shm.setdefault((st.st_dev, st.st_ino), fd)
+            if first != fd:
+                held.spare.append(fd)
+        return first, (st.st_dev, st.st_ino)
 
     def release(self, key: tuple[int, int]) -> None:
         """One user of the file ``key`` is gone; the last one closes every descriptor of it."""
         with self._lock:
-            entry = self._open.get(key)
-            if entry is None:
+            held = self._open.get(key)
+            if held is None:
                 return
-            entry[0] -= 1
-            if entry[0] > 0:
+            held.users -= 1
+            if held.users > 0:
                 return
             del self._open[key]
-        for fd in entry[1:]:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            # under the lock: a link of the file opened meanwhile would begin its read before these closes
+            for fd in (held.fd, *held.shm.values(), *held.spare):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     def forget_all(self) -> None:
         """In a forked child: the parent's descriptors are the parent's links' (left open, never used)."""
@@ -112,12 +172,16 @@ class Files:
         self._open = {}
 
 
+_seek_lock = threading.Lock()
+
+
 def _read_at(fd: int, size: int) -> bytes:
-    """The first ``size`` bytes through ``fd`` (no descriptor opened or closed)."""
+    """The first ``size`` bytes through ``fd``, which links share (no descriptor opened or closed)."""
     if hasattr(os, "pread"):
         return os.pread(fd, size, 0)
-    os.lseek(fd, 0, os.SEEK_SET)  # pragma: no cover - Windows; a link is used by one read at a time
-    return os.read(fd, size)  # pragma: no cover
+    with _seek_lock:  # pragma: no cover - Windows: the offset is the descriptor's, shared by links
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, size)
 
 
 class Link:
@@ -134,7 +198,7 @@ class Link:
         self.schemas: dict[tuple[int, tuple[str, ...]], pa.Schema] = {}
         self._control: Any = None
         self.conn: Any = None
-        #: files held in :data:`FILES` (released at close); the -shm file's descriptor and key, once read
+        #: the database file held in :data:`FILES` (released at close); the -shm file's descriptor and key, once read
         self._held: list[tuple[int, int]] = []
         self._shm: tuple[int, tuple[int, int]] | None = None
         #: the file the path named just before connecting: read through this descriptor, its (st_dev, st_ino)
@@ -143,8 +207,7 @@ class Link:
         self.opened: tuple[int, int] | None = None
         held = FILES.open(path)
         if held is not None:
-            self._fd, st = held
-            self.opened = (st.st_dev, st.st_ino)
+            self._fd, self.opened = held
             self._held.append(self.opened)
         uri = f"file:{quote(path)}?mode=ro"
         try:
@@ -217,12 +280,10 @@ class Link:
         if key is None:
             return None
         if self._shm is None or self._shm[1] != key[:2]:
-            held = FILES.open(shm)
-            if held is None:
+            assert self.opened is not None, "a link whose file could not be opened is never unchanged"
+            self._shm = FILES.shm(self.opened, shm)  # an earlier one stays open: SQLite may still lock it
+            if self._shm is None:
                 return None
-            fd, st = held
-            self._held.append((st.st_dev, st.st_ino))  # an earlier one stays held: SQLite may still lock it
-            self._shm = (fd, (st.st_dev, st.st_ino))
         for _ in range(100):
             head = _read_at(self._shm[0], 96)
             if head[:48] == head[48:96]:
