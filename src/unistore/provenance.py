@@ -386,8 +386,8 @@ def provenance_of(obj: Any) -> Provenance:
 
 # -- does a record describe this table? ---------------------------------------
 
-#: read id -> (the table the read returned, weakly; its row count)
-_returned: "OrderedDict[str, tuple[weakref.ref[Any], int]]" = OrderedDict()
+#: read id -> the table the read returned, weakly
+_returned: "OrderedDict[str, weakref.ref[Any]]" = OrderedDict()
 #: id(table) -> (the table, weakly; its digest): hashing a table once is enough
 _digests: "OrderedDict[int, tuple[weakref.ref[Any], ContentDigest]]" = OrderedDict()
 
@@ -407,7 +407,7 @@ def remember_returned(record: Provenance, table: pa.Table) -> None:
     The table is held weakly: while it lives, its buffers cannot be reused by other data, so
     its buffers' identity, worked out only when another table is asked about, stays its own.
     """
-    entry = (weakref.ref(table), table.num_rows)
+    entry = weakref.ref(table)
     with _lock:
         _returned[record.read_id] = entry
         _returned.move_to_end(record.read_id)
@@ -418,8 +418,8 @@ def remember_returned(record: Provenance, table: pa.Table) -> None:
 def _is_returned(record: Provenance, data: pa.Table | pa.RecordBatch) -> bool:
     with _lock:
         entry = _returned.get(record.read_id)
-    returned = entry[0]() if entry is not None else None
-    if returned is None or entry[1] != data.num_rows:
+    returned = entry() if entry is not None else None
+    if returned is None or returned.num_rows != data.num_rows:
         return False
     return returned is data or _identity(data) == _identity(returned)
 

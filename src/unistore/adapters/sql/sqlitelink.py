@@ -107,16 +107,10 @@ class Files:
             if held is not None:
                 held.users += 1
                 return held.fd, key
-        try:
-            fd = os.open(path, _O_READ)
-        except OSError:
+        opened = _open_read(path)
+        if opened is None:
             return None
-        try:
-            st = os.fstat(fd)
-        except OSError:  # pragma: no cover - fstat of a descriptor just opened
-            os.close(fd)  # nothing can hold a lock through a descriptor this young
-            return None
-        key = (st.st_dev, st.st_ino)
+        fd, key = opened
         with self._lock:
             held = self._open.get(key)
             if held is None:
@@ -137,17 +131,16 @@ class Files:
             fd = self._open[key].shm.get((st.st_dev, st.st_ino))
         if fd is not None:
             return fd, (st.st_dev, st.st_ino)
-        try:
-            fd = os.open(path, _O_READ)
-        except OSError:
+        opened = _open_read(path)
+        if opened is None:
             return None
-        st = os.fstat(fd)
+        fd, shm_key = opened
         with self._lock:
             held = self._open[key]
-            first = held.shm.setdefault((st.st_dev, st.st_ino), fd)
+            first = held.shm.setdefault(shm_key, fd)
             if first != fd:
                 held.spare.append(fd)
-        return first, (st.st_dev, st.st_ino)
+        return first, shm_key
 
     def release(self, key: tuple[int, int]) -> None:
         """One user of the file ``key`` is gone; the last one closes every descriptor of it."""
@@ -170,6 +163,20 @@ class Files:
         """In a forked child: the parent's descriptors are the parent's links' (left open, never used)."""
         self._lock = threading.Lock()
         self._open = {}
+
+
+def _open_read(path: str) -> tuple[int, tuple[int, int]] | None:
+    """A new read-only descriptor of ``path`` and the (st_dev, st_ino) it reads; None if it cannot be opened."""
+    try:
+        fd = os.open(path, _O_READ)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:  # pragma: no cover - fstat of a descriptor just opened
+        os.close(fd)  # nothing can hold a lock through a descriptor this young
+        return None
+    return fd, (st.st_dev, st.st_ino)
 
 
 _seek_lock = threading.Lock()
@@ -198,17 +205,16 @@ class Link:
         self.schemas: dict[tuple[int, tuple[str, ...]], pa.Schema] = {}
         self._control: Any = None
         self.conn: Any = None
-        #: the database file held in :data:`FILES` (released at close); the -shm file's descriptor and key, once read
-        self._held: list[tuple[int, int]] = []
+        #: the -shm file's descriptor and key, once read
         self._shm: tuple[int, tuple[int, int]] | None = None
-        #: the file the path named just before connecting: read through this descriptor, its (st_dev, st_ino)
-        #: the file this connection opened, if the path still names it once the first read lock is held
+        #: the file the path named just before connecting, held in :data:`FILES` until close: read through this
+        #: descriptor, its (st_dev, st_ino) the file this connection opened, if the path still names it once
+        #: the first read lock is held
         self._fd: int | None = None
         self.opened: tuple[int, int] | None = None
         held = FILES.open(path)
         if held is not None:
             self._fd, self.opened = held
-            self._held.append(self.opened)
         uri = f"file:{quote(path)}?mode=ro"
         try:
             if driver == "adbc":
@@ -306,9 +312,9 @@ class Link:
                 except Exception:
                     pass
         self._control = self.conn = None
-        held, self._held, self._fd, self._shm = self._held, [], None, None
-        for key in held:  # after the connection: its own locks are gone, and no other link's is dropped
-            FILES.release(key)
+        held, self._fd, self._shm = self._fd is not None, None, None
+        if held:  # after the connection: its own locks are gone, and no other link's is dropped
+            FILES.release(self.opened)
 
 
 class Kept:
